@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type express from 'express';
+import type pg from 'pg';
+import { createAgents, type Agents } from './agents/agents.js';
+import { createAuth } from './auth/auth.js';
+import type { Auth } from './auth/types.js';
+import type { Config } from './config/config.js';
+import type { Listener } from './db/listener.js';
+import { poolStats, type PoolSizing } from './db/pool.js';
+import { createExpressApp } from './http/express-app.js';
+import { createHub, type Hub } from './hub/hub.js';
+import type { Part } from './lifecycle/part.js';
+import type { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createProbeHandler, type ProbeState } from './probes/probes.js';
+import { createQueue, type Queue } from './queue/queue.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  pool: pg.Pool;
+  listener: Listener;
+  sizing: PoolSizing;
+  migrated: boolean;
+  metrics?: Metrics;
+  instanceId?: string;
+}
+
+export interface App {
+  readonly instanceId: string;
+  readonly server: http.Server;
+  readonly express: express.Express;
+  readonly metrics: Metrics;
+  readonly state: ProbeState;
+  readonly auth: Auth;
+  readonly agents: Agents;
+  readonly hub: Hub;
+  readonly queue: Queue;
+  /** Starts every part; `/ready` turns 200 when done. */
+  start(): Promise<void>;
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /** Graceful shutdown (CONTRACT.md section 5), except closing the database, which its owner does. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+const DB_CHECK_INTERVAL_MS = 1000;
+
+/** The composition root: builds every part from what it needs and wires them together. */
+export function createApp(deps: AppDeps): App {
+  const { config, logger, pool, listener } = deps;
+  const instanceId = deps.instanceId ?? `${process.pid}-${randomUUID().slice(0, 8)}`;
+  const metrics = deps.metrics ?? createMetrics();
+  metrics.setPoolSource(() => poolStats(pool, deps.sizing.poolMax));
+
+  const auth = createAuth({ config, logger, pool });
+  const agents = createAgents({ config, logger, pool, metrics });
+  const hub = createHub({ config, logger, pool, listener, metrics, auth });
+  const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
+  const parts: Part[] = [auth, agents, hub, queue];
+
+  const state: ProbeState = {
+    phase: 'starting',
+    databaseOk: listener.connected,
+    databaseError: null,
+    migrated: deps.migrated,
+    notReadyPart: () => parts.find((p) => p.ready && !p.ready())?.name ?? null,
+    agentsHealthy: () => agents.ready?.() ?? true,
+    checks: () => {
+      const checks: Record<string, unknown> = {
+        pool: poolStats(pool, deps.sizing.poolMax),
+        instance: { id: instanceId, pid: process.pid, phase: state.phase, node: process.version },
+      };
+      for (const part of parts) {
+        const health = part.health?.();
+        if (health !== undefined) checks[part.name === 'agents' ? 'llm' : part.name === 'hub' ? 'websocket' : part.name] = health;
+      }
+      return checks;
+    },
+  };
+
+  const { app: expressApp, rateLimitStore } = createExpressApp({
+    config,
+    logger,
+    metrics,
+    pool,
+    publicApi: auth.router,
+    authenticate: auth.authenticate,
+    api: [agents.router, queue.router],
+  });
+
+  const probes = createProbeHandler({ state, metrics, metricsToken: config.auth.metricsToken });
+  const server = http.createServer((req, res) => {
+    if (!probes(req, res)) expressApp(req, res);
+  });
+  server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
+  server.headersTimeout = config.server.headersTimeoutMs;
+  server.requestTimeout = config.server.requestTimeoutMs;
+  server.on('clientError', (error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+    logger.debug({ err: error }, 'client connection error');
+  });
+  hub.attach(server);
+
+  let dbTimer: NodeJS.Timeout | undefined;
+  const checkDatabase = async () => {
+    try {
+      await listener.ping(Math.min(2000, DB_CHECK_INTERVAL_MS * 2));
+      if (!state.databaseOk) logger.info('database reachable');
+      state.databaseOk = true;
+      state.databaseError = null;
+    } catch (error) {
+      if (state.databaseOk) logger.warn({ err: error }, 'database unreachable');
+      state.databaseOk = false;
+      state.databaseError = (error as Error).message;
+    }
+  };
+  const scheduleCheck = () => {
+    dbTimer = setTimeout(() => {
+      void checkDatabase().finally(() => {
+        if (state.phase !== 'stopping') scheduleCheck();
+      });
+    }, DB_CHECK_INTERVAL_MS);
+    dbTimer.unref();
+  };
+
+  let shutdownPromise: Promise<void> | undefined;
+
+  return {
+    instanceId,
+    server,
+    express: expressApp,
+    metrics,
+    state,
+    auth,
+    agents,
+    hub,
+    queue,
+    async start() {
+      await checkDatabase();
+      for (const part of parts) {
+        if (part.start) {
+          await part.start();
+          logger.debug({ part: part.name }, 'part started');
+        }
+      }
+      scheduleCheck();
+      state.phase = 'ready';
+      logger.info({ instanceId }, 'ready');
+    },
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    shutdown(reason = 'shutdown') {
+      shutdownPromise ??= (async () => {
+        const started = Date.now();
+        logger.info({ reason }, 'graceful shutdown started');
+        state.phase = 'stopping';
+        clearTimeout(dbTimer);
+        queue.stopClaiming();
+        const deadline = AbortSignal.timeout(config.server.shutdownTimeoutMs);
+        // Stop accepting; requests in flight complete; idle keep-alive sockets close now.
+        const closed = server.listening
+          ? new Promise<void>((resolve) => server.close(() => resolve()))
+          : Promise.resolve();
+        server.closeIdleConnections();
+        // Queue first (waits for running jobs until the deadline), then the rest in reverse start order.
+        for (const part of [...parts].reverse()) {
+          try {
+            await part.stop?.(deadline);
+          } catch (error) {
+            logger.error({ err: error, part: part.name }, 'part did not stop cleanly');
+          }
+        }
+        rateLimitStore.shutdown();
+        const forced = new Promise<void>((resolve) => {
+          if (deadline.aborted) resolve();
+          else deadline.addEventListener('abort', () => resolve(), { once: true });
+        });
+        await Promise.race([closed, forced]);
+        server.closeAllConnections();
+        logger.info({ ms: Date.now() - started }, 'graceful shutdown finished');
+      })();
+      return shutdownPromise;
+    },
+  };
+}

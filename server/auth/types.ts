@@ -1,0 +1,29 @@
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler, Router } from 'express';
+import type { Role } from '../../shared/protocol.js';
+import type { Part } from '../lifecycle/part.js';
+
+export interface AuthUser {
+  username: string;
+  role: Role;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by Auth.authenticate on every /api route but login. */
+    user?: AuthUser;
+  }
+}
+
+export interface Auth extends Part {
+  readonly enabled: boolean;
+  /** Sets req.user, or answers 401. With auth off, everyone is the local admin. */
+  authenticate: RequestHandler;
+  /** Mounted at /api: /auth/login, /auth/logout, /auth/refresh, /users. */
+  router: Router;
+  /** For the WebSocket upgrade: header, cookie or `token` query. Null when refused. */
+  authenticateUpgrade(req: IncomingMessage): Promise<AuthUser | null>;
+}
+
+/** 403 unless the user has one of the roles. */
+export type RequireRole = (...roles: Role[]) => RequestHandler;

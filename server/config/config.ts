@@ -1,0 +1,253 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the process reads, validated once at start-up.
+ * `.env.example` documents the same list; keep both in step.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max);
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(0, 65535).default(5000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  TRUST_PROXY: int(0, 10).default(1),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  DATABASE_URL: optionalString.pipe(postgresUrl.optional()),
+  DATABASE_URL_DIRECT: optionalString.pipe(postgresUrl.optional()),
+  DATA_DIR: z.string().min(1).default('.data'),
+  EMBEDDED_PG_PORT: int(1, 65535).default(54329),
+  MAX_CONNECTIONS: int(2, 10000).default(20),
+  MAX_INSTANCES: int(1, 1000).default(10),
+  DB_CONNECTION_TIMEOUT_MS: int(100).default(5000),
+  DB_IDLE_TIMEOUT_MS: int(100).default(10000),
+  DB_STATEMENT_TIMEOUT_MS: int(100).default(30000),
+
+  REQUEST_TIMEOUT_MS: int(1000).default(30000),
+  KEEP_ALIVE_TIMEOUT_MS: int(1000).default(65000),
+  HEADERS_TIMEOUT_MS: int(1000).optional(),
+  BODY_LIMIT_BYTES: int(1024).default(1024 * 1024),
+  RATE_LIMIT_MAX: int(1).default(100),
+  RATE_LIMIT_WINDOW_MS: int(1000).default(900000),
+  CORS_ORIGINS: optionalString,
+  SHUTDOWN_TIMEOUT_MS: int(0).default(25000),
+
+  JWT_SECRET: optionalString,
+  JWT_TTL_SECONDS: int(60).default(3600),
+  ADMIN_USERNAME: z.string().min(1).default('admin'),
+  ADMIN_PASSWORD: optionalString,
+  METRICS_TOKEN: optionalString,
+
+  MAX_CONCURRENT_JOBS: int(1, 1000).default(10),
+  JOB_TIMEOUT_MS: int(100).default(60000),
+  JOB_RETRY_ATTEMPTS: int(1, 100).default(3),
+  JOB_LEASE_MS: int(1000).default(15000),
+  JOB_POLL_INTERVAL_MS: int(50).default(2000),
+  RUN_RETENTION_DAYS: int(1).default(30),
+
+  AGENTS_FILE: optionalString,
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  OPENAI_MAX_TOKENS: int(1).default(2000),
+  OPENAI_TIMEOUT_MS: int(100).default(30000),
+  OPENAI_MAX_RETRIES: int(0, 10).default(3),
+  OPENAI_RPM: int(1).default(100),
+  OPENAI_USER_RPM: int(1).optional(),
+  OPENAI_PRICES: optionalString,
+  CACHE_TTL: int(0).default(3600),
+  CACHE_NONZERO_TEMPERATURE: bool.default(false),
+  LLM_BREAKER_THRESHOLD: int(1).default(5),
+  LLM_BREAKER_COOLDOWN_MS: int(100).default(30000),
+
+  WS_MAX_PAYLOAD: int(1024).default(64 * 1024),
+  WS_HEARTBEAT_MS: int(100).default(30000),
+  WS_MAX_BUFFERED_BYTES: int(1024).default(4 * 1024 * 1024),
+  WS_MAX_MESSAGES_PER_SECOND: int(1).default(50),
+
+  MIN_INSTANCES: int(1).default(1),
+  TARGET_CPU: int(1, 100).default(70),
+  TARGET_MEMORY: int(1, 100).default(80),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** A model price in US dollars per million tokens. */
+export interface ModelPrice {
+  prompt: number;
+  completion: number;
+}
+
+const priceTableSchema = z.record(
+  z.string(),
+  z.object({ prompt: z.number().nonnegative(), completion: z.number().nonnegative() }),
+);
+
+const DEFAULT_PRICES: Record<string, ModelPrice> = {
+  'gpt-4o-mini': { prompt: 0.15, completion: 0.6 },
+  'gpt-4o': { prompt: 2.5, completion: 10 },
+  'gpt-4.1': { prompt: 2, completion: 8 },
+  'gpt-4.1-mini': { prompt: 0.4, completion: 1.6 },
+  offline: { prompt: 0, completion: 0 },
+};
+
+export function buildConfig(env: Env) {
+  const production = env.NODE_ENV === 'production';
+  const corsOrigins = env.CORS_ORIGINS
+    ? env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+    : [];
+  let prices = DEFAULT_PRICES;
+  if (env.OPENAI_PRICES) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(env.OPENAI_PRICES);
+    } catch {
+      throw new ConfigError('OPENAI_PRICES', 'must be JSON like {"model":{"prompt":0.15,"completion":0.6}}');
+    }
+    const result = priceTableSchema.safeParse(parsed);
+    if (!result.success) {
+      throw new ConfigError('OPENAI_PRICES', 'must map model names to {"prompt","completion"} dollars per million tokens');
+    }
+    prices = { ...DEFAULT_PRICES, ...result.data };
+  }
+  return {
+    env: env.NODE_ENV,
+    production,
+    logLevel: env.LOG_LEVEL,
+    server: {
+      port: env.PORT,
+      host: env.HOST,
+      trustProxyHops: env.TRUST_PROXY,
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeoutMs: env.HEADERS_TIMEOUT_MS ?? env.KEEP_ALIVE_TIMEOUT_MS + 1000,
+      bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      corsOrigins,
+      rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      staticDir: path.resolve('dist/public'),
+    },
+    database: {
+      url: env.DATABASE_URL,
+      directUrl: env.DATABASE_URL_DIRECT,
+      dataDir: path.resolve(env.DATA_DIR),
+      embeddedPort: env.EMBEDDED_PG_PORT,
+      maxConnections: env.MAX_CONNECTIONS,
+      connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS,
+      idleTimeoutMs: env.DB_IDLE_TIMEOUT_MS,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+    },
+    auth: {
+      jwtSecret: env.JWT_SECRET,
+      enabled: env.JWT_SECRET !== undefined,
+      tokenTtlSeconds: env.JWT_TTL_SECONDS,
+      adminUsername: env.ADMIN_USERNAME,
+      adminPassword: env.ADMIN_PASSWORD,
+      metricsToken: env.METRICS_TOKEN,
+    },
+    agents: {
+      file: env.AGENTS_FILE,
+      maxConcurrentJobs: env.MAX_CONCURRENT_JOBS,
+      jobTimeoutMs: env.JOB_TIMEOUT_MS,
+      retryAttempts: env.JOB_RETRY_ATTEMPTS,
+      leaseMs: env.JOB_LEASE_MS,
+      pollIntervalMs: env.JOB_POLL_INTERVAL_MS,
+      retentionDays: env.RUN_RETENTION_DAYS,
+    },
+    openai: {
+      apiKey: env.OPENAI_API_KEY,
+      baseUrl: env.OPENAI_BASE_URL,
+      model: env.OPENAI_MODEL,
+      offline: env.OPENAI_API_KEY === undefined,
+      maxTokens: env.OPENAI_MAX_TOKENS,
+      timeoutMs: env.OPENAI_TIMEOUT_MS,
+      maxRetries: env.OPENAI_MAX_RETRIES,
+      rateLimit: { maxRequests: env.OPENAI_RPM, perUserMaxRequests: env.OPENAI_USER_RPM, windowMs: 60000 },
+      prices,
+      cacheTtlSeconds: env.CACHE_TTL,
+      cacheNonZeroTemperature: env.CACHE_NONZERO_TEMPERATURE,
+      breaker: { threshold: env.LLM_BREAKER_THRESHOLD, cooldownMs: env.LLM_BREAKER_COOLDOWN_MS },
+    },
+    ws: {
+      maxPayload: env.WS_MAX_PAYLOAD,
+      heartbeatMs: env.WS_HEARTBEAT_MS,
+      maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+      maxMessagesPerSecond: env.WS_MAX_MESSAGES_PER_SECOND,
+    },
+    autoscaling: {
+      minInstances: env.MIN_INSTANCES,
+      maxInstances: env.MAX_INSTANCES,
+      targetCPU: env.TARGET_CPU,
+      targetMemory: env.TARGET_MEMORY,
+    },
+  };
+}
+
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+export type Config = DeepReadonly<ReturnType<typeof buildConfig>>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Reads `source` (normally `process.env`) once; throws ConfigError naming the first bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+  const result = envSchema.safeParse(source);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'environment');
+    const value = source[variable];
+    const shown = value === undefined || /SECRET|PASSWORD|KEY|TOKEN|URL/.test(variable) ? '' : ` (got "${value}")`;
+    throw new ConfigError(variable, `${issue?.message ?? 'is invalid'}${shown}`);
+  }
+  const env = result.data;
+  if (env.NODE_ENV === 'production') {
+    if (!env.DATABASE_URL) {
+      throw new ConfigError('DATABASE_URL', 'is required in production (a PaaS filesystem is ephemeral; the embedded database is for development)');
+    }
+    if (!env.JWT_SECRET || env.JWT_SECRET.length < 32) {
+      throw new ConfigError('JWT_SECRET', 'must be set to at least 32 characters in production');
+    }
+    if (env.CORS_ORIGINS?.split(',').some((o) => o.trim() === '*')) {
+      throw new ConfigError('CORS_ORIGINS', 'must list explicit origins in production, not "*"');
+    }
+  }
+  if (env.MIN_INSTANCES > env.MAX_INSTANCES) {
+    throw new ConfigError('MIN_INSTANCES', `must not exceed MAX_INSTANCES (${env.MAX_INSTANCES})`);
+  }
+  return deepFreeze(buildConfig(env)) as Config;
+}

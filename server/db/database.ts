@@ -1,0 +1,92 @@
+import pg from 'pg';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+import { createListener, type Listener } from './listener.js';
+import { migrate, type MigrationResult } from './migrate.js';
+import { computePoolSize, createPool, readServerLimits, type PoolSizing } from './pool.js';
+
+export interface Database {
+  pool: pg.Pool;
+  listener: Listener;
+  sizing: PoolSizing;
+  migration: MigrationResult;
+  embedded: EmbeddedPostgres | undefined;
+  url: string;
+  /** Closes the LISTEN connection and the pool; stops an embedded server this process started. */
+  close(): Promise<void>;
+}
+
+/** LISTEN is the one connection the process holds outside the pool. */
+const DEDICATED_CONNECTIONS = 1;
+
+/**
+ * Brings the database up: embedded server when DATABASE_URL is unset, migrations
+ * under an advisory lock, then a pool sized for MAX_INSTANCES and the LISTEN
+ * connection. Everything is released by close().
+ */
+export async function openDatabase(config: Config, logger: Logger, metrics?: Metrics, applicationName = 'agentry'): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  let url = config.database.url;
+  if (!url) {
+    embedded = await startEmbeddedPostgres({ dataDir: config.database.dataDir, port: config.database.embeddedPort, logger });
+    url = embedded.url;
+  }
+  const directUrl = config.database.directUrl ?? url;
+  try {
+    const bootstrap = new pg.Client({ connectionString: directUrl, application_name: `${applicationName}-migrate`, connectionTimeoutMillis: config.database.connectionTimeoutMs });
+    bootstrap.on('error', (error) => logger.warn({ err: error }, 'bootstrap connection error'));
+    await bootstrap.connect();
+    let limits: { maxConnections: number; reserved: number };
+    let migration: MigrationResult;
+    try {
+      limits = await readServerLimits(bootstrap);
+      migration = await migrate(bootstrap, logger);
+    } finally {
+      await bootstrap.end().catch(() => undefined);
+    }
+    const sizing = computePoolSize({
+      serverMaxConnections: limits.maxConnections,
+      reservedConnections: limits.reserved,
+      maxInstances: config.autoscaling.maxInstances,
+      configuredMax: config.database.maxConnections,
+      dedicatedConnections: DEDICATED_CONNECTIONS,
+    });
+    if (sizing.perInstanceBudget < DEDICATED_CONNECTIONS + 1) {
+      logger.warn(sizing, 'database allows fewer connections per instance than the process needs; lower MAX_INSTANCES or raise max_connections');
+    }
+    logger.info(sizing, 'database pool sized');
+    const pool = createPool({
+      connectionString: url,
+      max: sizing.poolMax,
+      connectionTimeoutMs: config.database.connectionTimeoutMs,
+      idleTimeoutMs: config.database.idleTimeoutMs,
+      statementTimeoutMs: config.database.statementTimeoutMs,
+      applicationName,
+      logger,
+      metrics,
+    });
+    const listener = createListener({ connectionString: directUrl, logger, applicationName: `${applicationName}-listen` });
+    await listener.start();
+    let closed = false;
+    return {
+      pool,
+      listener,
+      sizing,
+      migration,
+      embedded,
+      url,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await listener.stop();
+        await pool.end().catch((error: unknown) => logger.warn({ err: error }, 'pool did not close cleanly'));
+        if (embedded?.started) await embedded.stop();
+      },
+    };
+  } catch (error) {
+    if (embedded?.started) await embedded.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,105 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import type { ApiError } from '../../shared/protocol.js';
+import { isPoolTimeout } from '../db/pool.js';
+import type { Logger } from '../log.js';
+
+/** An error whose status, code and message are safe to show the client. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export const badRequest = (message: string, details?: unknown) => new HttpError(400, 'validation_error', message, details);
+export const notFound = (what = 'resource') => new HttpError(404, 'not_found', `${what} not found`);
+export const conflict = (message: string) => new HttpError(409, 'conflict', message);
+export const forbidden = (message = 'you may not do this') => new HttpError(403, 'forbidden', message);
+export const unauthorized = (message = 'authentication required') => new HttpError(401, 'unauthorized', message);
+
+export function sendError(res: Response, status: number, code: string, message: string, details?: unknown): void {
+  const body: ApiError = { error: { code, message, ...(details === undefined ? {} : { details }) } };
+  res.status(status).json(body);
+}
+
+/** Parses with zod and turns failures into a 400 naming the field. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown, where = 'body'): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  const first = issues[0];
+  const message = first ? `${where}${first.path ? `.${first.path}` : ''}: ${first.message}` : `invalid ${where}`;
+  throw badRequest(message, issues);
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  sendError(res, 404, 'not_found', `no route for ${req.method} ${req.path}`);
+};
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+}
+
+/** The one error handler: logs, then answers the JSON error shape — never a stack trace or SQL. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    if (error instanceof HttpError) {
+      if (error.headers) res.set(error.headers);
+      sendError(res, error.status, error.code, error.message, error.details);
+      return;
+    }
+    const e = error as BodyParserError;
+    switch (e?.type) {
+      case 'entity.too.large':
+        sendError(res, 413, 'payload_too_large', 'request body is larger than the 1 MiB limit');
+        return;
+      case 'entity.parse.failed':
+        sendError(res, 400, 'invalid_json', 'request body is not valid JSON');
+        return;
+      case 'encoding.unsupported':
+      case 'charset.unsupported':
+        sendError(res, 415, 'unsupported_media_type', e.message);
+        return;
+      case 'request.aborted':
+        return;
+      default:
+        break;
+    }
+    if (isPoolTimeout(error)) {
+      res.set('Retry-After', '2');
+      sendError(res, 503, 'overloaded', 'the server is busy; retry shortly');
+      return;
+    }
+    if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
+      if (e.status === 404) sendError(res, 404, 'not_found', 'not found');
+      else sendError(res, e.status, 'bad_request', e.message);
+      return;
+    }
+    logger.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
+    sendError(res, 500, 'internal_error', 'something went wrong on our side');
+  };
+}
+
+/** Refuses bodies on write routes that are not JSON (415), so parsers never guess. */
+export const requireJson: RequestHandler = (req, _res, next) => {
+  const hasBody = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) > 0 : req.headers['transfer-encoding'] !== undefined;
+  const writes = req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH';
+  if (writes && hasBody && !req.is(['application/json', 'application/*+json'])) {
+    next(new HttpError(415, 'unsupported_media_type', 'send the body as application/json'));
+    return;
+  }
+  next();
+};

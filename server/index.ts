@@ -1,0 +1,76 @@
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config/config.js';
+import { openDatabase, type Database } from './db/database.js';
+import { createLogger } from './log.js';
+import { createMetrics } from './metrics/metrics.js';
+
+/** Process entry: config → database → app → listen, and signals → graceful shutdown → exit 0. */
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${JSON.stringify({ level: 60, time: new Date().toISOString(), msg: error.message, variable: error.variable })}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const startedAt = Date.now();
+  const metrics = createMetrics();
+
+  let db: Database | undefined;
+  let shuttingDown = false;
+  let app: ReturnType<typeof createApp> | undefined;
+
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      logger.flush();
+      process.exit(1);
+    }
+    shuttingDown = true;
+    // Past the deadline plus a margin, exit anyway rather than hang the platform's stop.
+    const force = setTimeout(() => {
+      logger.error('shutdown did not finish in time; exiting');
+      logger.flush();
+      process.exit(1);
+    }, config.server.shutdownTimeoutMs + 10_000);
+    force.unref();
+    try {
+      await app?.shutdown(signal);
+      await db?.close();
+      logger.info('bye');
+      logger.flush();
+      process.exitCode = 0;
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      logger.flush();
+      process.exitCode = 1;
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+
+  try {
+    db = await openDatabase(config, logger, metrics);
+    app = createApp({ config, logger, pool: db.pool, listener: db.listener, sizing: db.sizing, migrated: true, metrics });
+    // Listen first so probes answer (503 "starting") while the parts start.
+    const address = await app.listen(config.server.port, config.server.host);
+    await app.start();
+    logger.info(
+      { port: address.port, host: config.server.host, ms: Date.now() - startedAt, embedded: Boolean(db.embedded), offline: config.openai.offline },
+      `listening on http://localhost:${address.port}`,
+    );
+  } catch (error) {
+    logger.fatal({ err: error }, 'start-up failed');
+    await app?.shutdown('start-up failed').catch(() => undefined);
+    await db?.close().catch(() => undefined);
+    logger.flush();
+    process.exit(1);
+  }
+}
+
+void main();

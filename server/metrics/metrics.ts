@@ -1,0 +1,123 @@
+import client from 'prom-client';
+
+/**
+ * One registry per app instance (not prom-client's global one) so several
+ * instances can live in one test process. Parts receive the families they update.
+ */
+export function createMetrics() {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+
+  const httpRequestDuration = new client.Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration in seconds',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const httpRequestsTotal = new client.Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const jobsQueued = new client.Gauge({
+    name: 'jobs_queued',
+    help: 'Runs waiting in the queue (queue-wide)',
+    registers: [registry],
+  });
+  const jobsActive = new client.Gauge({
+    name: 'jobs_active',
+    help: 'Runs executing on this instance',
+    registers: [registry],
+  });
+  const jobDuration = new client.Histogram({
+    name: 'job_duration_seconds',
+    help: 'Duration of run attempts on this instance',
+    labelNames: ['status'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [registry],
+  });
+  const jobsCompletedTotal = new client.Counter({
+    name: 'jobs_completed_total',
+    help: 'Runs that reached a final status on this instance',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const jobRetriesTotal = new client.Counter({
+    name: 'job_retries_total',
+    help: 'Run attempts scheduled for retry',
+    registers: [registry],
+  });
+  const wsConnections = new client.Gauge({
+    name: 'ws_connections',
+    help: 'Open WebSocket connections on this instance',
+    registers: [registry],
+  });
+  const wsMessagesSentTotal = new client.Counter({
+    name: 'ws_messages_sent_total',
+    help: 'WebSocket frames sent',
+    registers: [registry],
+  });
+  const wsSlowConsumersDroppedTotal = new client.Counter({
+    name: 'ws_slow_consumers_dropped_total',
+    help: 'WebSocket clients closed because their send buffer passed the limit',
+    registers: [registry],
+  });
+  let poolSource: (() => { total: number; idle: number; waiting: number }) | undefined;
+  const dbPoolConnections = new client.Gauge({
+    name: 'db_pool_connections',
+    help: 'Database pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      if (!poolSource) return;
+      const stats = poolSource();
+      this.set({ state: 'total' }, stats.total);
+      this.set({ state: 'idle' }, stats.idle);
+      this.set({ state: 'waiting' }, stats.waiting);
+    },
+  });
+  const llmRequestsTotal = new client.Counter({
+    name: 'llm_requests_total',
+    help: 'Model requests by outcome',
+    labelNames: ['model', 'outcome'] as const,
+    registers: [registry],
+  });
+  const llmTokensTotal = new client.Counter({
+    name: 'llm_tokens_total',
+    help: 'Model tokens used',
+    labelNames: ['model', 'kind'] as const,
+    registers: [registry],
+  });
+  const llmRequestDuration = new client.Histogram({
+    name: 'llm_request_duration_seconds',
+    help: 'Model request duration',
+    labelNames: ['model', 'outcome'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  return {
+    registry,
+    httpRequestDuration,
+    httpRequestsTotal,
+    jobsQueued,
+    jobsActive,
+    jobDuration,
+    jobsCompletedTotal,
+    jobRetriesTotal,
+    wsConnections,
+    wsMessagesSentTotal,
+    wsSlowConsumersDroppedTotal,
+    dbPoolConnections,
+    /** Called once the pool exists; the gauge reads it at scrape time. */
+    setPoolSource(source: typeof poolSource) {
+      poolSource = source;
+    },
+    llmRequestsTotal,
+    llmTokensTotal,
+    llmRequestDuration,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

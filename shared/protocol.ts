@@ -1,0 +1,224 @@
+/**
+ * The public protocol (CONTRACT.md sections 3 and 4), defined once and imported by
+ * the server, the browser client and the tests. Schemas validate what crosses a
+ * boundary; the types are inferred from them.
+ */
+import { z } from 'zod';
+
+export const RUN_STATUSES = ['queued', 'running', 'awaiting_input', 'succeeded', 'failed', 'cancelled'] as const;
+export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
+export const runStatusSchema = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+export const isFinalStatus = (status: RunStatus): status is FinalStatus =>
+  (FINAL_STATUSES as readonly string[]).includes(status);
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export const roleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof roleSchema>;
+
+export const PATTERN_NAMES = ['sequential', 'parallel', 'debate', 'verification', 'expert-panel', 'router'] as const;
+export type PatternName = (typeof PATTERN_NAMES)[number];
+
+export interface ApiError {
+  error: { code: string; message: string; details?: unknown };
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  /** US dollars, from the configured price table. */
+  costUsd?: number;
+  cachedRequests?: number;
+}
+
+export interface RunStep {
+  index: number;
+  key?: string;
+  agent: string | null;
+  status: 'running' | 'succeeded' | 'failed';
+  output: unknown;
+  /** Pattern-specific detail: round, role, verdict, router choice and confidence. */
+  meta?: Record<string, unknown>;
+  usage?: Usage;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+}
+
+export interface RunError {
+  code: string;
+  message: string;
+}
+
+export interface Run {
+  id: string;
+  status: RunStatus;
+  agent: string | null;
+  pattern: string | null;
+  agents: string[] | null;
+  options: Record<string, unknown> | null;
+  input: unknown;
+  output: unknown;
+  error: RunError | null;
+  attempts: number;
+  maxAttempts: number;
+  priority: number;
+  model: string | null;
+  offline: boolean;
+  owner: string;
+  idempotencyKey: string | null;
+  usage: Usage;
+  steps: RunStep[];
+  /** For `awaiting_input`: what the person is asked. */
+  pendingInput: unknown;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  updatedAt: string;
+}
+
+export const EVENT_TYPES = [
+  'run.queued',
+  'run.started',
+  'run.step.started',
+  'run.token',
+  'run.step.finished',
+  'run.retrying',
+  'run.awaiting_input',
+  'run.input_received',
+  'run.cancel_requested',
+  'run.released',
+  'run.succeeded',
+  'run.failed',
+  'run.cancelled',
+] as const;
+export type RunEventType = (typeof EVENT_TYPES)[number];
+
+export interface RunEvent {
+  /** 1, 2, 3… per run. `run.token` events carry the seq of the last stored event (they are not stored). */
+  seq: number;
+  runId: string;
+  type: RunEventType | string;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+export interface QueueStats {
+  queued: number;
+  running: number;
+  awaitingInput: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  oldestQueuedAgeSeconds: number | null;
+  runsPerSecond: number;
+  p95DurationSeconds: number | null;
+  wsClients?: number;
+  llmTokensPerMinute?: number;
+  at: string;
+}
+
+// ---------------------------------------------------------------- HTTP bodies
+
+const jsonValue: z.ZodType<unknown> = z.unknown();
+
+export const createRunSchema = z
+  .object({
+    agent: z.string().min(1).max(100).optional(),
+    pattern: z.string().min(1).max(100).optional(),
+    agents: z.array(z.string().min(1).max(100)).min(1).max(20).optional(),
+    input: jsonValue.refine((v) => v !== undefined, 'input is required'),
+    options: z.record(z.string(), z.unknown()).optional(),
+    priority: z.number().int().min(-1000).max(1000).optional(),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .refine((b) => (b.agent === undefined) !== (b.pattern === undefined), {
+    message: 'give exactly one of "agent" or "pattern"',
+    path: ['agent'],
+  })
+  .refine((b) => b.pattern !== undefined || b.agents === undefined, {
+    message: '"agents" goes with "pattern"',
+    path: ['agents'],
+  });
+export type CreateRunBody = z.infer<typeof createRunSchema>;
+
+export const runInputSchema = z.object({ answer: jsonValue.refine((v) => v !== undefined, 'answer is required') }).strict();
+
+export const listRunsQuerySchema = z
+  .object({
+    status: runStatusSchema.optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+    owner: z.string().max(100).optional(),
+  })
+  .strict();
+
+export const eventsQuerySchema = z
+  .object({
+    after: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(10000).default(1000),
+  })
+  .strict();
+
+export const loginSchema = z
+  .object({ username: z.string().min(1).max(100), password: z.string().min(1).max(1000) })
+  .strict();
+
+export const createUserSchema = z
+  .object({
+    username: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-zA-Z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
+    password: z.string().min(8, 'at least 8 characters').max(1000),
+    role: roleSchema,
+  })
+  .strict();
+
+export interface PublicUser {
+  username: string;
+  role: Role;
+  createdAt?: string;
+}
+
+export interface LoginResponse {
+  token: string;
+  expiresAt: string;
+  user: PublicUser;
+}
+
+// ---------------------------------------------------------------- WebSocket frames
+
+export const TOPIC_PATTERN = /^(runs|queue|run:[0-9a-fA-F-]{36})$/;
+export const topicSchema = z.string().max(100).regex(TOPIC_PATTERN, 'topic must be "runs", "queue" or "run:<id>"');
+
+export const clientFrameSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('subscribe'), topic: topicSchema, after: z.number().int().min(0).optional() }),
+  z.object({ type: z.literal('unsubscribe'), topic: topicSchema }),
+  z.object({ type: z.literal('ping') }),
+]);
+export type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+export type QueueStatsEvent = { type: 'queue.stats'; data: QueueStats };
+
+export type ServerFrame =
+  | { type: 'subscribed'; topic: string }
+  | { type: 'unsubscribed'; topic: string }
+  | { type: 'pong' }
+  | { type: 'event'; topic: string; event: RunEvent | QueueStatsEvent }
+  | { type: 'error'; code: string; message: string; topic?: string };
+
+/** Close codes a client can act on. */
+export const WS_CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  serviceRestart: 1012,
+  tryAgainLater: 1013,
+  /** Application code: the client could not keep up; reconnect and resume with `after`. */
+  slowConsumer: 4008,
+  unauthorized: 4401,
+} as const;

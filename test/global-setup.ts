@@ -1,0 +1,49 @@
+import net from 'node:net';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../server/db/embedded.js';
+import { createLogger } from '../server/log.js';
+
+/**
+ * One real PostgreSQL for the whole test run: DATABASE_URL when given, otherwise
+ * an embedded server under .data/test-pg. Each test file then creates its own
+ * database on it (see test/helpers.ts), so files run in parallel without sharing rows.
+ */
+declare module 'vitest' {
+  export interface ProvidedContext {
+    adminDatabaseUrl: string;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let embedded: EmbeddedPostgres | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  let url = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+  if (!url) {
+    const logger = createLogger({ level: 'warn', name: 'test-pg' });
+    embedded = await startEmbeddedPostgres({
+      dataDir: path.resolve('.data/test-pg'),
+      port: Number(process.env.TEST_PG_PORT ?? (await freePort())),
+      logger,
+      // Tests start many app instances at once; durability is not what they test.
+      settings: { max_connections: 500, fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+    });
+    url = embedded.url;
+  }
+  project.provide('adminDatabaseUrl', url);
+}
+
+export async function teardown(): Promise<void> {
+  await embedded?.stop();
+}
