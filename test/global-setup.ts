@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -33,7 +34,8 @@ export async function setup(project: TestProject): Promise<void> {
   if (!url) {
     const logger = createLogger({ level: 'warn', name: 'test-pg' });
     embedded = await startEmbeddedPostgres({
-      dataDir: path.resolve('.data/test-pg'),
+      // Per run, so several test runs (and developers) on one machine never share a cluster.
+      dataDir: path.resolve(`.data/test-pg/${process.pid}`),
       port: Number(process.env.TEST_PG_PORT ?? (await freePort())),
       logger,
       // Tests start many app instances at once; durability is not what they test.
@@ -46,4 +48,5 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await embedded?.stop();
+  if (embedded) await fs.rm(path.resolve(`.data/test-pg/${process.pid}`), { recursive: true, force: true });
 }
