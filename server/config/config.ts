@@ -46,6 +46,7 @@ const envSchema = z.object({
   RATE_LIMIT_WINDOW_MS: int(1000).default(900000),
   CORS_ORIGINS: optionalString,
   SHUTDOWN_TIMEOUT_MS: int(0).default(25000),
+  STATIC_DIR: z.string().min(1).default('dist/public'),
 
   JWT_SECRET: optionalString,
   JWT_TTL_SECONDS: int(60).default(3600),
@@ -140,7 +141,7 @@ export function buildConfig(env: Env) {
       corsOrigins,
       rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-      staticDir: path.resolve('dist/public'),
+      staticDir: path.resolve(env.STATIC_DIR),
     },
     database: {
       url: env.DATABASE_URL,
