@@ -83,9 +83,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       sendError(res, 503, 'overloaded', 'the server is busy; retry shortly');
       return;
     }
-    if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
-      if (e.status === 404) sendError(res, 404, 'not_found', 'not found');
-      else sendError(res, e.status, 'bad_request', e.message);
+    const status = e?.status ?? (e as { statusCode?: number })?.statusCode;
+    if (status === 404) {
+      sendError(res, 404, 'not_found', `${req.path} not found`);
+      return;
+    }
+    if (typeof status === 'number' && status >= 400 && status < 500 && e.expose) {
+      sendError(res, status, 'bad_request', e.message);
       return;
     }
     logger.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const strongSecret = 's'.repeat(40);
+const prodBase = { NODE_ENV: 'production', DATABASE_URL: 'postgres://u:p@db.example:5432/app', JWT_SECRET: strongSecret };
+
+function rejection(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.server.port).toBe(5000);
+    expect(config.server.host).toBe('0.0.0.0');
+    expect(config.server.trustProxyHops).toBe(1);
+    expect(config.server.keepAliveTimeoutMs).toBe(65000);
+    expect(config.server.headersTimeoutMs).toBeGreaterThan(config.server.keepAliveTimeoutMs);
+    expect(config.server.rateLimit).toEqual({ max: 100, windowMs: 900000 });
+    expect(config.server.shutdownTimeoutMs).toBe(25000);
+    expect(config.database).toMatchObject({ maxConnections: 20, connectionTimeoutMs: 5000, idleTimeoutMs: 10000, statementTimeoutMs: 30000 });
+    expect(config.database.url).toBeUndefined();
+    expect(config.agents).toMatchObject({ maxConcurrentJobs: 10, jobTimeoutMs: 60000, retryAttempts: 3 });
+    expect(config.autoscaling).toMatchObject({ minInstances: 1, maxInstances: 10, targetCPU: 70, targetMemory: 80 });
+    expect(config.openai.offline).toBe(true);
+    expect(config.auth.enabled).toBe(false);
+  });
+
+  it('is frozen all the way down', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.server.rateLimit)).toBe(true);
+    expect(() => {
+      (config.server as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ MAX_CONNECTIONS: '0' }, 'MAX_CONNECTIONS'],
+    [{ MAX_INSTANCES: '-1' }, 'MAX_INSTANCES'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL'],
+    [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
+    [{ MIN_INSTANCES: '5', MAX_INSTANCES: '2' }, 'MIN_INSTANCES'],
+    [{ OPENAI_PRICES: '{nope' }, 'OPENAI_PRICES'],
+  ])('rejects %j naming %s', (env, variable) => {
+    const error = rejection(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(variable);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('refuses production without DATABASE_URL', () => {
+    expect(rejection({ ...prodBase, DATABASE_URL: '' }).variable).toBe('DATABASE_URL');
+  });
+
+  it('refuses production with a missing or short JWT_SECRET', () => {
+    expect(rejection({ ...prodBase, JWT_SECRET: '' }).variable).toBe('JWT_SECRET');
+    expect(rejection({ ...prodBase, JWT_SECRET: 'short-secret' }).variable).toBe('JWT_SECRET');
+  });
+
+  it('refuses a "*" CORS origin in production but allows it in development', () => {
+    expect(rejection({ ...prodBase, CORS_ORIGINS: 'https://a.example,*' }).variable).toBe('CORS_ORIGINS');
+    expect(loadConfig({ CORS_ORIGINS: '*' }).server.corsOrigins).toEqual(['*']);
+  });
+
+  it('accepts a complete production configuration', () => {
+    const config = loadConfig({ ...prodBase, CORS_ORIGINS: 'https://app.example.com, https://admin.example.com' });
+    expect(config.production).toBe(true);
+    expect(config.server.corsOrigins).toEqual(['https://app.example.com', 'https://admin.example.com']);
+    expect(config.auth.enabled).toBe(true);
+  });
+
+  it('never echoes a secret value in the error', () => {
+    const error = rejection({ ...prodBase, DATABASE_URL: 'mysql://user:hunter2@x' });
+    expect(error.message).not.toContain('hunter2');
+  });
+});
