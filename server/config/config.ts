@@ -49,7 +49,13 @@ const envSchema = z.object({
   STATIC_DIR: z.string().min(1).default('dist/public'),
 
   JWT_SECRET: optionalString,
+  JWT_SECRET_PREVIOUS: optionalString,
   JWT_TTL_SECONDS: int(60).default(3600),
+  SESSION_MAX_AGE_SECONDS: int(60).default(86400),
+  LOGIN_MAX_FAILURES: int(1, 1000).default(5),
+  LOGIN_IP_MAX_FAILURES: int(1, 100000).default(20),
+  LOGIN_WINDOW_SECONDS: int(1).default(900),
+  LOGIN_LOCKOUT_SECONDS: int(1).default(900),
   ADMIN_USERNAME: z.string().min(1).default('admin'),
   ADMIN_PASSWORD: optionalString,
   METRICS_TOKEN: optionalString,
@@ -156,7 +162,15 @@ export function buildConfig(env: Env) {
     auth: {
       jwtSecret: env.JWT_SECRET,
       enabled: env.JWT_SECRET !== undefined,
+      previousJwtSecrets: env.JWT_SECRET_PREVIOUS ? env.JWT_SECRET_PREVIOUS.split(',').map((v) => v.trim()).filter(Boolean) : [],
       tokenTtlSeconds: env.JWT_TTL_SECONDS,
+      sessionMaxAgeSeconds: env.SESSION_MAX_AGE_SECONDS,
+      login: {
+        maxFailuresPerUser: env.LOGIN_MAX_FAILURES,
+        maxFailuresPerIp: env.LOGIN_IP_MAX_FAILURES,
+        windowSeconds: env.LOGIN_WINDOW_SECONDS,
+        lockoutSeconds: env.LOGIN_LOCKOUT_SECONDS,
+      },
       adminUsername: env.ADMIN_USERNAME,
       adminPassword: env.ADMIN_PASSWORD,
       metricsToken: env.METRICS_TOKEN,
@@ -243,9 +257,15 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     if (!env.JWT_SECRET || env.JWT_SECRET.length < 32) {
       throw new ConfigError('JWT_SECRET', 'must be set to at least 32 characters in production');
     }
+    if (env.JWT_SECRET_PREVIOUS?.split(',').some((s) => s.trim().length < 32)) {
+      throw new ConfigError('JWT_SECRET_PREVIOUS', 'must hold secrets of at least 32 characters each in production');
+    }
     if (env.CORS_ORIGINS?.split(',').some((o) => o.trim() === '*')) {
       throw new ConfigError('CORS_ORIGINS', 'must list explicit origins in production, not "*"');
     }
+  }
+  if (env.ADMIN_PASSWORD !== undefined && env.ADMIN_PASSWORD.length < 8) {
+    throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters');
   }
   if (env.MIN_INSTANCES > env.MAX_INSTANCES) {
     throw new ConfigError('MIN_INSTANCES', `must not exceed MAX_INSTANCES (${env.MAX_INSTANCES})`);
