@@ -1,0 +1,152 @@
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../server/db/embedded.js';
+import { createLogger } from '../../server/log.js';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const BUILT_ENTRY = path.join(ROOT, 'dist/server/server/index.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function requireBuild(): void {
+  if (!existsSync(BUILT_ENTRY)) throw new Error('run `npm run build` first: the benchmarks measure the built server');
+}
+
+/** A scratch embedded PostgreSQL for one benchmark run (DATABASE_URL is used instead when set). */
+export async function benchDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentry-bench-pg-'));
+  const pg: EmbeddedPostgres = await startEmbeddedPostgres({
+    dataDir: dir,
+    port: await freePort(),
+    logger: createLogger({ level: 'warn' }),
+    settings: { max_connections: 300 },
+  });
+  return {
+    url: pg.url,
+    async stop() {
+      await pg.stop();
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Proc {
+  child: ChildProcess;
+  port: number;
+  output(): string;
+  stop(): Promise<number | null>;
+}
+
+/** Runs the built app (what `npm start` runs) and waits for /ready. */
+export async function startApp(env: Record<string, string>, options: { readyTimeoutMs?: number } = {}): Promise<Proc & { readyMs: number }> {
+  requireBuild();
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(process.execPath, [BUILT_ENTRY], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  let readyMs = -1;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`app exited: ${output.slice(-2000)}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/ready`);
+      if (res.status === 200) {
+        readyMs = performance.now() - started;
+        break;
+      }
+    } catch {
+      // not yet listening
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  if (readyMs < 0) throw new Error(`app not ready: ${output.slice(-2000)}`);
+  return { child, port, readyMs, output: () => output, stop: () => stopChild(child) };
+}
+
+export function stopChild(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts an anchor script that reports its port over IPC. */
+export async function startAnchor(script: string, env: Record<string, string> = {}): Promise<Proc> {
+  const child = fork(path.join(ROOT, 'scripts/bench/anchors', script), [], { cwd: ROOT, env: { ...process.env, ...env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('exit', () => reject(new Error(`anchor ${script} exited: ${output}`)));
+  });
+  return { child, port, output: () => output, stop: () => stopChild(child) };
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+export async function load(url: string, options: { connections?: number; durationSeconds?: number; method?: string; body?: string; headers?: Record<string, string>; overallRate?: number } = {}): Promise<LoadResult> {
+  const result = await autocannon({
+    url,
+    connections: options.connections ?? 50,
+    duration: options.durationSeconds ?? 8,
+    method: (options.method ?? 'GET') as 'GET',
+    body: options.body,
+    headers: options.headers,
+    overallRate: options.overallRate,
+  });
+  return {
+    requestsPerSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+/** Replaces (or appends) one `## heading` section of BENCHMARKS.md, leaving the others alone. */
+export async function writeSection(heading: string, body: string): Promise<void> {
+  const file = path.join(ROOT, 'BENCHMARKS.md');
+  let text = existsSync(file) ? await fs.readFile(file, 'utf8') : '# Benchmarks\n\nEvery figure is measured against a named anchor in the same run, on the same machine.\n';
+  const marker = `## ${heading}`;
+  const section = `${marker}\n\n${body.trim()}\n`;
+  const start = text.indexOf(`${marker}\n`);
+  if (start === -1) {
+    text = `${text.trimEnd()}\n\n${section}`;
+  } else {
+    const next = text.indexOf('\n## ', start + marker.length);
+    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
+  }
+  await fs.writeFile(file, text);
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const machine = () => `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
