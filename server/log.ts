@@ -2,24 +2,78 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Paths pino blanks out wherever they appear in a log record. */
 export const REDACT_PATHS = [
+  // Request and response headers, as pino-http and error serializers shape them.
   'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
   'req.headers.cookie',
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
   'headers.authorization',
+  'headers["proxy-authorization"]',
   'headers.cookie',
+  'headers["set-cookie"]',
+  'headers["x-api-key"]',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+  '*.headers.cookie',
+  '*.headers["set-cookie"]',
+  '*.headers["x-api-key"]',
+  // Request bodies that carry credentials (login, user management, password change).
+  'body.password',
+  'body.currentPassword',
+  'body.newPassword',
+  'req.body.password',
+  'req.body.currentPassword',
+  'req.body.newPassword',
+  // The same names anywhere one or two levels down.
+  'password',
+  'passwordHash',
+  'currentPassword',
+  'newPassword',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'apiKey',
+  'secret',
+  'authorization',
+  'cookie',
   '*.password',
   '*.passwordHash',
+  '*.password_hash',
+  '*.currentPassword',
+  '*.newPassword',
   '*.token',
+  '*.accessToken',
+  '*.refreshToken',
   '*.apiKey',
+  '*.api_key',
   '*.jwtSecret',
+  '*.previousJwtSecrets',
+  '*.metricsToken',
+  '*.adminPassword',
   '*.secret',
-  'password',
-  'token',
-  'apiKey',
+  '*.authorization',
+  '*.cookie',
+  '*.*.password',
+  '*.*.token',
+  '*.*.apiKey',
+  // Raw environment and the frozen config.
+  '*.JWT_SECRET',
+  '*.JWT_SECRET_PREVIOUS',
+  '*.ADMIN_PASSWORD',
+  '*.METRICS_TOKEN',
+  '*.OPENAI_API_KEY',
+  '*.DATABASE_URL',
+  '*.DATABASE_URL_DIRECT',
   'config.auth',
   'config.openai.apiKey',
 ];
+
+/** A URL with credential-bearing query parameters (`token`, `access_token`, `api_key`…) blanked, for logging. */
+export function redactUrl(url: string | undefined): string | undefined {
+  if (!url || !url.includes('?')) return url;
+  return url.replace(/([?&](?:token|access_token|api_key|apikey|key|password|secret)=)[^&#]*/gi, '$1[redacted]');
+}
 
 export type { Logger };
 

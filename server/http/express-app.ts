@@ -8,7 +8,7 @@ import helmet from 'helmet';
 import type pg from 'pg';
 import { pinoHttp } from 'pino-http';
 import type { Config } from '../config/config.js';
-import type { Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorHandler, notFoundHandler, requireJson, sendError } from './errors.js';
 import { PostgresRateLimitStore } from './rate-limit-store.js';
@@ -111,7 +111,7 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
       quietReqLogger: true,
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
       serializers: {
-        req: (req: { method: string; url: string; id: unknown; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
+        req: (req: { method: string; url: string; id: unknown; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url), remoteAddress: req.remoteAddress }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
     }),
@@ -122,7 +122,10 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
     res.set('Cache-Control', 'no-store');
     next();
   });
-  const rateLimitStore = new PostgresRateLimitStore(options.pool, logger);
+  const rateLimitStore = new PostgresRateLimitStore(options.pool, logger, {
+    limit: config.server.rateLimit.max,
+    instances: config.autoscaling.maxInstances,
+  });
   api.use(
     rateLimit({
       windowMs: config.server.rateLimit.windowMs,

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import v8 from 'node:v8';
 import type { Metrics } from '../metrics/metrics.js';
@@ -38,7 +39,10 @@ export function createProbeHandler(options: {
 }): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { state, metrics } = options;
   const heapLimit = options.heapLimitBytes ?? v8.getHeapStatistics().heap_size_limit;
-  const expectedAuth = options.metricsToken ? `Bearer ${options.metricsToken}` : undefined;
+  // Compared as SHA-256 digests with timingSafeEqual: equal lengths, and no byte-by-byte early exit to time.
+  const expectedAuth = options.metricsToken ? createHash('sha256').update(`Bearer ${options.metricsToken}`).digest() : undefined;
+  const metricsAuthorized = (header: string | undefined) =>
+    !expectedAuth || (header !== undefined && timingSafeEqual(createHash('sha256').update(header).digest(), expectedAuth));
 
   function readiness(): string | null {
     if (state.phase === 'stopping') return 'shutting down';
@@ -108,7 +112,7 @@ export function createProbeHandler(options: {
         return true;
       }
       default: {
-        if (expectedAuth && req.headers.authorization !== expectedAuth) {
+        if (!metricsAuthorized(req.headers.authorization)) {
           res.setHeader('www-authenticate', 'Bearer');
           send(res, 401, { error: { code: 'unauthorized', message: '/metrics needs Authorization: Bearer <METRICS_TOKEN>' } });
           return true;
