@@ -1,23 +1,335 @@
-import express from 'express';
+import type { IncomingMessage } from 'node:http';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type pg from 'pg';
+import { z } from 'zod';
+import { createUserSchema, loginSchema, roleSchema, type LoginResponse } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
+import { HttpError, notFound, parse } from '../http/errors.js';
 import type { Logger } from '../log.js';
+import { findCredential, isSafeMethod, originAllowed, serializeSessionCookie, sessionCookieName, type Credential } from './credentials.js';
+import { createLoginThrottle } from './lockout.js';
+import { createHashLimiter, dummyPasswordHash, hashPassword, verifyPassword } from './password.js';
+import { requireRole } from './roles.js';
+import * as sql from './sql.js';
+import { createTokens, type Claims, type IssuedToken } from './tokens.js';
 import type { Auth, AuthUser } from './types.js';
+import { createUsers, toPublicUser } from './users.js';
 
-// STUB (foundation): authentication is off; every request is the local admin.
-// The security issue replaces this module with users, JWT and roles.
+/** How long one instance trusts what it read about a session; deletes and password changes made here apply at once. */
+const SESSION_CACHE_MS = 1000;
+const SESSION_CACHE_MAX = 10_000;
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+const usernameParam = createUserSchema.shape.username;
+const updateUserSchema = z
+  .object({ password: createUserSchema.shape.password.optional(), role: roleSchema.optional() })
+  .strict()
+  .refine((v) => v.password !== undefined || v.role !== undefined, 'give "password" and/or "role"');
+const logoutSchema = z.object({ everywhere: z.boolean().optional() }).strict();
+const changePasswordSchema = z
+  .object({ currentPassword: z.string().min(1).max(1000), newPassword: createUserSchema.shape.password })
+  .strict();
+
+interface Session {
+  claims: Claims;
+  via: Credential['kind'];
+}
+
+type Locals = { session?: Session };
+
+const invalidToken = (reason: string) =>
+  new HttpError(401, reason === 'expired' ? 'token_expired' : 'unauthorized', reason === 'expired' ? 'the token has expired; log in again' : 'invalid or revoked token', undefined, {
+    'WWW-Authenticate': `Bearer error="invalid_token"`,
+  });
+
+const noCredential = () => new HttpError(401, 'unauthorized', 'authentication required', undefined, { 'WWW-Authenticate': 'Bearer' });
+
 export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool }): Auth {
-  const localAdmin: AuthUser = { username: deps.config.auth.adminUsername, role: 'admin' };
-  return {
-    name: 'auth',
-    enabled: false,
-    authenticate: (req, _res, next) => {
+  const { config, pool } = deps;
+  const logger = deps.logger.child({ part: 'auth' });
+  const enabled = config.auth.enabled && config.auth.jwtSecret !== undefined;
+  const localAdmin: AuthUser = { username: config.auth.adminUsername, role: 'admin' };
+  const secureCookie = config.production;
+  const cookieName = sessionCookieName(secureCookie);
+  const corsOrigins = config.server.corsOrigins;
+  const tokens = enabled
+    ? createTokens({ secret: config.auth.jwtSecret!, previousSecrets: config.auth.previousJwtSecrets, ttlSeconds: config.auth.tokenTtlSeconds })
+    : undefined;
+  const throttle = createLoginThrottle({ pool, config });
+  const hashes = createHashLimiter();
+  let dummyHash: Promise<string> | undefined;
+
+  const cache = new Map<string, { at: number; state: sql.SessionState | undefined }>();
+  const users = createUsers({ config, logger, pool, onChange: () => cache.clear() });
+
+  /** The user a verified token stands for now, or null when it was revoked (user gone, password or role changed, logged out). */
+  async function resolveSession(claims: Claims): Promise<AuthUser | null> {
+    const now = Date.now();
+    let entry = cache.get(claims.jti);
+    if (!entry || now - entry.at > SESSION_CACHE_MS) {
+      if (cache.size >= SESSION_CACHE_MAX) cache.clear();
+      entry = { at: now, state: await sql.sessionState(pool, claims.uid, claims.jti) };
+      cache.set(claims.jti, entry);
+    }
+    const state = entry.state;
+    if (!state || state.revoked || state.tokenVersion !== claims.ver || state.username !== claims.sub) return null;
+    // The role comes from the database, not the token: a demotion bumps the version anyway.
+    return { username: state.username, role: state.role };
+  }
+
+  async function check(credential: Credential): Promise<{ user: AuthUser; claims: Claims } | HttpError> {
+    if (credential.kind === 'none') return noCredential();
+    if (credential.kind === 'malformed') return invalidToken('malformed');
+    const verified = await tokens!.verify(credential.token);
+    if (!verified.ok) return invalidToken(verified.reason);
+    const user = await resolveSession(verified.claims);
+    if (!user) return invalidToken('revoked');
+    return { user, claims: verified.claims };
+  }
+
+  const authenticate: RequestHandler = (req, res, next) => {
+    if (!enabled) {
       req.user = localAdmin;
       next();
+      return;
+    }
+    const credential = findCredential(req.headers, cookieName);
+    check(credential).then((result) => {
+      if (result instanceof HttpError) return next(result);
+      // A browser sends the cookie on its own; only a same-origin page may make it change anything.
+      if (credential.kind === 'cookie' && !isSafeMethod(req.method) && !originAllowed(req.headers, corsOrigins)) {
+        logger.warn({ username: result.user.username, origin: req.headers.origin ?? null, method: req.method, path: req.path }, 'cookie request from a foreign origin refused');
+        return next(new HttpError(403, 'csrf_rejected', 'cross-origin request refused: send a matching Origin header, or use a Bearer token'));
+      }
+      req.user = result.user;
+      (res.locals as Locals).session = { claims: result.claims, via: credential.kind };
+      next();
+    }, next);
+  };
+
+  const setSessionCookie = (res: Response, issued: IssuedToken) => {
+    res.append('Set-Cookie', serializeSessionCookie(cookieName, issued.token, { maxAgeSeconds: (issued.expiresAt.getTime() - Date.now()) / 1000, secure: secureCookie }));
+  };
+  const clearSessionCookie = (res: Response) => {
+    res.append('Set-Cookie', serializeSessionCookie(cookieName, '', { maxAgeSeconds: 0, secure: secureCookie }));
+  };
+
+  const wrap =
+    (fn: (req: Request, res: Response) => Promise<void>): RequestHandler =>
+    (req, res, next: NextFunction) => {
+      fn(req, res).catch(next);
+    };
+
+  const authDisabled = () => new HttpError(400, 'auth_disabled', 'authentication is off (JWT_SECRET is not set); every request acts as the local admin');
+
+  const router = express.Router();
+
+  router.post(
+    '/auth/login',
+    wrap(async (req, res) => {
+      if (!enabled) throw authDisabled();
+      // Login CSRF: a foreign page must not log a browser into someone else's account.
+      if (req.headers.origin !== undefined && !originAllowed(req.headers, corsOrigins)) {
+        throw new HttpError(403, 'csrf_rejected', 'cross-origin login refused');
+      }
+      const { username, password } = parse(loginSchema, req.body);
+      const ip = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+      const wait = await throttle.retryAfter(username, ip);
+      if (wait > 0) {
+        logger.warn({ username, ip }, 'login refused: locked out');
+        throw new HttpError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`, undefined, { 'Retry-After': String(wait) });
+      }
+      const row = await users.find(username);
+      dummyHash ??= dummyPasswordHash();
+      const stored = row?.passwordHash ?? (await dummyHash);
+      const result = await hashes.run(() => verifyPassword(password, stored));
+      if (result === null) throw new HttpError(503, 'overloaded', 'too many logins at once; retry shortly', undefined, { 'Retry-After': '2' });
+      if (!row || !result.ok) {
+        const locked = await throttle.failed(username, ip);
+        logger.info({ username, ip, knownUser: Boolean(row), lockedForSeconds: locked || undefined }, 'login failed');
+        throw new HttpError(401, 'invalid_credentials', 'invalid username or password');
+      }
+      await throttle.succeeded(username);
+      if (result.needsRehash) await sql.rehashPassword(pool, row.id, await hashPassword(password));
+      const issued = await tokens!.issue({ id: row.id, username: row.username, role: row.role, tokenVersion: row.tokenVersion });
+      setSessionCookie(res, issued);
+      logger.info({ username: row.username, role: row.role, ip }, 'login');
+      const body: LoginResponse = { token: issued.token, expiresAt: issued.expiresAt.toISOString(), user: { username: row.username, role: row.role } };
+      res.json(body);
+    }),
+  );
+
+  router.post(
+    '/auth/logout',
+    authenticate,
+    wrap(async (req, res) => {
+      const { everywhere } = parse(logoutSchema, req.body ?? {});
+      const session = (res.locals as Locals).session;
+      if (session) {
+        if (everywhere) await sql.bumpTokenVersion(pool, session.claims.uid);
+        else await sql.revokeToken(pool, session.claims.jti, new Date(session.claims.exp * 1000));
+        cache.delete(session.claims.jti);
+        if (everywhere) cache.clear();
+        logger.info({ username: req.user?.username, everywhere: Boolean(everywhere) }, 'logout');
+      }
+      clearSessionCookie(res);
+      res.json({ loggedOut: true });
+    }),
+  );
+
+  router.post(
+    '/auth/refresh',
+    authenticate,
+    wrap(async (req, res) => {
+      const session = (res.locals as Locals).session;
+      if (!enabled || !session) throw authDisabled();
+      const notAfter = session.claims.auth_time + config.auth.sessionMaxAgeSeconds;
+      if (notAfter <= Math.floor(Date.now() / 1000) + 1) {
+        throw new HttpError(401, 'session_expired', 'the session has reached its maximum age; log in again', undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+      }
+      const row = await users.find(req.user!.username);
+      if (!row) throw invalidToken('revoked');
+      const issued = await tokens!.issue({ id: row.id, username: row.username, role: row.role, tokenVersion: row.tokenVersion }, { authTime: session.claims.auth_time, notAfter });
+      if (session.via === 'cookie') setSessionCookie(res, issued);
+      const body: LoginResponse = { token: issued.token, expiresAt: issued.expiresAt.toISOString(), user: { username: row.username, role: row.role } };
+      res.json(body);
+    }),
+  );
+
+  router.get('/auth/me', authenticate, (req, res) => {
+    const session = (res.locals as Locals).session;
+    res.json({
+      user: req.user,
+      authEnabled: enabled,
+      expiresAt: session ? new Date(session.claims.exp * 1000).toISOString() : null,
+    });
+  });
+
+  router.post(
+    '/auth/password',
+    authenticate,
+    wrap(async (req, res) => {
+      if (!enabled) throw authDisabled();
+      const { currentPassword, newPassword } = parse(changePasswordSchema, req.body);
+      const row = await users.find(req.user!.username);
+      if (!row) throw invalidToken('revoked');
+      const ip = req.ip ?? 'unknown';
+      const wait = await throttle.retryAfter(row.username, ip);
+      if (wait > 0) throw new HttpError(429, 'too_many_attempts', `too many failed attempts; try again in ${wait} s`, undefined, { 'Retry-After': String(wait) });
+      const result = await hashes.run(() => verifyPassword(currentPassword, row.passwordHash));
+      if (result === null) throw new HttpError(503, 'overloaded', 'too many password checks at once; retry shortly', undefined, { 'Retry-After': '2' });
+      if (!result.ok) {
+        await throttle.failed(row.username, ip);
+        throw new HttpError(403, 'invalid_credentials', 'the current password is wrong');
+      }
+      await users.update(row.username, { password: newPassword });
+      // Every other session ended with the change; this one continues with a fresh token.
+      const fresh = await users.find(row.username);
+      const issued = await tokens!.issue({ id: fresh!.id, username: fresh!.username, role: fresh!.role, tokenVersion: fresh!.tokenVersion });
+      setSessionCookie(res, issued);
+      const body: LoginResponse = { token: issued.token, expiresAt: issued.expiresAt.toISOString(), user: { username: fresh!.username, role: fresh!.role } };
+      res.json(body);
+    }),
+  );
+
+  const adminOnly = [authenticate, requireRole('admin')];
+  const userParam = (req: Request) => {
+    const parsed = usernameParam.safeParse(req.params.username);
+    if (!parsed.success) throw notFound('user');
+    return parsed.data;
+  };
+
+  router.get(
+    '/users',
+    ...adminOnly,
+    wrap(async (_req, res) => {
+      res.json({ users: await users.list() });
+    }),
+  );
+
+  router.post(
+    '/users',
+    ...adminOnly,
+    wrap(async (req, res) => {
+      const input = parse(createUserSchema, req.body);
+      const user = await users.create(input);
+      res.status(201).location(`/api/users/${encodeURIComponent(user.username)}`).json({ user });
+    }),
+  );
+
+  router.get(
+    '/users/:username',
+    ...adminOnly,
+    wrap(async (req, res) => {
+      const row = await users.find(userParam(req));
+      if (!row) throw notFound('user');
+      res.json({ user: toPublicUser(row) });
+    }),
+  );
+
+  router.patch(
+    '/users/:username',
+    ...adminOnly,
+    wrap(async (req, res) => {
+      const username = userParam(req);
+      const change = parse(updateUserSchema, req.body);
+      res.json({ user: await users.update(username, change) });
+    }),
+  );
+
+  router.delete(
+    '/users/:username',
+    ...adminOnly,
+    wrap(async (req, res) => {
+      await users.remove(userParam(req));
+      res.status(204).end();
+    }),
+  );
+
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = () =>
+    sql.sweepAuthState(pool).catch((error: unknown) => logger.debug({ err: error }, 'auth state sweep skipped'));
+
+  return {
+    name: 'auth',
+    enabled,
+    authenticate,
+    router,
+    async authenticateUpgrade(req: IncomingMessage) {
+      if (!enabled) return localAdmin;
+      let queryToken: string | null = null;
+      try {
+        queryToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+      } catch {
+        return null;
+      }
+      const credential = findCredential(req.headers, cookieName, queryToken);
+      // Cross-site WebSocket hijacking: a cookie rides along on any page's handshake.
+      if (credential.kind === 'cookie' && !originAllowed(req.headers, corsOrigins)) return null;
+      try {
+        const result = await check(credential);
+        return result instanceof HttpError ? null : result.user;
+      } catch (error) {
+        logger.warn({ err: error }, 'WebSocket authentication failed');
+        return null;
+      }
     },
-    router: express.Router(),
-    async authenticateUpgrade() {
-      return localAdmin;
+    async start() {
+      if (!enabled) {
+        logger.warn(config.production ? 'authentication is OFF' : 'authentication is off (JWT_SECRET unset): every request acts as the local admin');
+      } else if (config.auth.jwtSecret!.length < 32) {
+        logger.warn('JWT_SECRET is shorter than 32 characters; production refuses that');
+      }
+      await users.ensureInitialAdmin();
+      void sweep();
+      sweeper = setInterval(() => void sweep(), SWEEP_INTERVAL_MS);
+      sweeper.unref();
     },
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+      sweeper = undefined;
+      cache.clear();
+    },
+    health: () => ({ enabled }),
   };
 }
