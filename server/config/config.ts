@@ -81,6 +81,7 @@ const envSchema = z.object({
   CACHE_NONZERO_TEMPERATURE: bool.default(false),
   LLM_BREAKER_THRESHOLD: int(1).default(5),
   LLM_BREAKER_COOLDOWN_MS: int(100).default(30000),
+  OFFLINE_MODEL_DELAY_MS: int(0, 10000).default(15),
 
   WS_MAX_PAYLOAD: int(1024).default(64 * 1024),
   WS_HEARTBEAT_MS: int(100).default(30000),
@@ -197,6 +198,8 @@ export function buildConfig(env: Env) {
       cacheTtlSeconds: env.CACHE_TTL,
       cacheNonZeroTemperature: env.CACHE_NONZERO_TEMPERATURE,
       breaker: { threshold: env.LLM_BREAKER_THRESHOLD, cooldownMs: env.LLM_BREAKER_COOLDOWN_MS },
+      /** Pause between streamed chunks of the offline model, so the UI looks live (0 in tests and benchmarks). */
+      offlineDelayMs: env.OFFLINE_MODEL_DELAY_MS,
     },
     ws: {
       maxPayload: env.WS_MAX_PAYLOAD,
