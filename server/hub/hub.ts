@@ -1,28 +1,446 @@
-import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type pg from 'pg';
-import type { Auth } from '../auth/types.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
+import { canSeeRun } from '../auth/roles.js';
+import type { Auth, AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { EventSink } from '../queue/types.js';
+import { Connection } from './connection.js';
+import { eventItem, HUB_CHANNEL, parseNotification, type HubItem } from './messages.js';
+import { createPublisher } from './publisher.js';
+import { createRunTopics } from './run-topics.js';
+import { selectEvent, selectLifecycleEventsSince } from './sql.js';
+import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
 export interface Hub extends Part, EventSink {
   /** Takes over `upgrade` on the HTTP server for /ws. */
   attach(server: Server): void;
   connectionCount(): number;
+  /** This hub's id in cross-instance notifications. */
+  readonly instanceId: string;
 }
 
-// STUB (foundation): the hub issue replaces this with the ws server and cross-instance fan-out.
-export function createHub(_deps: { config: Config; logger: Logger; pool: pg.Pool; listener: Listener; metrics: Metrics; auth: Auth }): Hub {
+export interface HubDeps {
+  config: Config;
+  logger: Logger;
+  pool: pg.Pool;
+  listener: Listener;
+  metrics: Metrics;
+  auth: Auth;
+  instanceId?: string;
+  /** How long token deltas of one run wait to share a notification. */
+  tokenBatchMs?: number;
+  /** How often watched runs are compared with their stored head (lost-notification safety net). */
+  reconcileMs?: number;
+}
+
+/** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
+export const LIFECYCLE_TYPES: ReadonlySet<string> = new Set([
+  'run.queued',
+  'run.started',
+  'run.retrying',
+  'run.awaiting_input',
+  'run.input_received',
+  'run.cancel_requested',
+  'run.released',
+  'run.succeeded',
+  'run.failed',
+  'run.cancelled',
+]);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAX_SUBSCRIPTIONS = 100;
+/** Runs whose last lifecycle seq sent on `runs` is remembered (duplicates from catch-up are dropped). */
+const RUNS_SEEN_LIMIT = 10_000;
+const CLOSE_WAIT_MS = 2000;
+
+/**
+ * The WebSocket hub (CONTRACT.md section 4): a `ws` server on the app's HTTP
+ * server at /ws, topics with per-user authorization, and cross-instance fan-out
+ * over LISTEN/NOTIFY. Local events are delivered at once and published; events
+ * from other instances arrive on the LISTEN connection. Each watched run is
+ * delivered in seq order with gaps filled from run_events (run-topics.ts), so a
+ * lost or late notification costs latency, never an event.
+ */
+export function createHub(deps: HubDeps): Hub {
+  const { config, logger, pool, listener, metrics, auth } = deps;
+  const instanceId = deps.instanceId ?? randomUUID();
+  const log = logger.child({ part: 'hub' });
+  const limits = { maxBufferedBytes: config.ws.maxBufferedBytes, maxMessagesPerSecond: config.ws.maxMessagesPerSecond };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.ws.maxPayload,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  const connections = new Set<Connection>();
+  const runsSubscribers = new Set<Connection>();
+  const queueSubscribers = new Set<Connection>();
+  const runsSeen = new Map<string, number>();
+  const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun });
+  const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50 });
+
+  let started = false;
+  let stopping = false;
+  let listening = false;
+  let helloNonce = '';
+  let onHello: (() => void) | undefined;
+  let unlisten: (() => void) | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  let metricsTimer: NodeJS.Timeout | undefined;
+  let disconnectedAt: Date | undefined;
+  let unsentCount = 0;
+  let lastQueueFrame: string | undefined;
+
+  const connectionEvents = {
+    frame: (conn: Connection, frame: ClientFrame) => onFrame(conn, frame),
+    sent: (count: number) => {
+      unsentCount += count;
+    },
+    slowConsumer: (conn: Connection) => {
+      metrics.wsSlowConsumersDroppedTotal.inc();
+      log.info({ user: conn.user.username, buffered: conn.ws.bufferedAmount }, 'slow WebSocket consumer dropped');
+    },
+  };
+
+  function flushSentCount(): void {
+    if (unsentCount > 0) metrics.wsMessagesSentTotal.inc(unsentCount);
+    unsentCount = 0;
+  }
+
+  // ------------------------------------------------------------ delivery
+
+  function deliverRuns(event: RunEvent, owner: string): void {
+    const seen = runsSeen.get(event.runId);
+    if (seen !== undefined && event.seq <= seen) return;
+    runsSeen.delete(event.runId);
+    runsSeen.set(event.runId, event.seq);
+    if (runsSeen.size > RUNS_SEEN_LIMIT) runsSeen.delete(runsSeen.keys().next().value as string);
+    if (runsSubscribers.size === 0) return;
+    const frame = Buffer.from(JSON.stringify({ type: 'event', topic: 'runs', event }));
+    for (const conn of runsSubscribers) if (canSeeRun(conn.user, owner)) conn.send(frame);
+  }
+
+  function deliverLocal(event: RunEvent, owner: string): void {
+    topics.event(event, owner);
+    if (LIFECYCLE_TYPES.has(event.type)) deliverRuns(event, owner);
+  }
+
+  async function deliverByReference(runId: string, seq: number, type: string | undefined): Promise<void> {
+    const wanted = topics.has(runId) || (runsSubscribers.size > 0 && (type === undefined || LIFECYCLE_TYPES.has(type)));
+    if (!wanted) return;
+    try {
+      const found = await selectEvent(pool, runId, seq);
+      if (found) deliverLocal(found.event, found.owner);
+    } catch (error) {
+      // The run topic's reconciler fills it later.
+      log.warn({ err: error, runId, seq }, 'reading an event sent by reference failed');
+    }
+  }
+
+  function onNotification(payload: string): void {
+    const message = parseNotification(payload);
+    if (!message) {
+      log.warn({ bytes: payload.length }, 'ignored a malformed hub notification');
+      return;
+    }
+    const own = message.s === instanceId;
+    for (const item of message.m) {
+      if (item.k === 'hello') {
+        if (own && item.n === helloNonce) onHello?.();
+        continue;
+      }
+      // Our own events were delivered locally before they were published.
+      if (own) continue;
+      handleItem(item);
+    }
+  }
+
+  function handleItem(item: Exclude<HubItem, { k: 'hello' }>): void {
+    switch (item.k) {
+      case 'e':
+        deliverLocal(item.e, item.o);
+        break;
+      case 'r':
+        void deliverByReference(item.r, item.q, item.y);
+        break;
+      case 't':
+        if (!topics.has(item.r)) break;
+        for (const t of item.t) topics.token({ seq: t.q, runId: item.r, type: 'run.token', data: t.d, at: t.a });
+        break;
+    }
+  }
+
+  /** After the LISTEN connection was away: fill every watched run and replay missed lifecycle events on `runs`. */
+  async function catchUp(): Promise<void> {
+    const since = disconnectedAt;
+    disconnectedAt = undefined;
+    try {
+      await topics.reconcile();
+      if (since && runsSubscribers.size > 0) {
+        const missed = await selectLifecycleEventsSince(pool, since, [...LIFECYCLE_TYPES], 2000);
+        for (const { event, owner } of missed) deliverRuns(event, owner);
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'hub catch-up after reconnect failed; the reconciler retries');
+    }
+  }
+
+  // ------------------------------------------------------------ client frames
+
+  function onFrame(conn: Connection, frame: ClientFrame): void {
+    switch (frame.type) {
+      case 'ping':
+        conn.sendFrame({ type: 'pong' });
+        return;
+      case 'unsubscribe':
+        unsubscribe(conn, frame.topic);
+        conn.sendFrame({ type: 'unsubscribed', topic: frame.topic });
+        return;
+      case 'subscribe':
+        subscribe(conn, frame.topic, frame.after);
+        return;
+    }
+  }
+
+  function subscriptionCount(conn: Connection): number {
+    return topics.count(conn) + (conn.runs ? 1 : 0) + (conn.queue ? 1 : 0);
+  }
+
+  function subscribe(conn: Connection, topic: string, after: number | undefined): void {
+    if (topic === 'runs' || topic === 'queue') {
+      if (topic === 'runs') {
+        conn.runs = true;
+        runsSubscribers.add(conn);
+      } else {
+        conn.queue = true;
+        queueSubscribers.add(conn);
+      }
+      conn.sendFrame({ type: 'subscribed', topic });
+      if (topic === 'queue' && lastQueueFrame) conn.send(lastQueueFrame);
+      return;
+    }
+    const runId = topic.slice('run:'.length).toLowerCase();
+    const name = `run:${runId}`;
+    if (!UUID.test(runId)) {
+      conn.error('not_found', 'run not found', topic);
+      return;
+    }
+    if (subscriptionCount(conn) >= MAX_SUBSCRIPTIONS && !topics.has(runId)) {
+      conn.error('too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} topics per connection`, topic);
+      return;
+    }
+    topics
+      .subscribe(conn, runId, after, () => conn.sendFrame({ type: 'subscribed', topic: name }))
+      .then((result) => {
+        // Someone else's run answers exactly like a missing one.
+        if (result === 'not_found') conn.error('not_found', 'run not found', name);
+      })
+      .catch((error: unknown) => {
+        log.warn({ err: error, runId }, 'subscribe failed');
+        conn.error('unavailable', 'could not read the run; try again', name);
+      });
+  }
+
+  function unsubscribe(conn: Connection, topic: string): void {
+    if (topic === 'runs') {
+      conn.runs = false;
+      runsSubscribers.delete(conn);
+    } else if (topic === 'queue') {
+      conn.queue = false;
+      queueSubscribers.delete(conn);
+    } else {
+      topics.unsubscribe(conn, topic.slice('run:'.length).toLowerCase());
+    }
+  }
+
+  // ------------------------------------------------------------ connections
+
+  function onConnection(ws: WebSocket, user: AuthUser): void {
+    const conn = new Connection(ws, user, limits, connectionEvents);
+    connections.add(conn);
+    metrics.wsConnections.set(connections.size);
+    ws.on('message', (data, isBinary) => conn.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('error', (error) => {
+      // Oversized frames (1009) and protocol errors land here; ws closes the socket itself.
+      log.debug({ err: error, user: user.username }, 'WebSocket error');
+    });
+    ws.on('close', () => {
+      conn.closing = true;
+      connections.delete(conn);
+      runsSubscribers.delete(conn);
+      queueSubscribers.delete(conn);
+      topics.removeAll(conn);
+      metrics.wsConnections.set(connections.size);
+    });
+    if (stopping) conn.close(WS_CLOSE.serviceRestart, 'server restarting');
+  }
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const onSocketError = (error: Error) => log.debug({ err: error }, 'upgrade socket error');
+    socket.on('error', onSocketError);
+    if (stopping) {
+      refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; connect again', { 'Retry-After': '1' });
+      return;
+    }
+    if (!originAllowed(req, config.server.corsOrigins)) {
+      refuseUpgrade(socket, 403, 'forbidden_origin', 'this origin may not open a WebSocket here');
+      return;
+    }
+    let user: AuthUser | null;
+    try {
+      user = await auth.authenticateUpgrade(req);
+    } catch (error) {
+      log.warn({ err: error }, 'WebSocket authentication failed');
+      refuseUpgrade(socket, 503, 'unavailable', 'authentication is unavailable; try again');
+      return;
+    }
+    if (!user) {
+      refuseUpgrade(socket, 401, 'unauthorized', 'a valid token is required (Authorization header, session cookie or token query)', {
+        'WWW-Authenticate': 'Bearer',
+      });
+      return;
+    }
+    if (socket.destroyed) return;
+    if (stopping) {
+      refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; connect again', { 'Retry-After': '1' });
+      return;
+    }
+    socket.off('error', onSocketError);
+    const authenticated = user;
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, authenticated));
+  }
+
+  function heartbeat(): void {
+    for (const conn of connections) {
+      if (!conn.alive) {
+        // No pong since the last ping: the peer is gone (or hopelessly stuck).
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      try {
+        conn.ws.ping();
+      } catch {
+        conn.ws.terminate();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async function confirmListening(timeoutMs: number): Promise<boolean> {
+    helloNonce = randomUUID();
+    const heard = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      onHello = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+    publisher.publish({ k: 'hello', n: helloNonce });
+    const ok = await heard;
+    onHello = undefined;
+    return ok;
+  }
+
+  const onReconnected = () => {
+    void confirmListening(5000).then((ok) => {
+      listening = ok;
+    });
+    void catchUp();
+  };
+  const onDisconnected = () => {
+    // A margin for events committed just before the connection noticed it was gone.
+    disconnectedAt ??= new Date(Date.now() - 2000);
+  };
+
   return {
     name: 'hub',
-    attach() {},
-    connectionCount: () => 0,
-    event() {},
-    token() {},
-    queueStats() {},
-    health: () => ({ connections: 0 }),
+    instanceId,
+    attach(server) {
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (upgradePath(req) !== HUB_PATH) {
+          // Leave other paths to any other upgrade handler (e.g. a dev server); otherwise answer 404.
+          if (server.listenerCount('upgrade') <= 1) refuseUpgrade(socket, 404, 'not_found', `WebSockets are served at ${HUB_PATH}`);
+          return;
+        }
+        handleUpgrade(req, socket, head).catch((error: unknown) => {
+          log.error({ err: error }, 'WebSocket upgrade failed');
+          socket.destroy();
+        });
+      });
+    },
+    connectionCount: () => connections.size,
+    async start() {
+      if (started) return;
+      started = true;
+      stopping = false;
+      unlisten = listener.listen(HUB_CHANNEL, onNotification);
+      listener.on('reconnected', onReconnected);
+      listener.on('disconnected', onDisconnected);
+      listening = await confirmListening(5000);
+      if (!listening) log.warn('hub did not hear its own notification; cross-instance delivery may be down');
+      heartbeatTimer = setInterval(heartbeat, config.ws.heartbeatMs);
+      reconcileTimer = setInterval(() => {
+        if (topics.size() === 0) return;
+        topics.reconcile().catch((error: unknown) => log.warn({ err: error }, 'hub reconcile failed'));
+      }, deps.reconcileMs ?? 5000);
+      metricsTimer = setInterval(flushSentCount, 1000);
+      for (const timer of [heartbeatTimer, reconcileTimer, metricsTimer]) timer.unref();
+    },
+    async stop(deadline) {
+      stopping = true;
+      clearInterval(heartbeatTimer);
+      clearInterval(reconcileTimer);
+      clearInterval(metricsTimer);
+      // Events the queue emitted while handing runs back still reach other instances.
+      await publisher.flush(Math.min(2000, config.server.shutdownTimeoutMs));
+      publisher.stop();
+      unlisten?.();
+      listener.off('reconnected', onReconnected);
+      listener.off('disconnected', onDisconnected);
+      for (const conn of connections) conn.close(WS_CLOSE.serviceRestart, 'server restarting');
+      // Clients answer the close frame at once; anyone who does not is cut off.
+      const waitUntil = Date.now() + CLOSE_WAIT_MS;
+      while (connections.size > 0 && Date.now() < waitUntil && !deadline.aborted) await new Promise((r) => setTimeout(r, 20));
+      for (const conn of connections) conn.ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      flushSentCount();
+      metrics.wsConnections.set(0);
+      started = false;
+    },
+    health: () => ({ connections: connections.size, runTopics: topics.size(), listening: listening && listener.connected }),
+    ready: () => started && !stopping && listening && listener.connected,
+    event(event, owner) {
+      deliverLocal(event, owner);
+      publisher.publish(eventItem(event, owner));
+    },
+    token(runId, owner, seq, data) {
+      const at = new Date().toISOString();
+      topics.token({ seq, runId, type: 'run.token', data, at });
+      publisher.token(runId, owner, seq, data, at);
+    },
+    queueStats(stats: QueueStats) {
+      const frame = JSON.stringify({
+        type: 'event',
+        topic: 'queue',
+        event: { type: 'queue.stats', data: { ...stats, wsClients: stats.wsClients ?? connections.size } },
+      });
+      lastQueueFrame = frame;
+      for (const conn of queueSubscribers) conn.send(frame);
+    },
   };
 }

@@ -1,0 +1,141 @@
+import type { RawData, WebSocket } from 'ws';
+import { clientFrameSchema, WS_CLOSE, type ClientFrame, type ServerFrame } from '../../shared/protocol.js';
+import type { AuthUser } from '../auth/types.js';
+import type { Subscriber } from './run-topics.js';
+
+export interface ConnectionLimits {
+  maxBufferedBytes: number;
+  maxMessagesPerSecond: number;
+}
+
+export interface ConnectionEvents {
+  /** A valid frame from the client. */
+  frame(conn: Connection, frame: ClientFrame): void;
+  /** Counted for ws_messages_sent_total. */
+  sent(count: number): void;
+  slowConsumer(conn: Connection): void;
+}
+
+const KNOWN_TYPES = new Set(['subscribe', 'unsubscribe', 'ping']);
+const SEND_OPTIONS = { binary: false } as const;
+const OPEN = 1;
+/** A flood this many times over the limit within one second closes the connection. */
+const FLOOD_FACTOR = 4;
+/** A slow consumer gets this long to take its close frame before the socket is cut. */
+const SLOW_CLOSE_GRACE_MS = 5000;
+
+function textOf(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/**
+ * One client socket: frame parsing and validation, the inbound rate limit, and
+ * sending with backpressure (a client whose send buffer passes the limit is closed
+ * with 4008 so it reconnects and resumes with `after`).
+ */
+export class Connection implements Subscriber {
+  alive = true;
+  closing = false;
+  /** Subscribed to `runs` / `queue`. */
+  runs = false;
+  queue = false;
+  private allowance: number;
+  private allowanceAt = Date.now();
+  private dropped = 0;
+  private limitNotedAt = 0;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly user: AuthUser,
+    private readonly limits: ConnectionLimits,
+    private readonly events: ConnectionEvents,
+  ) {
+    this.allowance = limits.maxMessagesPerSecond;
+  }
+
+  get open(): boolean {
+    return !this.closing && this.ws.readyState === OPEN;
+  }
+
+  send(frame: Buffer | string, done?: () => void): boolean {
+    if (!this.open) return false;
+    this.ws.send(frame, SEND_OPTIONS, done ? () => done() : undefined);
+    this.events.sent(1);
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.dropSlow();
+      return false;
+    }
+    return true;
+  }
+
+  sendFrame(frame: ServerFrame): boolean {
+    return this.send(JSON.stringify(frame));
+  }
+
+  error(code: string, message: string, topic?: string): void {
+    this.sendFrame(topic === undefined ? { type: 'error', code, message } : { type: 'error', code, message, topic });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.ws.close(code, reason);
+  }
+
+  private dropSlow(): void {
+    if (this.closing) return;
+    this.events.slowConsumer(this);
+    this.close(WS_CLOSE.slowConsumer, 'too slow; reconnect and resume with after');
+    setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  }
+
+  /** Token bucket refilled continuously at the per-second limit. */
+  private allow(): boolean {
+    const now = Date.now();
+    const rate = this.limits.maxMessagesPerSecond;
+    this.allowance = Math.min(rate, this.allowance + ((now - this.allowanceAt) / 1000) * rate);
+    this.allowanceAt = now;
+    if (this.allowance >= 1) {
+      this.allowance -= 1;
+      if (now - this.limitNotedAt > 1000) this.dropped = 0;
+      return true;
+    }
+    if (now - this.limitNotedAt > 1000) {
+      this.limitNotedAt = now;
+      this.dropped = 0;
+      this.error('rate_limited', `more than ${rate} messages per second; this one was ignored`);
+    }
+    if (++this.dropped > rate * FLOOD_FACTOR) this.close(WS_CLOSE.policy, 'message rate too high');
+    return false;
+  }
+
+  onMessage(data: RawData, isBinary: boolean): void {
+    this.alive = true;
+    if (this.closing || !this.allow()) return;
+    if (isBinary) {
+      this.error('bad_frame', 'frames are JSON text');
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(textOf(data));
+    } catch {
+      this.error('bad_json', 'the frame is not valid JSON');
+      return;
+    }
+    const parsed = clientFrameSchema.safeParse(raw);
+    if (!parsed.success) {
+      const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
+      if (typeof type !== 'string' || !KNOWN_TYPES.has(type)) {
+        this.error('unknown_type', 'type must be "subscribe", "unsubscribe" or "ping"');
+      } else {
+        const issue = parsed.error.issues[0];
+        this.error('bad_frame', `${issue.path.join('.') || 'frame'}: ${issue.message}`);
+      }
+      return;
+    }
+    this.events.frame(this, parsed.data);
+  }
+}

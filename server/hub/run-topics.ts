@@ -1,0 +1,333 @@
+import type pg from 'pg';
+import type { RunEvent } from '../../shared/protocol.js';
+import type { AuthUser } from '../auth/types.js';
+import type { Logger } from '../log.js';
+import { selectEventsAfter, selectRunHead, selectRunHeads } from './sql.js';
+
+/** What run topics need from a connection. */
+export interface Subscriber {
+  readonly user: AuthUser;
+  /** Returns false when the frame was not sent (closing, or just dropped as too slow). `done` runs once written or dropped. */
+  send(frame: Buffer | string, done?: () => void): boolean;
+  /** Open and not being closed. */
+  readonly open: boolean;
+}
+
+interface Item {
+  event: RunEvent;
+  frame: Buffer;
+  stored: boolean;
+}
+
+interface RunSub {
+  readonly who: Subscriber;
+  /** False while the stored history is being replayed; live items wait in `buffer` meanwhile. */
+  live: boolean;
+  /** Last stored seq sent to this subscriber. */
+  lastSeq: number;
+  buffer: Item[];
+}
+
+interface Topic {
+  readonly runId: string;
+  readonly name: string;
+  owner: string | null;
+  /** Last stored seq delivered to subscribers, in order; null until the run head was read. */
+  lastSeq: number | null;
+  ready: Promise<boolean>;
+  readonly subs: Set<RunSub>;
+  /** Stored events that arrived ahead of a gap, waiting for it to be filled. */
+  readonly pending: Map<number, RunEvent>;
+  /** Tokens that belong after a stored event not delivered yet. */
+  heldTokens: RunEvent[];
+  filling: boolean;
+  fillTarget: number;
+}
+
+export type SubscribeResult = 'subscribed' | 'not_found' | 'cancelled';
+
+/** Replay reads this many stored events at a time and waits for them to be written before the next page. */
+const REPLAY_PAGE = 500;
+const MAX_PENDING = 10_000;
+const MAX_HELD_TOKENS = 2_000;
+
+/**
+ * Per-run ordering and replay. Every instance keeps, per watched run, the last
+ * stored seq it delivered: events (local or from other instances, in any order)
+ * go out strictly in seq order, duplicates are dropped, and a gap is filled from
+ * run_events. A subscriber with `after` joins the topic first (live events wait in
+ * its buffer), then reads the stored history, then drains the buffer skipping what
+ * the history already had: no gap, no duplicate.
+ */
+export function createRunTopics(deps: { pool: pg.Pool; logger: Logger; canSee: (user: AuthUser, owner: string) => boolean }) {
+  const { pool, logger } = deps;
+  const topics = new Map<string, Topic>();
+  const subsOf = new Map<Subscriber, Map<string, RunSub>>();
+
+  function frameFor(topic: Topic, event: RunEvent): Buffer {
+    return Buffer.from(JSON.stringify({ type: 'event', topic: topic.name, event }));
+  }
+
+  function deliverTo(sub: RunSub, item: Item): void {
+    if (item.stored) {
+      if (item.event.seq <= sub.lastSeq) return;
+      sub.lastSeq = item.event.seq;
+    } else if (item.event.seq < sub.lastSeq) {
+      return;
+    }
+    sub.who.send(item.frame);
+  }
+
+  function emit(topic: Topic, event: RunEvent, stored: boolean): void {
+    if (topic.subs.size === 0) return;
+    const item: Item = { event, frame: frameFor(topic, event), stored };
+    for (const sub of topic.subs) {
+      if (sub.live) deliverTo(sub, item);
+      else sub.buffer.push(item);
+    }
+  }
+
+  function advance(topic: Topic): void {
+    if (topic.lastSeq === null) return;
+    let next: RunEvent | undefined;
+    while ((next = topic.pending.get(topic.lastSeq + 1))) {
+      topic.pending.delete(next.seq);
+      topic.lastSeq = next.seq;
+      emit(topic, next, true);
+    }
+    for (const seq of topic.pending.keys()) if (seq <= topic.lastSeq) topic.pending.delete(seq);
+    if (topic.heldTokens.length > 0) {
+      const held = topic.heldTokens;
+      topic.heldTokens = [];
+      for (const token of held) acceptToken(topic, token);
+    }
+    if (topic.pending.size > 0) fill(topic, Math.max(...topic.pending.keys()));
+  }
+
+  function acceptStored(topic: Topic, event: RunEvent): void {
+    if (topic.lastSeq !== null && event.seq <= topic.lastSeq) return;
+    if (topic.lastSeq !== null && event.seq === topic.lastSeq + 1) {
+      topic.lastSeq = event.seq;
+      emit(topic, event, true);
+      if (topic.pending.size > 0 || topic.heldTokens.length > 0) advance(topic);
+      return;
+    }
+    if (topic.pending.size >= MAX_PENDING) return;
+    topic.pending.set(event.seq, event);
+    if (topic.lastSeq !== null) fill(topic, event.seq);
+  }
+
+  function acceptToken(topic: Topic, token: RunEvent): void {
+    if (topic.lastSeq !== null && token.seq < topic.lastSeq) return;
+    if (topic.lastSeq !== null && token.seq === topic.lastSeq) {
+      emit(topic, token, false);
+      return;
+    }
+    if (topic.heldTokens.length < MAX_HELD_TOKENS) topic.heldTokens.push(token);
+    if (topic.lastSeq !== null) fill(topic, token.seq);
+  }
+
+  /** Reads stored events up to `target` that never arrived live (missed notification, reordering). */
+  function fill(topic: Topic, target: number): void {
+    topic.fillTarget = Math.max(topic.fillTarget, target);
+    if (topic.filling) return;
+    topic.filling = true;
+    void (async () => {
+      let retried = false;
+      try {
+        while (topic.lastSeq !== null && topic.lastSeq < topic.fillTarget && topics.get(topic.runId) === topic) {
+          const from = topic.lastSeq;
+          const rows = await selectEventsAfter(pool, topic.runId, from, topic.fillTarget, REPLAY_PAGE);
+          for (const row of rows) acceptStored(topic, row);
+          if (topic.lastSeq === from) {
+            if (!retried) {
+              // Possibly not visible yet; look once more before giving up on the gap.
+              retried = true;
+              await new Promise((r) => setTimeout(r, 100));
+              continue;
+            }
+            const ahead = [...topic.pending.keys()].filter((s) => s > from);
+            logger.warn({ runId: topic.runId, from, target: topic.fillTarget }, 'stored events missing; skipping the gap');
+            topic.lastSeq = ahead.length > 0 ? Math.min(...ahead) - 1 : topic.fillTarget;
+            advance(topic);
+            break;
+          }
+        }
+      } catch (error) {
+        // The reconciler retries: it sees pending items or a run head ahead of lastSeq.
+        logger.warn({ err: error, runId: topic.runId }, 'filling a gap from run_events failed');
+        topic.filling = false;
+        topic.fillTarget = topic.lastSeq ?? 0;
+        return;
+      }
+      topic.filling = false;
+      const target = topic.fillTarget;
+      topic.fillTarget = topic.lastSeq ?? 0;
+      // A target raised while the last page was being applied.
+      if (topic.lastSeq !== null && target > topic.lastSeq && topics.get(topic.runId) === topic) fill(topic, target);
+    })();
+  }
+
+  function getTopic(runId: string): Topic {
+    let topic = topics.get(runId);
+    if (topic) return topic;
+    const created: Topic = {
+      runId,
+      name: `run:${runId}`,
+      owner: null,
+      lastSeq: null,
+      ready: Promise.resolve(false),
+      subs: new Set(),
+      pending: new Map(),
+      heldTokens: [],
+      filling: false,
+      fillTarget: 0,
+    };
+    created.ready = selectRunHead(pool, runId).then(
+      (head) => {
+        if (!head) {
+          if (topics.get(runId) === created) topics.delete(runId);
+          return false;
+        }
+        created.owner = head.owner;
+        created.lastSeq = head.lastSeq;
+        advance(created);
+        return true;
+      },
+      (error: unknown) => {
+        if (topics.get(runId) === created) topics.delete(runId);
+        throw error;
+      },
+    );
+    topics.set(runId, created);
+    return created;
+  }
+
+  function remove(who: Subscriber, runId: string): void {
+    const mine = subsOf.get(who);
+    const sub = mine?.get(runId);
+    if (!mine || !sub) return;
+    mine.delete(runId);
+    if (mine.size === 0) subsOf.delete(who);
+    const topic = topics.get(runId);
+    if (topic) {
+      topic.subs.delete(sub);
+      if (topic.subs.size === 0) topics.delete(runId);
+    }
+  }
+
+  function isCurrent(who: Subscriber, runId: string, sub: RunSub): boolean {
+    return subsOf.get(who)?.get(runId) === sub && who.open;
+  }
+
+  function sendAndWait(who: Subscriber, frame: Buffer | string): Promise<void> {
+    return new Promise((resolve) => {
+      if (!who.send(frame, resolve)) resolve();
+    });
+  }
+
+  return {
+    /**
+     * Subscribes `who` to a run. Resolves once the subscriber is live (history
+     * replayed) or refused. `onSubscribed` runs before any event is sent.
+     */
+    async subscribe(who: Subscriber, runId: string, after: number | undefined, onSubscribed: () => void): Promise<SubscribeResult> {
+      remove(who, runId);
+      const topic = getTopic(runId);
+      const sub: RunSub = { who, live: false, lastSeq: 0, buffer: [] };
+      topic.subs.add(sub);
+      let mine = subsOf.get(who);
+      if (!mine) {
+        mine = new Map();
+        subsOf.set(who, mine);
+      }
+      mine.set(runId, sub);
+      let exists: boolean;
+      try {
+        exists = await topic.ready;
+      } catch (error) {
+        remove(who, runId);
+        throw error;
+      }
+      if (!isCurrent(who, runId, sub)) return 'cancelled';
+      if (!exists || topic.owner === null || !deps.canSee(who.user, topic.owner)) {
+        remove(who, runId);
+        return 'not_found';
+      }
+      onSubscribed();
+      const head = topic.lastSeq ?? 0;
+      const firstBuffered = sub.buffer.find((i) => i.stored)?.event.seq;
+      if (after === undefined || after >= head) {
+        // Live only (or already up to date): start right before the first event that went live after joining.
+        sub.lastSeq = after ?? (firstBuffered !== undefined ? firstBuffered - 1 : head);
+      } else {
+        let cursor = after;
+        for (;;) {
+          const rows = await selectEventsAfter(pool, runId, cursor, null, REPLAY_PAGE);
+          if (!isCurrent(who, runId, sub)) return 'cancelled';
+          if (rows.length === 0) break;
+          for (let i = 0; i < rows.length - 1; i++) who.send(frameFor(topic, rows[i]));
+          const last = rows[rows.length - 1];
+          cursor = last.seq;
+          await sendAndWait(who, frameFor(topic, last));
+          if (!isCurrent(who, runId, sub)) return 'cancelled';
+          if (rows.length < REPLAY_PAGE) {
+            const first = sub.buffer.find((i) => i.stored)?.event.seq;
+            if (first === undefined || first <= cursor + 1) break;
+          }
+        }
+        sub.lastSeq = cursor;
+      }
+      const buffered = sub.buffer;
+      sub.buffer = [];
+      sub.live = true;
+      for (const item of buffered) deliverTo(sub, item);
+      return 'subscribed';
+    },
+    unsubscribe: remove,
+    /** Drops every subscription of a closing connection. */
+    removeAll(who: Subscriber): void {
+      const mine = subsOf.get(who);
+      if (!mine) return;
+      for (const runId of [...mine.keys()]) remove(who, runId);
+    },
+    count(who: Subscriber): number {
+      return subsOf.get(who)?.size ?? 0;
+    },
+    has(runId: string): boolean {
+      return topics.has(runId);
+    },
+    event(event: RunEvent, owner: string): void {
+      const topic = topics.get(event.runId);
+      if (!topic) return;
+      topic.owner ??= owner;
+      acceptStored(topic, event);
+    },
+    token(event: RunEvent): void {
+      const topic = topics.get(event.runId);
+      if (topic) acceptToken(topic, event);
+    },
+    /**
+     * Compares every watched run's head with what was delivered and fills the
+     * difference: the safety net for notifications lost while the database or the
+     * LISTEN connection was away.
+     */
+    async reconcile(): Promise<void> {
+      const watched = [...topics.values()].filter((t) => t.lastSeq !== null);
+      for (let i = 0; i < watched.length; i += 1000) {
+        const chunk = watched.slice(i, i + 1000);
+        const heads = await selectRunHeads(pool, chunk.map((t) => t.runId));
+        for (const topic of chunk) {
+          const head = heads.get(topic.runId);
+          const pendingMax = topic.pending.size > 0 ? Math.max(...topic.pending.keys()) : 0;
+          const tokenMax = topic.heldTokens.reduce((m, t) => Math.max(m, t.seq), 0);
+          const target = Math.max(head ?? 0, pendingMax, tokenMax);
+          if (topic.lastSeq !== null && target > topic.lastSeq) fill(topic, target);
+        }
+      }
+    },
+    size: () => topics.size,
+  };
+}
+
+export type RunTopics = ReturnType<typeof createRunTopics>;

@@ -1,0 +1,77 @@
+import type pg from 'pg';
+import type { RunEvent } from '../../shared/protocol.js';
+
+/** The hub's statements: it only reads runs and run_events (the queue writes them). */
+
+interface EventRow {
+  run_id: string;
+  seq: number;
+  type: string;
+  data: Record<string, unknown> | null;
+  at: Date;
+}
+
+const toEvent = (row: EventRow): RunEvent => ({
+  seq: row.seq,
+  runId: row.run_id,
+  type: row.type,
+  data: row.data ?? {},
+  at: row.at.toISOString(),
+});
+
+/** Owner and last stored seq of a run, or null when there is no such run. */
+export async function selectRunHead(db: pg.Pool, runId: string): Promise<{ owner: string; lastSeq: number } | null> {
+  const { rows } = await db.query<{ owner: string; last_seq: number }>({
+    name: 'hub_select_run_head',
+    text: 'SELECT owner, last_seq FROM runs WHERE id = $1',
+    values: [runId],
+  });
+  return rows[0] ? { owner: rows[0].owner, lastSeq: rows[0].last_seq } : null;
+}
+
+/** Last stored seq of each of `runIds` that still exists. */
+export async function selectRunHeads(db: pg.Pool, runIds: string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ id: string; last_seq: number }>({
+    name: 'hub_select_run_heads',
+    text: 'SELECT id, last_seq FROM runs WHERE id = ANY($1::uuid[])',
+    values: [runIds],
+  });
+  return new Map(rows.map((r) => [r.id, r.last_seq]));
+}
+
+/** Stored events of a run with after < seq <= upTo, in seq order, at most `limit`. */
+export async function selectEventsAfter(db: pg.Pool, runId: string, after: number, upTo: number | null, limit: number): Promise<RunEvent[]> {
+  const { rows } = await db.query<EventRow>({
+    name: 'hub_select_events_after',
+    text: `SELECT run_id, seq, type, data, at FROM run_events
+            WHERE run_id = $1 AND seq > $2 AND ($3::integer IS NULL OR seq <= $3)
+            ORDER BY seq LIMIT $4`,
+    values: [runId, after, upTo, limit],
+  });
+  return rows.map(toEvent);
+}
+
+/** One stored event with its run's owner (for notifications sent by reference). */
+export async function selectEvent(db: pg.Pool, runId: string, seq: number): Promise<{ event: RunEvent; owner: string } | null> {
+  const { rows } = await db.query<EventRow & { owner: string }>({
+    name: 'hub_select_event',
+    text: `SELECT e.run_id, e.seq, e.type, e.data, e.at, r.owner
+             FROM run_events e JOIN runs r ON r.id = e.run_id
+            WHERE e.run_id = $1 AND e.seq = $2`,
+    values: [runId, seq],
+  });
+  return rows[0] ? { event: toEvent(rows[0]), owner: rows[0].owner } : null;
+}
+
+/** Lifecycle events stored since `since` (catch-up for the `runs` topic after the LISTEN connection was down). */
+export async function selectLifecycleEventsSince(db: pg.Pool, since: Date, types: readonly string[], limit: number): Promise<{ event: RunEvent; owner: string }[]> {
+  const { rows } = await db.query<EventRow & { owner: string }>({
+    name: 'hub_select_lifecycle_since',
+    text: `SELECT e.run_id, e.seq, e.type, e.data, e.at, r.owner
+             FROM run_events e JOIN runs r ON r.id = e.run_id
+            WHERE e.at >= $1 AND e.type = ANY($2::text[])
+            ORDER BY e.at, e.seq LIMIT $3`,
+    values: [since, [...types], limit],
+  });
+  return rows.map((row) => ({ event: toEvent(row), owner: row.owner }));
+}
