@@ -63,6 +63,7 @@ const envSchema = z.object({
   MAX_CONCURRENT_JOBS: int(1, 1000).default(10),
   JOB_TIMEOUT_MS: int(100).default(60000),
   JOB_RETRY_ATTEMPTS: int(1, 100).default(3),
+  JOB_RETRY_BASE_MS: int(10).default(1000),
   JOB_LEASE_MS: int(1000).default(15000),
   JOB_POLL_INTERVAL_MS: int(50).default(2000),
   RUN_RETENTION_DAYS: int(1).default(30),
@@ -181,6 +182,8 @@ export function buildConfig(env: Env) {
       maxConcurrentJobs: env.MAX_CONCURRENT_JOBS,
       jobTimeoutMs: env.JOB_TIMEOUT_MS,
       retryAttempts: env.JOB_RETRY_ATTEMPTS,
+      /** First retry delay; doubles per attempt, with jitter. */
+      retryBaseMs: env.JOB_RETRY_BASE_MS,
       leaseMs: env.JOB_LEASE_MS,
       pollIntervalMs: env.JOB_POLL_INTERVAL_MS,
       retentionDays: env.RUN_RETENTION_DAYS,
