@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import type { PatternName } from '../../shared/protocol.js';
+import type { Runner } from '../agents/runner.js';
+import { RunError, type RunContext } from '../queue/types.js';
+
+export interface PatternArgs<O> {
+  ctx: RunContext;
+  runner: Runner;
+  /** The run's input as text. */
+  task: string;
+  /** The agents the run names, in order. */
+  agents: readonly string[];
+  options: O;
+}
+
+/** A collaboration pattern: how several agents' checkpointed calls combine into one run. */
+export interface Pattern {
+  readonly name: PatternName;
+  readonly description: string;
+  /** How many agents `agents` lists, and what they do. */
+  readonly agents: { min: number; max: number; description: string };
+  readonly optionsSchema: z.ZodType;
+  /** Parses options (applying defaults); throws the zod error when invalid. */
+  parseOptions(raw: unknown): unknown;
+  /** Agent names the options refer to (judge, aggregator…), checked at submit. */
+  referencedAgents(options: unknown): { field: string; agent: string }[];
+  run(args: PatternArgs<unknown>): Promise<unknown>;
+}
+
+export const agentName = z.string().min(1).max(64);
+
+export function definePattern<S extends z.ZodType>(def: {
+  name: PatternName;
+  description: string;
+  agents: { min: number; max: number; description: string };
+  options: S;
+  referencedAgents?: (options: z.infer<S>) => { field: string; agent: string }[];
+  run(args: PatternArgs<z.infer<S>>): Promise<unknown>;
+}): Pattern {
+  const parseOptions = (raw: unknown): z.infer<S> => def.options.parse(raw ?? {});
+  return {
+    name: def.name,
+    description: def.description,
+    agents: def.agents,
+    optionsSchema: def.options,
+    parseOptions,
+    referencedAgents: (options) => def.referencedAgents?.(options as z.infer<S>) ?? [],
+    run(args) {
+      let options: z.infer<S>;
+      try {
+        options = parseOptions(args.options);
+      } catch (error) {
+        throw new RunError('invalid_options', `options for ${def.name}: ${(error as Error).message}`, false);
+      }
+      return def.run({ ...args, options });
+    },
+  };
+}
+
+/**
+ * Like Promise.all, but waits for every call to settle first, so branches that
+ * succeed are checkpointed even when a sibling fails and a retry redoes only the failed ones.
+ */
+export async function settleAll<T>(calls: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
