@@ -1,0 +1,137 @@
+import type { FormField, FormValue } from '../lib/schema-form.js';
+
+interface Props {
+  idPrefix: string;
+  fields: FormField[];
+  values: Record<string, FormValue>;
+  errors: Record<string, string>;
+  onChange(name: string, value: FormValue): void;
+}
+
+/** The generated option inputs; each error sits under its field and is tied to it by aria-describedby. */
+export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Props) {
+  return (
+    <>
+      {fields.map((f) => {
+        const id = `${idPrefix}-${f.name}`;
+        const err = errors[f.name];
+        const hintId = f.description ? `${id}-hint` : undefined;
+        const errId = err ? `${id}-error` : undefined;
+        const describedBy = [hintId, errId].filter(Boolean).join(' ') || undefined;
+        const range =
+          f.min !== undefined && f.max !== undefined ? `${f.min}–${f.max}` : f.min !== undefined ? `at least ${f.min}` : f.max !== undefined ? `at most ${f.max}` : '';
+        const v = values[f.name];
+
+        if (f.kind === 'boolean') {
+          return (
+            <div className="field" key={f.name}>
+              <label className="check" htmlFor={id}>
+                <input id={id} type="checkbox" checked={v === true} onChange={(e) => onChange(f.name, e.target.checked)} aria-describedby={describedBy} aria-invalid={err ? true : undefined} />
+                {f.label}
+              </label>
+              {f.description ? (
+                <span className="hint" id={hintId}>
+                  {f.description}
+                </span>
+              ) : null}
+              {err ? (
+                <span className="field-error" id={errId} data-field-error={f.name}>
+                  {err}
+                </span>
+              ) : null}
+            </div>
+          );
+        }
+
+        if (f.kind === 'multiselect') {
+          const list = Array.isArray(v) ? v : [];
+          return (
+            <fieldset key={f.name} aria-describedby={describedBy}>
+              <legend>{f.label}</legend>
+              <div className="check-grid">
+                {(f.choices ?? []).map((c) => (
+                  <label className="check" key={c.value}>
+                    <input
+                      type="checkbox"
+                      checked={list.includes(c.value)}
+                      onChange={(e) => onChange(f.name, e.target.checked ? [...list, c.value] : list.filter((x) => x !== c.value))}
+                    />
+                    {c.label}
+                  </label>
+                ))}
+              </div>
+              {f.description ? (
+                <span className="hint" id={hintId}>
+                  {f.description}
+                </span>
+              ) : null}
+              {err ? (
+                <span className="field-error" id={errId} data-field-error={f.name}>
+                  {err}
+                </span>
+              ) : null}
+            </fieldset>
+          );
+        }
+
+        let input;
+        const common = {
+          id,
+          name: f.name,
+          'aria-describedby': describedBy,
+          'aria-invalid': err ? true : undefined,
+          'aria-required': f.required || undefined,
+        } as const;
+        if (f.kind === 'select') {
+          input = (
+            <select {...common} value={typeof v === 'string' ? v : ''} onChange={(e) => onChange(f.name, e.target.value)}>
+              {!f.required || f.default === undefined ? <option value="">{f.default === undefined ? 'Choose…' : 'Default'}</option> : null}
+              {(f.choices ?? []).map((c) => (
+                <option key={c.value} value={c.value}>
+                  {c.label}
+                </option>
+              ))}
+            </select>
+          );
+        } else if (f.kind === 'json') {
+          input = <textarea {...common} className="mono" value={typeof v === 'string' ? v : ''} onChange={(e) => onChange(f.name, e.target.value)} spellCheck={false} />;
+        } else {
+          const numeric = f.kind === 'integer' || f.kind === 'number';
+          input = (
+            <input
+              {...common}
+              type={numeric ? 'number' : 'text'}
+              inputMode={f.kind === 'integer' ? 'numeric' : f.kind === 'number' ? 'decimal' : undefined}
+              min={numeric ? f.min : undefined}
+              max={numeric ? f.max : undefined}
+              step={numeric ? f.step : undefined}
+              maxLength={f.kind === 'string' ? f.max : undefined}
+              placeholder={f.kind === 'list' ? 'comma, separated, values' : undefined}
+              value={typeof v === 'string' ? v : ''}
+              onChange={(e) => onChange(f.name, e.target.value)}
+            />
+          );
+        }
+        return (
+          <div className="field" key={f.name}>
+            <label htmlFor={id}>
+              {f.label}
+              {range && (f.kind === 'integer' || f.kind === 'number') ? <span className="hint"> ({range})</span> : null}
+            </label>
+            {input}
+            {f.description ? (
+              <span className="hint" id={hintId}>
+                {f.description}
+              </span>
+            ) : null}
+            {err ? (
+              <span className="field-error" id={errId} data-field-error={f.name}>
+                {err}
+              </span>
+            ) : null}
+          </div>
+        );
+      })}
+    </>
+  );
+}

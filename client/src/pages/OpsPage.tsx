@@ -1,0 +1,175 @@
+import { useEffect, useState } from 'react';
+import type { QueueStats, QueueStatsEvent } from '../../../shared/protocol.js';
+import type { Health } from '../lib/api.js';
+import { formatBytes, formatDuration, formatNumber, STATUS_LABEL } from '../lib/format.js';
+import { useConnectionState, useTopic } from '../lib/live.js';
+import { useApi } from '../lib/session.js';
+import { LineChart, type Point } from '../components/LineChart.js';
+import { ErrorBox, PageTitle, StatusBadge, useDocumentTitle } from '../components/ui.js';
+
+const WINDOW_MS = 5 * 60_000;
+const HEALTH_EVERY_MS = 5000;
+
+type Series = 'queued' | 'running' | 'runsPerSecond' | 'p95' | 'wsClients' | 'tokensPerMinute';
+
+const CHARTS: { key: Series; title: string; unit?: string; format?: (v: number) => string; from(s: QueueStats): number | null }[] = [
+  { key: 'queued', title: 'Queue depth', unit: 'runs waiting', from: (s) => s.queued },
+  { key: 'running', title: 'Running', unit: 'runs', from: (s) => s.running },
+  { key: 'runsPerSecond', title: 'Throughput', unit: 'runs/s', from: (s) => s.runsPerSecond },
+  { key: 'p95', title: 'p95 run duration', unit: 's', from: (s) => s.p95DurationSeconds },
+  { key: 'wsClients', title: 'WebSocket clients', unit: 'connected', from: (s) => s.wsClients ?? null },
+  { key: 'tokensPerMinute', title: 'LLM tokens', unit: 'per min', from: (s) => s.llmTokensPerMinute ?? null },
+];
+
+export default function OpsPage() {
+  useDocumentTitle('Operations');
+  const api = useApi();
+  const connection = useConnectionState();
+  const [health, setHealth] = useState<Health | null>(null);
+  const [healthError, setHealthError] = useState<string | null>(null);
+  const [latest, setLatest] = useState<QueueStats | null>(null);
+  const [series, setSeries] = useState<Record<Series, Point[]>>(() => ({ queued: [], running: [], runsPerSecond: [], p95: [], wsClients: [], tokensPerMinute: [] }));
+
+  useEffect(() => {
+    const controller = new AbortController();
+    const check = () =>
+      api.health(controller.signal).then(
+        (h) => {
+          setHealth(h);
+          setHealthError(null);
+        },
+        (e: unknown) => {
+          if (!controller.signal.aborted) setHealthError(e instanceof Error ? e.message : String(e));
+        },
+      );
+    void check();
+    const t = setInterval(check, HEALTH_EVERY_MS);
+    return () => {
+      clearInterval(t);
+      controller.abort();
+    };
+  }, [api]);
+
+  useTopic('queue', (event: QueueStatsEvent) => {
+    if (event.type !== 'queue.stats' || !event.data) return;
+    const stats = event.data;
+    const t = Date.parse(stats.at) || Date.now();
+    setLatest(stats);
+    setSeries((prev) => {
+      const next = { ...prev };
+      for (const c of CHARTS) {
+        const list = prev[c.key];
+        const keep = list.length && list[0].t < t - WINDOW_MS - 10_000 ? list.slice(1) : list;
+        next[c.key] = [...keep, { t, v: c.from(stats) }];
+      }
+      return next;
+    });
+  });
+
+  return (
+    <>
+      <PageTitle sub="This instance's health and the whole queue, live.">Operations</PageTitle>
+      <section className="section" aria-labelledby="health-title">
+        <div className="section-head">
+          <h2 id="health-title">Instance health</h2>
+          <p>Refreshes every {HEALTH_EVERY_MS / 1000} s</p>
+        </div>
+        {healthError && !health ? <ErrorBox title="Health check unreachable" message={`${healthError}. The instance may be restarting.`} /> : <HealthPanel health={health} />}
+      </section>
+      <section className="section" aria-labelledby="queue-title">
+        <div className="section-head">
+          <h2 id="queue-title">Queue</h2>
+          <p>{latest ? `Updated ${new Date(latest.at).toLocaleTimeString()}` : connection === 'open' ? 'Waiting for the first stats…' : 'Connecting to live updates…'}</p>
+        </div>
+        {latest ? <QueueCounts stats={latest} /> : null}
+        <div className="charts">
+          {CHARTS.map((c) => {
+            const points = series[c.key];
+            const last = [...points].reverse().find((p) => p.v !== null);
+            return (
+              <div className="card chart-card" key={c.key} data-testid={`chart-${c.key}`}>
+                <div className="chart-head">
+                  <h3>{c.title}</h3>
+                  <div className="chart-value">
+                    {last ? formatNumber(last.v as number, c.key === 'runsPerSecond' || c.key === 'p95' ? 2 : 0) : '—'}
+                    {c.unit ? <small>{c.unit}</small> : null}
+                  </div>
+                </div>
+                <LineChart points={points} windowMs={WINDOW_MS} title={c.title} unit={c.unit} format={c.format} />
+              </div>
+            );
+          })}
+        </div>
+      </section>
+    </>
+  );
+}
+
+function QueueCounts({ stats }: { stats: QueueStats }) {
+  return (
+    <div className="counts block" aria-label="Runs by status">
+      <StatusCount status="queued" n={stats.queued} />
+      <StatusCount status="running" n={stats.running} />
+      <StatusCount status="awaiting_input" n={stats.awaitingInput} />
+      <StatusCount status="succeeded" n={stats.succeeded} />
+      <StatusCount status="failed" n={stats.failed} />
+      <StatusCount status="cancelled" n={stats.cancelled} />
+      {stats.oldestQueuedAgeSeconds !== null ? <span className="tag">oldest queued {formatDuration(stats.oldestQueuedAgeSeconds * 1000)}</span> : null}
+    </div>
+  );
+}
+
+function StatusCount({ status, n }: { status: 'queued' | 'running' | 'awaiting_input' | 'succeeded' | 'failed' | 'cancelled'; n: number }) {
+  return (
+    <span className="tag" title={STATUS_LABEL[status]}>
+      <StatusBadge status={status} /> {formatNumber(n)}
+    </span>
+  );
+}
+
+function rec(v: unknown): Record<string, unknown> {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function HealthPanel({ health }: { health: Health | null }) {
+  if (!health) return <div className="skeleton" aria-hidden="true" />;
+  const checks = rec(health.checks);
+  const memory = rec(checks.memory);
+  const pool = rec(checks.pool);
+  const llm = rec(checks.llm);
+  const ws = rec(checks.websocket);
+  const instance = rec(checks.instance);
+  const queue = rec(checks.queue);
+  const healthy = health.status === 'healthy';
+  const items: { label: string; value: string; sub?: string }[] = [
+    { label: 'Status', value: healthy ? 'Healthy' : 'Unhealthy', sub: health.error },
+    { label: 'Database', value: typeof checks.database === 'string' ? checks.database : '—', sub: pool.total !== undefined ? `pool ${String(pool.total)} open · ${String(pool.idle ?? 0)} idle · ${String(pool.waiting ?? 0)} waiting${pool.max !== undefined ? ` · max ${String(pool.max)}` : ''}` : undefined },
+    {
+      label: 'Model',
+      value: llm.offline === true ? 'Offline model' : typeof llm.model === 'string' ? llm.model : typeof checks.agents === 'string' ? checks.agents : '—',
+      sub: typeof llm.status === 'string' ? llm.status : undefined,
+    },
+    { label: 'WebSocket', value: ws.connections !== undefined ? `${String(ws.connections)} connected` : '—', sub: ws.subscriptions !== undefined ? `${String(ws.subscriptions)} subscriptions` : undefined },
+    { label: 'Memory', value: formatBytes(memory.rss), sub: `heap ${formatBytes(memory.heapUsed)} of ${formatBytes(memory.heapTotal)}` },
+    { label: 'Uptime', value: typeof checks.uptime === 'number' ? formatDuration(checks.uptime * 1000) : '—', sub: typeof instance.node === 'string' ? `Node ${instance.node}` : undefined },
+    { label: 'Instance', value: typeof instance.id === 'string' ? instance.id : '—', sub: typeof instance.phase === 'string' ? `phase ${instance.phase}` : undefined },
+  ];
+  if (Object.keys(queue).length) {
+    const active = queue.active ?? queue.running ?? queue.activeJobs;
+    const slots = queue.concurrency ?? queue.slots;
+    items.push({ label: 'Worker', value: active !== undefined ? `${String(active)} running here` : 'running', sub: slots !== undefined ? `${String(slots)} slots` : undefined });
+  }
+  return (
+    <dl className="health-grid" data-testid="health">
+      {items.map((i) => (
+        <div className={`card health-item${i.label === 'Status' ? (healthy ? ' health-ok' : ' health-bad') : ''}`} key={i.label}>
+          <dt>{i.label}</dt>
+          <dd>
+            {i.value}
+            {i.sub ? <span className="sub">{i.sub}</span> : null}
+          </dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
