@@ -1,0 +1,85 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../../test/helpers.js';
+import { insertRun, openSocket, upgradeStatus, wsUrl } from '../hub/test-client.js';
+
+/** Per-user isolation across the WebSocket hub: who may connect, and whose runs they may follow. */
+
+const SECRET = 'z'.repeat(48);
+const ADMIN_PASSWORD = 'isolation-admin-pw';
+
+type T = TestApp & { dropDatabase?: () => Promise<void> };
+
+async function login(t: T, username: string, password: string) {
+  const res = await request(t.url).post('/api/auth/login').send({ username, password });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  const cookie = String(([] as string[]).concat(res.headers['set-cookie'] ?? [])[0]).split(';')[0]!;
+  return { token: res.body.token as string, cookie };
+}
+
+describe('WebSocket authentication and per-user topics', () => {
+  let t: T;
+  let admin: { token: string; cookie: string };
+  let alice: { token: string; cookie: string };
+  let bob: { token: string; cookie: string };
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { JWT_SECRET: SECRET, ADMIN_PASSWORD } });
+    admin = await login(t, 'admin', ADMIN_PASSWORD);
+    const auth = { Authorization: `Bearer ${admin.token}` };
+    await request(t.url).post('/api/users').set(auth).send({ username: 'alice', password: 'alice-password', role: 'operator' }).expect(201);
+    await request(t.url).post('/api/users').set(auth).send({ username: 'bob', password: 'bob-password', role: 'viewer' }).expect(201);
+    alice = await login(t, 'alice', 'alice-password');
+    bob = await login(t, 'bob', 'bob-password');
+  });
+  afterAll(async () => {
+    await t.close();
+    await t.dropDatabase?.();
+  });
+
+  it('refuses the upgrade with no token, a bad token or a revoked one', async () => {
+    expect((await upgradeStatus(wsUrl(t.url))).status).toBe(401);
+    expect((await upgradeStatus(wsUrl(t.url, '/ws', 'not.a.token'))).status).toBe(401);
+    expect((await upgradeStatus(wsUrl(t.url), { Authorization: 'Bearer garbage' })).status).toBe(401);
+    const doomed = await login(t, 'bob', 'bob-password');
+    await request(t.url).post('/api/auth/logout').set('Authorization', `Bearer ${doomed.token}`).expect(200);
+    expect((await upgradeStatus(wsUrl(t.url, '/ws', doomed.token))).status).toBe(401);
+  });
+
+  it('accepts a token by Authorization header, by session cookie (same origin) and by query', async () => {
+    expect((await upgradeStatus(wsUrl(t.url), { Authorization: `Bearer ${alice.token}` })).status).toBe(101);
+    expect((await upgradeStatus(wsUrl(t.url), { Cookie: alice.cookie, Origin: t.url })).status).toBe(101);
+    expect((await upgradeStatus(wsUrl(t.url, '/ws', alice.token))).status).toBe(101);
+  });
+
+  it('refuses a cookie-authenticated upgrade from a foreign page (cross-site WebSocket hijacking)', async () => {
+    const foreign = await upgradeStatus(wsUrl(t.url), { Cookie: alice.cookie, Origin: 'https://evil.example' });
+    expect(foreign.status).toBeGreaterThanOrEqual(401);
+    expect(foreign.status).toBeLessThan(404);
+    // A cookie with no Origin at all is not a browser page; it still must prove its origin.
+    expect((await upgradeStatus(wsUrl(t.url), { Cookie: alice.cookie })).status).toBe(401);
+  });
+
+  it("answers someone else's run topic exactly like a missing one", async () => {
+    const alicesRun = await insertRun(t.db.pool, 'alice');
+    const bobsRun = await insertRun(t.db.pool, 'bob');
+
+    const bobSocket = await openSocket(wsUrl(t.url, '/ws', bob.token));
+    bobSocket.send({ type: 'subscribe', topic: `run:${alicesRun}` });
+    const refused = await bobSocket.next((f) => f.type === 'error');
+    expect(refused).toMatchObject({ type: 'error', code: 'not_found' });
+    bobSocket.send({ type: 'subscribe', topic: 'run:00000000-0000-4000-8000-000000000000' });
+    await bobSocket.next((f) => f.type === 'error' && bobSocket.frames.filter((x) => x.type === 'error').length === 2);
+    const errors = bobSocket.frames.filter((f) => f.type === 'error').map((f) => ({ ...f, topic: undefined }));
+    expect(errors[0]).toEqual(errors[1]);
+    bobSocket.send({ type: 'subscribe', topic: `run:${bobsRun}` });
+    await bobSocket.next((f) => f.type === 'subscribed' && f.topic === `run:${bobsRun}`);
+    expect(bobSocket.frames.some((f) => f.type === 'subscribed' && f.topic === `run:${alicesRun}`)).toBe(false);
+    bobSocket.close();
+
+    const adminSocket = await openSocket(wsUrl(t.url, '/ws', admin.token));
+    adminSocket.send({ type: 'subscribe', topic: `run:${alicesRun}` });
+    await adminSocket.next((f) => f.type === 'subscribed' && f.topic === `run:${alicesRun}`);
+    adminSocket.close();
+  });
+});
