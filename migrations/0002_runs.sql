@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS runs (
   lease_token uuid,
   lease_expires_at timestamptz,
   cancel_requested boolean NOT NULL DEFAULT false,
+  -- Someone waits on this run (Prefer: wait): the final write sends a NOTIFY.
+  finish_waiters boolean NOT NULL DEFAULT false,
   model text,
   offline boolean NOT NULL DEFAULT false,
   prompt_tokens bigint NOT NULL DEFAULT 0,
@@ -47,6 +49,7 @@ CREATE INDEX IF NOT EXISTS runs_lease_idx ON runs (lease_expires_at) WHERE statu
 -- Lists, newest first, for everyone (admin) and per owner; optionally by status.
 CREATE INDEX IF NOT EXISTS runs_list_idx ON runs (created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS runs_owner_list_idx ON runs (owner, created_at DESC, id DESC);
+-- Filtered lists; also counts active statuses for the queue stats.
 CREATE INDEX IF NOT EXISTS runs_status_list_idx ON runs (status, created_at DESC, id DESC);
 -- Retention of finished runs.
 CREATE INDEX IF NOT EXISTS runs_finished_idx ON runs (finished_at) WHERE finished_at IS NOT NULL;

@@ -1,22 +1,58 @@
-import express from 'express';
+import type express from 'express';
 import type pg from 'pg';
-import type { QueueStats } from '../../shared/protocol.js';
+import { isFinalStatus, type QueueStats, type RunEvent } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { createRunsRouter } from './routes.js';
+import { getRunStatus } from './sql/control.js';
+import { insertRuns, type NewRun } from './sql/insert-runs.js';
+import { sweepExpiredLeases } from './sql/leases.js';
+import { deleteOldRuns, readStats } from './sql/maintenance.js';
+import { CHANNELS, type RunRow } from './sql/rows.js';
 import type { EventSink, RunPlanner } from './types.js';
+import { createWorker, type Worker } from './worker.js';
 
 export interface Queue extends Part {
   router: express.Router;
   /** Stops claiming new runs (first moment of shutdown). */
   stopClaiming(): void;
   stats(): QueueStats | null;
+  /**
+   * Inserts runs directly (no HTTP, no validation) in one statement with one
+   * NOTIFY: for bulk producers, benchmarks and tests.
+   */
+  enqueue(runs: EnqueueRun[]): Promise<RunRow[]>;
+  /** Resolves when the run is final, `ms` passed, or `signal` aborted. */
+  waitForFinal(runId: string, ms: number, signal?: AbortSignal): Promise<void>;
+  /** The worker (claim loop, heartbeat, drain), exposed for tests. */
+  readonly worker: Worker;
+  /** Runs one sweep of expired leases now (tests; normally on a timer). */
+  sweep(): Promise<number>;
+  /** Runs one retention pass now (tests; normally on a timer). */
+  prune(): Promise<number>;
 }
 
-// STUB (foundation): the queue issue replaces this with the durable PostgreSQL queue.
-export function createQueue(_deps: {
+export type EnqueueRun = Pick<NewRun, 'id' | 'owner' | 'input'> & Partial<Omit<NewRun, 'id' | 'owner' | 'input'>>;
+
+/** Timings with production defaults derived from config; tests and the benchmark shorten them. */
+export interface QueueTuning {
+  retryBaseMs: number;
+  retryMaxMs: number;
+  abortGraceMs: number;
+  heartbeatMs: number;
+  sweepIntervalMs: number;
+  statsIntervalMs: number;
+  retentionIntervalMs: number;
+  retentionBatch: number;
+  /** Backstop poll of a waited-on run in case its NOTIFY is missed. */
+  waitPollMs: number;
+  cancelWaitMs: number;
+}
+
+export interface QueueDeps {
   config: Config;
   logger: Logger;
   pool: pg.Pool;
@@ -25,11 +61,298 @@ export function createQueue(_deps: {
   planner: RunPlanner;
   sink: EventSink;
   instanceId: string;
-}): Queue {
+  tuning?: Partial<QueueTuning>;
+}
+
+function defaultTuning(config: Config): QueueTuning {
+  const { leaseMs } = config.agents;
+  return {
+    retryBaseMs: config.agents.retryBaseMs,
+    retryMaxMs: 5 * 60_000,
+    abortGraceMs: 2000,
+    // Three renewals per lease: one slow or lost heartbeat does not cost the lease.
+    heartbeatMs: Math.max(200, Math.floor(leaseMs / 3)),
+    // A crashed instance's runs come back within a lease plus this.
+    sweepIntervalMs: Math.min(1000, Math.max(100, Math.floor(leaseMs / 4))),
+    statsIntervalMs: 1000,
+    retentionIntervalMs: 10 * 60_000,
+    retentionBatch: 500,
+    waitPollMs: 2000,
+    cancelWaitMs: 3000,
+  };
+}
+
+/**
+ * The durable run queue on PostgreSQL: runs are rows, claimed with SKIP LOCKED,
+ * leased and fenced, woken by LISTEN/NOTIFY with a slow poll behind it. See
+ * docs in server/queue/README.md for the state machine.
+ */
+export function createQueue(deps: QueueDeps): Queue {
+  const { config, logger, pool, listener, metrics, sink } = deps;
+  const tuning = { ...defaultTuning(config), ...deps.tuning };
+  const log = logger.child({ part: 'queue' });
+  const timers = new Set<NodeJS.Timeout>();
+  const waiters = new Map<string, Set<() => void>>();
+  const unlisten: (() => void)[] = [];
+  let phase: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  let lastStats: QueueStats | null = null;
+  let retryTimer: { at: number; timer: NodeJS.Timeout } | undefined;
+  const completions: number[] = [];
+
+  const notifyFinal = (runId: string) => {
+    const set = waiters.get(runId);
+    if (set) for (const fn of [...set]) fn();
+  };
+
+  const worker = createWorker({
+    db: pool,
+    planner: deps.planner,
+    sink,
+    logger: log,
+    metrics,
+    options: {
+      instanceId: deps.instanceId,
+      maxConcurrent: config.agents.maxConcurrentJobs,
+      leaseMs: config.agents.leaseMs,
+      jobTimeoutMs: config.agents.jobTimeoutMs,
+      retryBaseMs: tuning.retryBaseMs,
+      retryMaxMs: tuning.retryMaxMs,
+      abortGraceMs: tuning.abortGraceMs,
+    },
+    onFinal(runId) {
+      completions.push(Date.now());
+      notifyFinal(runId);
+    },
+    onDelayed(at) {
+      // One timer for the earliest pending retry; the poll covers the rest.
+      if (phase !== 'running' || (retryTimer && retryTimer.at <= at)) return;
+      if (retryTimer) clearTimeout(retryTimer.timer);
+      const timer = setTimeout(() => {
+        retryTimer = undefined;
+        worker.wake();
+      }, Math.max(0, at - Date.now()) + 5);
+      timer.unref();
+      retryTimer = { at, timer };
+    },
+  });
+
+  function waitForFinal(runId: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let set = waiters.get(runId);
+      if (!set) {
+        set = new Set();
+        waiters.set(runId, set);
+      }
+      let timeout: NodeJS.Timeout | undefined;
+      let poll: NodeJS.Timeout | undefined;
+      const finish = () => {
+        clearTimeout(timeout);
+        clearInterval(poll);
+        signal?.removeEventListener('abort', finish);
+        set.delete(finish);
+        if (set.size === 0) waiters.delete(runId);
+        resolve();
+      };
+      set.add(finish);
+      if (signal?.aborted || phase === 'stopped') return finish();
+      signal?.addEventListener('abort', finish, { once: true });
+      timeout = setTimeout(finish, ms);
+      const check = () => {
+        getRunStatus(pool, runId).then(
+          (status) => {
+            if (!status || isFinalStatus(status)) finish();
+          },
+          () => undefined,
+        );
+      };
+      // Registered first, then checked: a final write before registration is seen here, after it by NOTIFY.
+      check();
+      poll = setInterval(check, tuning.waitPollMs);
+    });
+  }
+
+  /** Runs `fn` every `ms` without overlapping itself; errors are logged, not thrown. */
+  function every(ms: number, what: string, fn: () => Promise<unknown>, firstDelayMs = ms): { running: () => Promise<void> } {
+    let current: Promise<void> = Promise.resolve();
+    const tick = () => {
+      if (phase !== 'running' && !(what === 'heartbeat' && phase === 'stopping')) return;
+      current = fn()
+        .then(() => undefined)
+        .catch((error: unknown) => log.warn({ err: error }, `${what} failed`))
+        .finally(() => schedule(ms));
+    };
+    const schedule = (delay: number) => {
+      if (phase === 'stopped') return;
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        tick();
+      }, delay);
+      timer.unref();
+      timers.add(timer);
+    };
+    schedule(firstDelayMs);
+    return { running: () => current };
+  }
+
+  async function sweep(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows = await sweepExpiredLeases(pool, 100);
+      total += rows.length;
+      for (const row of rows) {
+        const event: RunEvent = { seq: row.seq, runId: row.id, type: row.type, data: row.data, at: row.at.toISOString() };
+        try {
+          sink.event(event, row.owner);
+        } catch {
+          // best effort
+        }
+        if (row.status !== 'queued') {
+          metrics.jobsCompletedTotal.inc({ status: row.status });
+          notifyFinal(row.id);
+        }
+      }
+      if (rows.length > 0) log.warn({ runs: rows.map((r) => ({ id: r.id, status: r.status })) }, 'expired leases returned to the queue');
+      if (rows.length < 100) break;
+    }
+    if (total > 0) worker.wake();
+    return total;
+  }
+
+  async function prune(): Promise<number> {
+    let total = 0;
+    while (phase !== 'stopping' && phase !== 'stopped') {
+      const deleted = await deleteOldRuns(pool, config.agents.retentionDays, tuning.retentionBatch);
+      total += deleted;
+      if (deleted < tuning.retentionBatch) break;
+      // Small batches with a pause: retention never competes with claiming for long.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (total > 0) log.info({ deleted: total, days: config.agents.retentionDays }, 'old runs deleted');
+    return total;
+  }
+
+  async function refreshStats(): Promise<void> {
+    const row = await readStats(pool);
+    const now = Date.now();
+    while (completions.length > 0 && completions[0] < now - 60_000) completions.shift();
+    lastStats = {
+      queued: row.queued,
+      running: row.running,
+      awaitingInput: row.awaiting_input,
+      succeeded: row.succeeded,
+      failed: row.failed,
+      cancelled: row.cancelled,
+      oldestQueuedAgeSeconds: row.oldest_queued_age === null ? null : Math.max(0, Math.round(row.oldest_queued_age * 1000) / 1000),
+      runsPerSecond: Math.round((row.finished_last_minute / 60) * 100) / 100,
+      p95DurationSeconds: row.p95_duration === null ? null : Math.round(row.p95_duration * 1000) / 1000,
+      at: new Date(now).toISOString(),
+    };
+    metrics.jobsQueued.set(row.queued);
+    try {
+      sink.queueStats(lastStats);
+    } catch (error) {
+      log.warn({ err: error }, 'queue stats sink failed');
+    }
+  }
+
+  const loops: { running: () => Promise<void> }[] = [];
+  const onReconnected = () => {
+    // Notifications may have been missed while LISTEN was down: catch up from the tables.
+    worker.wake();
+    void worker.heartbeat().catch(() => undefined);
+  };
+
+  const router = createRunsRouter({
+    config,
+    pool,
+    planner: deps.planner,
+    sink,
+    wake: () => worker.wake(),
+    cancelLocal: (id) => worker.cancel(id),
+    waitForFinal,
+    cancelWaitMs: tuning.cancelWaitMs,
+  });
+
   return {
     name: 'queue',
-    router: express.Router(),
-    stopClaiming() {},
-    stats: () => null,
+    router,
+    worker,
+    waitForFinal: (id, ms, signal) => waitForFinal(id, ms, signal),
+    async enqueue(runs) {
+      const rows = await insertRuns(
+        pool,
+        runs.map((r) => ({
+          agent: null,
+          pattern: null,
+          agents: null,
+          options: null,
+          priority: 0,
+          idempotencyKey: null,
+          maxAttempts: config.agents.retryAttempts,
+          model: null,
+          offline: deps.planner.offline,
+          finishWaiters: false,
+          ...r,
+        })),
+      );
+      for (const row of rows) {
+        try {
+          sink.event({ seq: 1, runId: row.id, type: 'run.queued', data: { priority: row.priority }, at: row.event_at.toISOString() }, row.owner);
+        } catch {
+          // best effort
+        }
+      }
+      if (rows.length > 0) worker.wake();
+      return rows;
+    },
+    sweep,
+    prune,
+    async start() {
+      if (phase !== 'idle') return;
+      phase = 'running';
+      unlisten.push(listener.listen(CHANNELS.work, () => worker.wake()));
+      unlisten.push(listener.listen(CHANNELS.cancel, (id) => worker.cancel(id)));
+      unlisten.push(listener.listen(CHANNELS.done, (id) => notifyFinal(id)));
+      listener.on('reconnected', onReconnected);
+      loops.push(every(config.agents.pollIntervalMs, 'poll', async () => worker.wake()));
+      loops.push(every(tuning.heartbeatMs, 'heartbeat', () => worker.heartbeat()));
+      loops.push(every(tuning.sweepIntervalMs, 'lease sweep', sweep, 0));
+      loops.push(every(tuning.statsIntervalMs, 'queue stats', refreshStats, 0));
+      // Spread instances' first pass so a scale-out does not prune all at once.
+      loops.push(every(tuning.retentionIntervalMs, 'retention', prune, Math.floor(30_000 + Math.random() * 30_000)));
+      worker.resume();
+      log.info({ instanceId: deps.instanceId, maxConcurrent: config.agents.maxConcurrentJobs, leaseMs: config.agents.leaseMs }, 'queue started');
+    },
+    stopClaiming() {
+      worker.pause();
+    },
+    async stop(deadline) {
+      if (phase === 'stopped' || phase === 'idle') {
+        phase = 'stopped';
+        return;
+      }
+      phase = 'stopping';
+      const released = await worker.drain(deadline);
+      phase = 'stopped';
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      if (retryTimer) clearTimeout(retryTimer.timer);
+      for (const off of unlisten.splice(0)) off();
+      listener.off('reconnected', onReconnected);
+      // Pending `Prefer: wait` requests answer now (202) rather than hold the shutdown.
+      for (const set of [...waiters.values()]) for (const fn of [...set]) fn();
+      await Promise.allSettled(loops.map((l) => l.running()));
+      metrics.jobsActive.set(0);
+      log.info({ released: released.length }, 'queue stopped');
+    },
+    stats: () => lastStats,
+    ready: () => phase === 'running',
+    health() {
+      return {
+        status: phase,
+        instance: { active: worker.activeCount, maxConcurrent: config.agents.maxConcurrentJobs, claiming: worker.accepting },
+        ...(lastStats ?? {}),
+      };
+    },
   };
 }
