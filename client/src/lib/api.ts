@@ -96,6 +96,8 @@ export interface Health {
 export interface Me {
   user: PublicUser | null;
   authEnabled: boolean;
+  /** False when the server has no /api/auth/me and the answer is a guess. */
+  known: boolean;
 }
 
 export interface Api {
@@ -158,12 +160,12 @@ export function createApi(options: { onUnauthorized?: () => void; fetch?: typeof
       try {
         const body = await request<{ user?: PublicUser; authEnabled?: boolean; auth?: { enabled?: boolean } }>('GET', '/api/auth/me', undefined, { signal });
         const enabled = body.authEnabled ?? body.auth?.enabled;
-        return { user: body.user ?? null, authEnabled: enabled ?? true };
+        return { user: body.user ?? null, authEnabled: enabled ?? true, known: true };
       } catch (error) {
         if (!(error instanceof ApiError) || error.status !== 404) throw error;
       }
       await request('GET', '/api/agents', undefined, { signal });
-      return { user: null, authEnabled: false };
+      return { user: null, authEnabled: false, known: false };
     },
     agents: async (signal) => (await request<{ agents: AgentInfo[] }>('GET', '/api/agents', undefined, { signal })).agents,
     patterns: async (signal) => (await request<{ patterns: PatternInfo[] }>('GET', '/api/patterns', undefined, { signal })).patterns,

@@ -67,14 +67,14 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     const controller = new AbortController();
     api.me(controller.signal).then(
       (me) => {
-        if (me.authEnabled || me.user) {
-          const user = me.user ?? storedUser();
-          setSession({ status: 'signedIn', user, authEnabled: me.authEnabled || storedUser() !== null });
-        } else {
-          const remembered = storedUser();
-          // Without /api/auth/me, a remembered sign-in is the only hint that auth is on.
-          setSession(remembered ? { status: 'signedIn', user: remembered, authEnabled: true } : { status: 'signedIn', user: null, authEnabled: false });
+        if (me.known) {
+          storeUser(me.authEnabled ? me.user : null);
+          setSession({ status: 'signedIn', user: me.user, authEnabled: me.authEnabled });
+          return;
         }
+        // Without /api/auth/me, a remembered sign-in is the only hint that auth is on.
+        const remembered = storedUser();
+        setSession(remembered ? { status: 'signedIn', user: remembered, authEnabled: true } : { status: 'signedIn', user: null, authEnabled: false });
       },
       (error: unknown) => {
         if (controller.signal.aborted) return;

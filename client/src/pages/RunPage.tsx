@@ -4,8 +4,9 @@ import { ApiError } from '../lib/api.js';
 import { formatClock, formatCost, formatDuration, formatNumber, formatTime, isFinished, runDurationMs, runTitle, shortId, widthClass } from '../lib/format.js';
 import { useConnectionState, useTopic } from '../lib/live.js';
 import { Link } from '../lib/router.js';
-import { applyEvent, buildTimeline, emptyLiveState, hasErrorItem, outputText, type NoteItem, type StepItem } from '../lib/run-timeline.js';
+import { applyEvent, buildTimeline, emptyLiveState, hasErrorItem, type NoteItem, type StepItem } from '../lib/run-timeline.js';
 import { useApi } from '../lib/session.js';
+import { OutputView } from '../components/OutputView.js';
 import { EmptyState, ErrorBox, Spinner, StatusBadge, useDocumentTitle, useNow } from '../components/ui.js';
 
 type Load = { status: 'loading' } | { status: 'ok' } | { status: 'notFound' } | { status: 'error'; message: string };
@@ -197,7 +198,7 @@ function RunView({ run, live, onChanged }: { run: Run; live: typeof emptyLiveSta
           <section className="block" aria-labelledby="input-title">
             <h2 id="input-title">Input</h2>
             <div className="card card-pad">
-              <Value value={run.input} testId="run-input" />
+              <OutputView value={run.input} testId="run-input" />
             </div>
           </section>
 
@@ -224,7 +225,7 @@ function RunView({ run, live, onChanged }: { run: Run; live: typeof emptyLiveSta
             <section className="block" aria-labelledby="output-title">
               <h2 id="output-title">Output</h2>
               <div className="card card-pad" data-testid="run-output">
-                <Value value={run.output} />
+                <OutputView value={run.output} />
               </div>
             </section>
           ) : null}
@@ -290,28 +291,12 @@ function RunHeading({ run }: { run: Run }) {
   );
 }
 
-function Value({ value, testId }: { value: unknown; testId?: string }) {
-  const text = outputText(value);
-  if (text !== null && (typeof value === 'string' || Object.keys(value as object).length === 1)) {
-    return (
-      <p className="text-out" data-testid={testId}>
-        {text}
-      </p>
-    );
-  }
-  if (value === null || value === undefined) return <p className="tl-note">—</p>;
-  return (
-    <pre className="json" data-testid={testId}>
-      {JSON.stringify(value, null, 2)}
-    </pre>
-  );
-}
-
-const META_SHOWN = new Set(['round', 'role', 'side', 'verdict', 'choice', 'chosen', 'route', 'selected', 'confidence', 'reason', 'rationale', 'stage', 'phase']);
+const META_SHOWN = new Set(['round', 'of', 'role', 'side', 'verdict', 'choice', 'chosen', 'route', 'selected', 'confidence', 'reason', 'rationale', 'stage', 'phase', 'pattern', 'position', 'routedBy']);
 
 function StepMeta({ meta }: { meta: Record<string, unknown> }) {
   const tags: string[] = [];
-  if (meta.round !== undefined) tags.push(`round ${String(meta.round)}`);
+  if (meta.round !== undefined) tags.push(`round ${String(meta.round)}${meta.of !== undefined ? ` of ${String(meta.of)}` : ''}`);
+  if (typeof meta.routedBy === 'string') tags.push(`routed by ${meta.routedBy}`);
   for (const k of ['role', 'side', 'stage', 'phase'] as const) if (typeof meta[k] === 'string') tags.push(meta[k] as string);
   for (const [k, v] of Object.entries(meta)) {
     if (META_SHOWN.has(k) || v === null || typeof v === 'object') continue;
@@ -350,6 +335,12 @@ function StepMeta({ meta }: { meta: Record<string, unknown> }) {
   );
 }
 
+function stepError(output: unknown): string | undefined {
+  const err = output && typeof output === 'object' ? (output as Record<string, unknown>).error : undefined;
+  if (err && typeof err === 'object' && typeof (err as Record<string, unknown>).message === 'string') return (err as Record<string, unknown>).message as string;
+  return typeof err === 'string' ? err : undefined;
+}
+
 function StepCard({ step }: { step: StepItem }) {
   const stepDuration = step.startedAt && step.finishedAt ? Date.parse(step.finishedAt) - Date.parse(step.startedAt) : null;
   const usage = step.usage ? (step.usage.promptTokens ?? 0) + (step.usage.completionTokens ?? 0) : 0;
@@ -373,13 +364,15 @@ function StepCard({ step }: { step: StepItem }) {
         </div>
         {reason ? <p className="tl-note">{reason}</p> : null}
         <div aria-live="polite" aria-busy={step.streaming} data-testid="step-output">
-          {step.text !== null ? (
+          {step.status === 'failed' ? (
+            <p className="tl-note bad">{stepError(step.output) ?? 'This step failed.'}</p>
+          ) : step.text !== null ? (
             <p className="text-out">
               {step.text}
               {step.streaming ? <span className="caret" aria-hidden="true" /> : null}
             </p>
           ) : step.output !== null && step.output !== undefined ? (
-            <Value value={step.output} />
+            <OutputView value={step.output} />
           ) : step.streaming ? (
             <p className="tl-note">
               Thinking… <span className="caret" aria-hidden="true" />
@@ -412,22 +405,38 @@ function NoteCard({ note }: { note: NoteItem }) {
   );
 }
 
-/** The question a run parked on, and its choices if it offers some. */
-function parseQuestion(pending: unknown): { text: string; choices: string[] } {
+/** The question a run parked on, its choices if it offers some, and any suggestion. */
+function parseQuestion(pending: unknown): { text: string; choices: { name: string; description?: string }[]; suggestion?: string } {
   if (typeof pending === 'string') return { text: pending, choices: [] };
   if (pending && typeof pending === 'object') {
     const rec = pending as Record<string, unknown>;
     const text = [rec.question, rec.prompt, rec.message, rec.text].find((v) => typeof v === 'string') as string | undefined;
-    const list = [rec.choices, rec.options, rec.candidates, rec.agents].find(Array.isArray) as unknown[] | undefined;
-    const choices = (list ?? []).map((c) => (c && typeof c === 'object' ? String((c as Record<string, unknown>).name ?? (c as Record<string, unknown>).value ?? JSON.stringify(c)) : String(c)));
-    return { text: text ?? JSON.stringify(pending, null, 2), choices };
+    const list = [rec.choices, rec.options, rec.candidates].find(Array.isArray) as unknown[] | undefined;
+    const choices = (list ?? []).map((c) => {
+      if (c && typeof c === 'object') {
+        const r = c as Record<string, unknown>;
+        return { name: String(r.name ?? r.value ?? r.agent ?? JSON.stringify(c)), description: typeof r.description === 'string' ? r.description : undefined };
+      }
+      return { name: String(c) };
+    });
+    let suggestion: string | undefined;
+    const s = rec.suggestion;
+    if (s && typeof s === 'object') {
+      const r = s as Record<string, unknown>;
+      const who = r.agent ?? r.choice;
+      if (typeof who === 'string') {
+        const conf = typeof r.confidence === 'number' ? ` (${Math.round(r.confidence * 100)}% confident)` : '';
+        suggestion = `Suggested: ${who}${conf}${typeof r.reason === 'string' ? ` — ${r.reason}` : ''}`;
+      }
+    }
+    return { text: text ?? JSON.stringify(pending, null, 2), choices, suggestion };
   }
   return { text: 'The run needs an answer from a person to continue.', choices: [] };
 }
 
 function AnswerForm({ run, onAnswered }: { run: Run; onAnswered(run: Run): void }) {
   const api = useApi();
-  const { text, choices } = parseQuestion(run.pendingInput);
+  const { text, choices, suggestion } = parseQuestion(run.pendingInput);
   const [choice, setChoice] = useState<string>('');
   const [answer, setAnswer] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -457,15 +466,19 @@ function AnswerForm({ run, onAnswered }: { run: Run; onAnswered(run: Run): void 
     <section className="question" aria-labelledby="question-title" data-testid="question">
       <h2 id="question-title">This run needs your answer</h2>
       <p className="q-text">{text}</p>
+      {suggestion ? <p className="q-suggestion">{suggestion}</p> : null}
       <form onSubmit={submit} noValidate>
         {choices.length ? (
           <fieldset>
             <legend>Choose</legend>
-            <div className="check-grid">
+            <div className="choice-list">
               {choices.map((c) => (
-                <label className="check" key={c}>
-                  <input type="radio" name="choice" value={c} checked={choice === c} onChange={() => setChoice(c)} />
-                  {c}
+                <label className="choice" key={c.name}>
+                  <input type="radio" name="choice" value={c.name} checked={choice === c.name} onChange={() => { setChoice(c.name); setAnswer(''); }} />
+                  <span>
+                    <strong>{c.name}</strong>
+                    {c.description ? <span className="choice-desc">{c.description}</span> : null}
+                  </span>
                 </label>
               ))}
             </div>
