@@ -18,6 +18,13 @@ export const REDACT_PATHS = [
   '*.headers.cookie',
   '*.headers["set-cookie"]',
   '*.headers["x-api-key"]',
+  '*.headers["api-key"]',
+  // SDK and HTTP-client errors keep the request they sent (err.config.headers, err.request.headers).
+  '*.*.headers.authorization',
+  '*.*.headers.Authorization',
+  '*.*.headers.cookie',
+  '*.*.headers["x-api-key"]',
+  '*.*.headers["api-key"]',
   // Request bodies that carry credentials (login, user management, password change).
   'body.password',
   'body.currentPassword',
