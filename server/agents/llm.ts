@@ -108,7 +108,7 @@ export function createLlm(deps: {
   }
 
   const attempt =
-    deps.attempt ?? createOpenAiAttempt({ apiKey: settings.apiKey ?? '', baseUrl: settings.baseUrl, timeoutMs: settings.timeoutMs });
+    deps.attempt ?? createOpenAiAttempt({ apiKey: settings.apiKey ?? '', baseUrl: settings.baseUrl, timeoutMs: settings.timeoutMs, logger });
   const breaker: Breaker = createBreaker({
     threshold: settings.breaker.threshold,
     cooldownMs: settings.breaker.cooldownMs,

@@ -1,4 +1,5 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { Logger } from '../log.js';
 import { toStrictSchema } from './json-schema.js';
 import { estimatePromptTokens, estimateTokens, type CallOptions, type ModelRequest, type ModelResponse } from './model.js';
 
@@ -67,6 +68,17 @@ export interface OpenAiBackendOptions {
   apiKey: string;
   baseUrl?: string;
   timeoutMs: number;
+  /** The SDK's own diagnostics (e.g. an unparsable stream line) go here instead of the console. */
+  logger?: Logger;
+}
+
+function sdkLogger(logger: Logger) {
+  const child = logger.child({ component: 'openai-sdk' });
+  const at =
+    (level: 'debug' | 'info' | 'warn') =>
+    (message: string, ...rest: unknown[]) =>
+      child[level]({ detail: rest.map((r) => (typeof r === 'string' ? r.slice(0, 500) : r)) }, message);
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('warn') };
 }
 
 /** One streamed chat completion over the SDK: no retries here (the caller owns the policy). */
@@ -76,6 +88,7 @@ export function createOpenAiAttempt(options: OpenAiBackendOptions) {
     baseURL: options.baseUrl,
     maxRetries: 0,
     timeout: options.timeoutMs,
+    ...(options.logger ? { logger: sdkLogger(options.logger), logLevel: 'warn' as const } : {}),
   });
 
   return async function attempt(request: ModelRequest, call: CallOptions): Promise<ModelResponse> {
