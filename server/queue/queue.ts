@@ -143,11 +143,10 @@ export function createQueue(deps: QueueDeps): Queue {
         set = new Set();
         waiters.set(runId, set);
       }
-      let timeout: NodeJS.Timeout | undefined;
-      let poll: NodeJS.Timeout | undefined;
+      const timers: { timeout?: NodeJS.Timeout; poll?: NodeJS.Timeout } = {};
       const finish = () => {
-        clearTimeout(timeout);
-        clearInterval(poll);
+        clearTimeout(timers.timeout);
+        clearInterval(timers.poll);
         signal?.removeEventListener('abort', finish);
         set.delete(finish);
         if (set.size === 0) waiters.delete(runId);
@@ -156,7 +155,7 @@ export function createQueue(deps: QueueDeps): Queue {
       set.add(finish);
       if (signal?.aborted || phase === 'stopped') return finish();
       signal?.addEventListener('abort', finish, { once: true });
-      timeout = setTimeout(finish, ms);
+      timers.timeout = setTimeout(finish, ms);
       const check = () => {
         getRunStatus(pool, runId).then(
           (status) => {
@@ -167,7 +166,7 @@ export function createQueue(deps: QueueDeps): Queue {
       };
       // Registered first, then checked: a final write before registration is seen here, after it by NOTIFY.
       check();
-      poll = setInterval(check, tuning.waitPollMs);
+      timers.poll = setInterval(check, tuning.waitPollMs);
     });
   }
 
