@@ -180,7 +180,7 @@ export function createApp(deps: AppDeps): App {
             logger.error({ err: error, part: part.name }, 'part did not stop cleanly');
           }
         }
-        rateLimitStore.shutdown();
+        await rateLimitStore.shutdown();
         const forced = new Promise<void>((resolve) => {
           if (deadline.aborted) resolve();
           else deadline.addEventListener('abort', () => resolve(), { once: true });
