@@ -306,13 +306,9 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
       const credential = findCredential(req.headers, cookieName, queryToken);
       // Cross-site WebSocket hijacking: a cookie rides along on any page's handshake.
       if (credential.kind === 'cookie' && !originAllowed(req.headers, corsOrigins)) return null;
-      try {
-        const result = await check(credential);
-        return result instanceof HttpError ? null : result.user;
-      } catch (error) {
-        logger.warn({ err: error }, 'WebSocket authentication failed');
-        return null;
-      }
+      // A database error throws: the hub answers 503 (try again), not 401 (log in again).
+      const result = await check(credential);
+      return result instanceof HttpError ? null : result.user;
     },
     async start() {
       if (!enabled) {
