@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, waitFor } from '../../test/helpers.js';
+import { LeaseLost } from './retry.js';
+import { gate, startQueue, testPlanner, type QueueHarness } from './testing.js';
+import type { RunContext } from './types.js';
+
+/**
+ * Two queue instances on one database: leases, fencing, sweeping, shutdown
+ * release and cross-instance cancel. Instance A is made to lose its run; the
+ * assertion is always that the run still ends exactly once.
+ */
+describe('leases and fencing', () => {
+  let database: { url: string; drop(): Promise<void> };
+  const open: QueueHarness[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase('lease');
+  });
+  afterEach(async () => {
+    for (const h of open.splice(0)) await h.close(500);
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  const start = async (planner: ReturnType<typeof testPlanner>, env: Record<string, string> = {}, tuning = {}) => {
+    const h = await startQueue(planner, { databaseUrl: database.url, env: { JOB_LEASE_MS: '1000', ...env }, tuning });
+    open.push(h);
+    return h;
+  };
+  const row = async (h: QueueHarness, id: string) =>
+    (await h.db.pool.query('SELECT status, attempts, output, lease_token, last_seq FROM runs WHERE id = $1', [id])).rows[0];
+  const finalEvents = async (h: QueueHarness, id: string) =>
+    (await h.db.pool.query(`SELECT type FROM run_events WHERE run_id = $1 AND type IN ('run.succeeded', 'run.failed', 'run.cancelled')`, [id])).rows;
+  const seqsOf = async (h: QueueHarness, id: string) =>
+    (await h.db.pool.query('SELECT seq FROM run_events WHERE run_id = $1 ORDER BY seq', [id])).rows.map((r: { seq: number }) => r.seq);
+
+  it('a worker whose lease expired cannot write a step, an event or a final status; the run ends once, elsewhere', async () => {
+    const resumeA = gate();
+    const attemptsSeen: { instance: string; attempt: number }[] = [];
+    let lateWrite: unknown;
+    const a = await start(
+      testPlanner(async (ctx: RunContext) => {
+        attemptsSeen.push({ instance: 'A', attempt: ctx.run.attempts });
+        await ctx.step('one', { agent: 'x' }, async () => ({ output: 'A1' }));
+        // Paused past the lease (think CPU throttling or a long GC) and ignoring the signal.
+        await resumeA.promise;
+        try {
+          await ctx.step('two', { agent: 'x' }, async () => ({ output: 'A2' }));
+        } catch (error) {
+          lateWrite = error;
+        }
+        return { output: 'from A' };
+      }),
+      {},
+      // No heartbeat during the test: A's lease is left to expire as if its process froze.
+      { heartbeatMs: 60_000, sweepIntervalMs: 60_000 },
+    );
+    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    await waitFor(async () => (await a.api(`/api/runs/${run.id}`)).body.run.steps[0]?.status === 'succeeded', { what: 'A to checkpoint step one' });
+    a.queue.stopClaiming();
+    const tokenA = (await row(a, run.id)).lease_token;
+    await waitFor(async () => (await a.db.pool.query('SELECT lease_expires_at < now() AS expired FROM runs WHERE id = $1', [run.id])).rows[0].expired, { what: 'lease to expire' });
+
+    // B sweeps the expired lease and runs the rest from the checkpoint.
+    const bCalls: string[] = [];
+    const b = await start(
+      testPlanner(async (ctx) => {
+        attemptsSeen.push({ instance: 'B', attempt: ctx.run.attempts });
+        const one = await ctx.step('one', { agent: 'x' }, async () => {
+          bCalls.push('one');
+          return { output: 'B1' };
+        });
+        const two = await ctx.step('two', { agent: 'x' }, async () => {
+          bCalls.push('two');
+          return { output: `${one}+B2` };
+        });
+        return { output: two };
+      }),
+    );
+    await waitFor(async () => (await row(b, run.id)).status === 'succeeded', { what: 'B to finish the run' });
+    expect(bCalls).toEqual(['two']);
+    expect((await row(b, run.id)).output).toBe('A1+B2');
+
+    // A wakes up and tries to write with its old token: every write is refused.
+    resumeA.open();
+    await waitFor(() => a.queue.worker.activeCount === 0, { what: 'A to give up' });
+    expect(lateWrite).toBeInstanceOf(LeaseLost);
+    const after = await row(b, run.id);
+    expect(after.status).toBe('succeeded');
+    expect(after.output).toBe('A1+B2');
+    expect(after.lease_token).toBeNull();
+    expect(await finalEvents(b, run.id)).toEqual([{ type: 'run.succeeded' }]);
+    const seqs = await seqsOf(b, run.id);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(seqs.length).toBe(after.last_seq);
+    expect(attemptsSeen).toEqual([
+      { instance: 'A', attempt: 1 },
+      { instance: 'B', attempt: 2 },
+    ]);
+    const released = (await b.db.pool.query(`SELECT data FROM run_events WHERE run_id = $1 AND type = 'run.released'`, [run.id])).rows;
+    expect(released).toEqual([{ data: expect.objectContaining({ reason: 'lease_expired' }) }]);
+    expect(tokenA).not.toBeNull();
+  });
+
+  it('the heartbeat keeps a long attempt leased well past the lease length', async () => {
+    const finish = gate();
+    const a = await start(
+      testPlanner(async () => {
+        await finish.promise;
+        return { output: 'long' };
+      }),
+    );
+    const b = await start(testPlanner(async () => ({ output: 'B should not run it' })));
+    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    await waitFor(async () => (await row(a, run.id)).status === 'running');
+    await new Promise((r) => setTimeout(r, 2500));
+    await b.queue.sweep();
+    expect((await row(a, run.id)).attempts).toBe(1);
+    finish.open();
+    await waitFor(async () => (await row(a, run.id)).status === 'succeeded');
+    expect((await row(a, run.id)).output).toBe('long');
+  });
+
+  it('shutdown waits for running attempts until the deadline, then releases the rest at once without counting the attempt', async () => {
+    const quickDone = gate();
+    const a = await start(
+      testPlanner(async (ctx) => {
+        const kind = (ctx.run.input as { kind: string }).kind;
+        await ctx.step('first', { agent: 'x' }, async () => ({ output: `${kind}-1` }));
+        if (kind === 'quick') {
+          await quickDone.promise;
+          return { output: 'quick done' };
+        }
+        await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+        return { output: 'unreachable' };
+      }),
+    );
+    const [quick, slow] = await a.queue.enqueue([
+      { id: randomUUID(), owner: 'admin', agent: 'x', input: { kind: 'quick' } },
+      { id: randomUUID(), owner: 'admin', agent: 'x', input: { kind: 'slow' } },
+    ]);
+    await waitFor(async () => (await a.db.pool.query(`SELECT count(*)::int AS n FROM run_steps WHERE status = 'succeeded' AND run_id = ANY($1)`, [[quick.id, slow.id]])).rows[0].n === 2);
+    open.splice(open.indexOf(a), 1);
+    const t0 = Date.now();
+    const closing = a.close(1200);
+    setTimeout(() => quickDone.open(), 200);
+    // Wait for the close and read the database from a new instance.
+    const bCalls: string[] = [];
+    await closing;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1100);
+    const b = await start(
+      testPlanner(async (ctx) => {
+        const first = await ctx.step('first', { agent: 'x' }, async () => {
+          bCalls.push('first');
+          return { output: 'again' };
+        });
+        return { output: `${first} finished by B` };
+      }),
+      {},
+    );
+    const quickRow = await row(b, quick.id);
+    expect(quickRow.status).toBe('succeeded');
+    await waitFor(async () => (await row(b, slow.id)).status === 'succeeded', { what: 'B to finish the released run' });
+    const slowRow = await row(b, slow.id);
+    expect(slowRow.output).toBe('slow-1 finished by B');
+    // Released attempt not counted: A's attempt 1 was given back, B's is attempt 1.
+    expect(slowRow.attempts).toBe(1);
+    expect(bCalls).toEqual([]);
+    const types = (await b.db.pool.query('SELECT type, data FROM run_events WHERE run_id = $1 ORDER BY seq', [slow.id])).rows;
+    expect(types.map((t: { type: string }) => t.type)).toEqual([
+      'run.queued',
+      'run.started',
+      'run.step.started',
+      'run.step.finished',
+      'run.released',
+      'run.started',
+      'run.succeeded',
+    ]);
+    expect(types[4].data).toMatchObject({ reason: 'shutdown' });
+  });
+
+  it('a cancel sent to one instance stops the run on another within a second', async () => {
+    let abortedAt = 0;
+    const a = await start(
+      testPlanner(async (ctx) => {
+        await new Promise((_, reject) =>
+          ctx.signal.addEventListener('abort', () => {
+            abortedAt = Date.now();
+            reject(ctx.signal.reason);
+          }),
+        );
+        return { output: null };
+      }),
+    );
+    // B does not claim: it only serves the API.
+    const b = await start(testPlanner(async () => ({ output: null })), {}, {});
+    b.queue.stopClaiming();
+    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    await waitFor(async () => (await row(a, run.id)).status === 'running');
+    const t0 = Date.now();
+    const res = await b.api(`/api/runs/${run.id}/cancel`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(res.body.run.status).toBe('cancelled');
+    expect(abortedAt - t0).toBeLessThan(1000);
+    expect(await finalEvents(a, run.id)).toEqual([{ type: 'run.cancelled' }]);
+  });
+
+  it('the sweeper ends a run cancelled while its worker was gone, and fails one whose expired lease was its last attempt', async () => {
+    const h = await start(testPlanner(async () => ({ output: null })));
+    h.queue.stopClaiming();
+    const [c, f] = await h.queue.enqueue([
+      { id: randomUUID(), owner: 'admin', agent: 'x', input: {} },
+      { id: randomUUID(), owner: 'admin', agent: 'x', input: {}, maxAttempts: 1 },
+    ]);
+    // Both look claimed by an instance that died.
+    await h.db.pool.query(
+      `UPDATE runs SET status = 'running', attempts = 1, lease_owner = 'dead', lease_token = gen_random_uuid(),
+              lease_expires_at = now() - interval '1 second', cancel_requested = (id = $1) WHERE id = ANY($2)`,
+      [c.id, [c.id, f.id]],
+    );
+    expect(await h.queue.sweep()).toBe(2);
+    expect((await row(h, c.id)).status).toBe('cancelled');
+    const failed = (await h.api(`/api/runs/${f.id}`)).body.run;
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'lease_expired' } });
+  });
+});
