@@ -77,3 +77,34 @@ describe('offline model', () => {
     expect(chunks).toBe(2);
   });
 });
+
+describe('offline model as a router classifier', () => {
+  const choice = (request: string) =>
+    JSON.parse(
+      offlineAnswer(
+        {
+          model: 'offline',
+          messages: [
+            { role: 'system', content: 'You route requests.' },
+            { role: 'user', content: `Request: ${request}\n\nCandidates:\n- writer: Turns a brief or research notes into clear, well-structured prose.\n- planner: Breaks a goal into an ordered plan with steps, owners and risks.\n- summarizer: Condenses any text into a short summary and key points.` },
+          ],
+          temperature: 0,
+          maxTokens: 100,
+          responseSchema: {
+            name: 'router_choice',
+            schema: { type: 'object', properties: { agent: { type: 'string', enum: ['writer', 'planner', 'summarizer'] }, confidence: { type: 'number', minimum: 0, maximum: 1 }, reason: { type: 'string' } }, required: ['agent', 'confidence', 'reason'] },
+          },
+        },
+      ),
+    ) as { agent: string; confidence: number };
+
+  it('picks the candidate whose description fits the request, confidently', () => {
+    expect(choice('Plan the launch of our new product: steps and risks')).toMatchObject({ agent: 'planner', confidence: expect.any(Number) });
+    expect(choice('Plan the launch of our new product: steps and risks').confidence).toBeGreaterThanOrEqual(0.7);
+    expect(choice('Condense this report into a summary with key points').agent).toBe('summarizer');
+  });
+
+  it('is unsure when nothing in the request points anywhere', () => {
+    expect(choice('Hello there').confidence).toBeLessThan(0.6);
+  });
+});

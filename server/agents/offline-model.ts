@@ -222,21 +222,30 @@ function prose(role: Role, c: Context): string {
   }
 }
 
-function scoreChoice(value: string, text: string): number {
-  const lower = text.toLowerCase();
+const stem = (word: string) => word.toLowerCase().slice(0, 4);
+
+function stems(text: string): Set<string> {
+  return new Set((text.toLowerCase().match(/[\p{L}]{4,}/gu) ?? []).filter((w) => !STOPWORDS.has(w)).map(stem));
+}
+
+/**
+ * How well an enum value fits the request: its name in the request, plus the words
+ * shared between the line that describes it (a candidate list) and the rest of the text.
+ */
+function scoreChoice(value: string, values: readonly string[], text: string): number {
+  const lines = text.split('\n');
+  // A describing line is a list entry that starts with the value ("- planner: Breaks a goal…").
+  const mentions = (line: string, v: string) => line.trim().toLowerCase().replace(/^[-*\d.)\s]+/, '').startsWith(v.toLowerCase());
+  const described = lines.filter((l) => mentions(l, value)).join(' ');
+  const rest = stems(lines.filter((l) => !values.some((v) => mentions(l, v))).join(' '));
   let score = 0;
-  for (const part of value.toLowerCase().split(/[^a-z0-9]+/).filter((p) => p.length > 2)) {
-    let at = lower.indexOf(part);
-    while (at !== -1) {
-      score++;
-      at = lower.indexOf(part, at + part.length);
-    }
-  }
+  for (const part of value.toLowerCase().split(/[^a-z0-9]+/).filter((p) => p.length > 2)) if (rest.has(stem(part))) score += 2;
+  for (const word of stems(described)) if (rest.has(word)) score++;
   return score;
 }
 
 function chooseEnum(values: readonly string[], c: Context): string {
-  const scored = values.map((v) => ({ v, s: scoreChoice(v, c.userText) + c.rng() * 0.5 })).sort((a, b) => b.s - a.s);
+  const scored = values.map((v) => ({ v, s: scoreChoice(v, values, c.userText) + c.rng() * 0.5 })).sort((a, b) => b.s - a.s);
   c.choiceMargin = scored.length > 1 ? scored[0].s - scored[1].s : 1;
   return scored[0].v;
 }
