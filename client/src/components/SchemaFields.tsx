@@ -85,7 +85,7 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
         if (f.kind === 'select') {
           input = (
             <select {...common} value={typeof v === 'string' ? v : ''} onChange={(e) => onChange(f.name, e.target.value)}>
-              {!f.required || f.default === undefined ? <option value="">{f.default === undefined ? 'Choose…' : 'Default'}</option> : null}
+              {f.default === undefined ? <option value="">{f.required ? 'Choose…' : 'None'}</option> : null}
               {(f.choices ?? []).map((c) => (
                 <option key={c.value} value={c.value}>
                   {c.label}
@@ -93,6 +93,8 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
               ))}
             </select>
           );
+        } else if (f.kind === 'list') {
+          input = <textarea {...common} className="short" value={typeof v === 'string' ? v : ''} onChange={(e) => onChange(f.name, e.target.value)} placeholder="One per line" />;
         } else if (f.kind === 'json') {
           input = <textarea {...common} className="mono" value={typeof v === 'string' ? v : ''} onChange={(e) => onChange(f.name, e.target.value)} spellCheck={false} />;
         } else {
@@ -106,7 +108,6 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
               max={numeric ? f.max : undefined}
               step={numeric ? f.step : undefined}
               maxLength={f.kind === 'string' ? f.max : undefined}
-              placeholder={f.kind === 'list' ? 'comma, separated, values' : undefined}
               value={typeof v === 'string' ? v : ''}
               onChange={(e) => onChange(f.name, e.target.value)}
             />

@@ -67,7 +67,24 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/** "one text or a list of texts" (anyOf string | string[]) is a list the form edits line by line. */
+function isTextOrList(schema: Schema): boolean {
+  const branches = schema.anyOf ?? schema.oneOf;
+  if (!Array.isArray(branches)) return false;
+  return branches.some((b) => isObject(b) && b.type === 'array' && isObject(b.items) && b.items.type === 'string') && branches.every((b) => isObject(b) && (b.type === 'string' || b.type === 'array' || b.type === 'null'));
+}
+
 export function fieldFromSchema(name: string, raw: Schema, required: boolean): FormField {
+  if (isTextOrList(raw)) {
+    return {
+      name,
+      label: typeof raw.title === 'string' ? raw.title : humanize(name),
+      description: typeof raw.description === 'string' ? raw.description : undefined,
+      required,
+      default: raw.default,
+      kind: 'list',
+    };
+  }
   const schema = unwrap(raw);
   const base = {
     name,
@@ -93,6 +110,16 @@ export function fieldFromSchema(name: string, raw: Schema, required: boolean): F
     if (items.type === 'string') return { ...base, kind: 'list', min: num(schema.minItems), max: num(schema.maxItems) };
   }
   return { ...base, kind: 'json' };
+}
+
+/**
+ * String options that name an agent (judge, aggregator, classifier…) become a choice
+ * among the catalog's agents; the schema says so in its description.
+ */
+export function withAgentChoices(fields: FormField[], agentNames: string[]): FormField[] {
+  return fields.map((f) =>
+    f.kind === 'string' && /^agent\b/i.test(f.description ?? '') ? { ...f, kind: 'select', choices: agentNames.map((n) => ({ value: n, label: n })) } : f,
+  );
 }
 
 /** A simpler list form some servers use: [{name, type, default, min, max, description, enum}]. */
@@ -141,7 +168,7 @@ export function initialValues(fields: FormField[]): Record<string, FormValue> {
         values[f.name] = Array.isArray(d) ? d.map(String) : [];
         break;
       case 'list':
-        values[f.name] = Array.isArray(d) ? d.map(String).join(', ') : '';
+        values[f.name] = Array.isArray(d) ? d.map(String).join('\n') : typeof d === 'string' ? d : '';
         break;
       case 'json':
         values[f.name] = d === undefined ? '' : JSON.stringify(d, null, 2);
@@ -186,7 +213,7 @@ export function toOptions(fields: FormField[], values: Record<string, FormValue>
       }
       case 'list':
         options[f.name] = text
-          .split(',')
+          .split('\n')
           .map((s) => s.trim())
           .filter(Boolean);
         break;

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { ApiError, type AgentInfo, type PatternInfo } from '../lib/api.js';
-import { formFields, initialValues, optionSchemaOf, routeFieldErrors, toOptions, type FormValue } from '../lib/schema-form.js';
+import { formFields, initialValues, optionSchemaOf, routeFieldErrors, toOptions, withAgentChoices, type FormValue } from '../lib/schema-form.js';
 import { useRouter, useSearchParams } from '../lib/router.js';
 import { useApi } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
@@ -68,7 +68,7 @@ function CatalogView({ catalog, selection, onSelect }: { catalog: Catalog; selec
             </div>
             <ul className="grid-cards plain-list" aria-label="Patterns">
               {patterns.map((p) => (
-                <CatalogCard key={p.name} name={p.name} description={p.description} kind="pattern" selected={selectedPattern?.name === p.name} onSelect={() => onSelect({ kind: 'pattern', name: p.name })} />
+                <CatalogCard key={p.name} name={p.name} description={p.description} tags={patternTags(p)} kind="pattern" selected={selectedPattern?.name === p.name} onSelect={() => onSelect({ kind: 'pattern', name: p.name })} />
               ))}
             </ul>
           </section>
@@ -86,6 +86,7 @@ function CatalogView({ catalog, selection, onSelect }: { catalog: Catalog; selec
                   name={a.name}
                   description={a.description}
                   model={typeof a.model === 'string' ? a.model : undefined}
+                  tags={Array.isArray(a.tags) ? a.tags.map(String) : undefined}
                   kind="agent"
                   selected={selectedAgent?.name === a.name}
                   onSelect={() => onSelect({ kind: 'agent', name: a.name })}
@@ -111,22 +112,35 @@ function CatalogView({ catalog, selection, onSelect }: { catalog: Catalog; selec
   );
 }
 
-function CatalogCard(props: { name: string; description: string; model?: string; kind: 'agent' | 'pattern'; selected: boolean; onSelect(): void }) {
+function CatalogCard(props: { name: string; description: string; model?: string; tags?: string[]; kind: 'agent' | 'pattern'; selected: boolean; onSelect(): void }) {
   return (
     <li className={`card catalog-card${props.selected ? ' selected' : ''}`} data-testid={`${props.kind}-${props.name}`}>
       <h3>
         <span>{props.name}</span>
-        {props.model ? <span className={`tag${props.model === 'offline' ? ' tag-offline' : ''}`}>{props.model === 'offline' ? 'offline model' : props.model}</span> : null}
+        {props.model ? <span className="model-note">{props.model === 'offline' ? 'offline model' : props.model}</span> : null}
       </h3>
       <p>{props.description || 'No description.'}</p>
       <div className="meta-row">
-        <span className="tag">{props.kind}</span>
+        <span className="card-tags">
+          {(props.tags?.length ? props.tags : [props.kind]).map((t) => (
+            <span className="tag" key={t}>
+              {t}
+            </span>
+          ))}
+        </span>
         <button type="button" className={`btn btn-sm${props.selected ? ' btn-primary' : ''}`} onClick={props.onSelect} aria-pressed={props.selected} aria-label={`${props.kind === 'agent' ? 'Run agent' : 'Use pattern'} ${props.name}`}>
           {props.selected ? 'Selected' : props.kind === 'agent' ? 'Run' : 'Use'}
         </button>
       </div>
     </li>
   );
+}
+
+function patternTags(p: PatternInfo): string[] {
+  const a = p.agents && typeof p.agents === 'object' && !Array.isArray(p.agents) ? (p.agents as Record<string, unknown>) : null;
+  if (!a || typeof a.min !== 'number') return ['pattern'];
+  const range = a.min === a.max ? `${a.min}` : typeof a.max === 'number' ? `${a.min}–${a.max}` : `${a.min}+`;
+  return ['pattern', `${range} agents`];
 }
 
 function numberFrom(...values: unknown[]): number | undefined {
@@ -148,14 +162,37 @@ function agentLimits(pattern: PatternInfo): { min?: number; max?: number; defaul
 function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentInfo; pattern?: PatternInfo; agents: AgentInfo[]; onClose(): void }) {
   const api = useApi();
   const { navigate } = useRouter();
-  const fields = useMemo(() => (pattern ? formFields(optionSchemaOf(pattern)) : []), [pattern]);
+  const fields = useMemo(
+    () =>
+      pattern
+        ? withAgentChoices(
+            formFields(optionSchemaOf(pattern)),
+            agents.map((a) => a.name),
+          )
+        : [],
+    [pattern, agents],
+  );
   const limits = useMemo(() => (pattern ? agentLimits(pattern) : { defaults: [] as string[] }), [pattern]);
   const [values, setValues] = useState<Record<string, FormValue>>(() => initialValues(fields));
   const [picked, setPicked] = useState<string[]>(() => {
     if (!pattern) return [];
     const known = limits.defaults.filter((n) => agents.some((a) => a.name === n));
     if (known.length) return known;
-    return agents.slice(0, Math.max(limits.min ?? 2, 1)).map((a) => a.name);
+    const want = Math.max(limits.min ?? 2, 1);
+    // Examples in the pattern's own description ("e.g. writer, verifier") make the best start.
+    const described = typeof pattern.agents === 'object' && pattern.agents && !Array.isArray(pattern.agents) ? String((pattern.agents as Record<string, unknown>).description ?? '') : '';
+    const mentioned = agents
+      .map((a) => ({ name: a.name, at: described.search(new RegExp(`\\b${a.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) }))
+      .filter((m) => m.at >= 0)
+      .sort((a, b) => a.at - b.at)
+      .map((m) => m.name);
+    if (mentioned.length >= want) return mentioned.slice(0, limits.max ?? mentioned.length);
+    // Otherwise skip agents the options already use (the judge should not also debate).
+    const referenced = new Set(fields.map((f) => f.default).filter((d): d is string => typeof d === 'string'));
+    return agents
+      .filter((a) => !referenced.has(a.name))
+      .slice(0, want)
+      .map((a) => a.name);
   });
   const [input, setInput] = useState('');
   const [priority, setPriority] = useState('');
@@ -249,7 +286,7 @@ function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentInfo; pa
             ))}
           </div>
           <span className="hint" id="agents-hint">
-            {agentsHint}
+            {agentsHint}{' '}{picked.length > 1 ? `Order: ${picked.join(' → ')}` : ''}
           </span>
           {errors.agents ? (
             <span className="field-error" data-field-error="agents">

@@ -9,6 +9,7 @@ import { ErrorBox, PageTitle, StatusBadge, useDocumentTitle } from '../component
 
 const WINDOW_MS = 5 * 60_000;
 const HEALTH_EVERY_MS = 5000;
+const USAGE_EVERY_MS = 5000;
 
 type Series = 'queued' | 'running' | 'runsPerSecond' | 'p95' | 'wsClients' | 'tokensPerMinute';
 
@@ -50,6 +51,31 @@ export default function OpsPage() {
     };
   }, [api]);
 
+  // Queue stats may not carry LLM tokens/min; then the usage API's last minute stands in.
+  const statsHaveTokens = latest?.llmTokensPerMinute !== undefined;
+  useEffect(() => {
+    if (statsHaveTokens) return;
+    const controller = new AbortController();
+    const poll = () =>
+      api
+        .request<{ total?: { promptTokens?: number; completionTokens?: number } }>('GET', `/api/usage?since=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`, undefined, {
+          signal: controller.signal,
+        })
+        .then(
+          (u) => {
+            const v = (u.total?.promptTokens ?? 0) + (u.total?.completionTokens ?? 0);
+            setSeries((prev) => ({ ...prev, tokensPerMinute: [...prev.tokensPerMinute.filter((p) => p.t >= Date.now() - WINDOW_MS - 10_000), { t: Date.now(), v }] }));
+          },
+          () => undefined,
+        );
+    void poll();
+    const t = setInterval(poll, USAGE_EVERY_MS);
+    return () => {
+      clearInterval(t);
+      controller.abort();
+    };
+  }, [api, statsHaveTokens]);
+
   useTopic('queue', (event: QueueStatsEvent) => {
     if (event.type !== 'queue.stats' || !event.data) return;
     const stats = event.data;
@@ -58,6 +84,7 @@ export default function OpsPage() {
     setSeries((prev) => {
       const next = { ...prev };
       for (const c of CHARTS) {
+        if (c.key === 'tokensPerMinute' && stats.llmTokensPerMinute === undefined) continue;
         const list = prev[c.key];
         const keep = list.length && list[0].t < t - WINDOW_MS - 10_000 ? list.slice(1) : list;
         next[c.key] = [...keep, { t, v: c.from(stats) }];
@@ -155,9 +182,14 @@ function HealthPanel({ health }: { health: Health | null }) {
     { label: 'Instance', value: typeof instance.id === 'string' ? instance.id : '—', sub: typeof instance.phase === 'string' ? `phase ${instance.phase}` : undefined },
   ];
   if (Object.keys(queue).length) {
-    const active = queue.active ?? queue.running ?? queue.activeJobs;
-    const slots = queue.concurrency ?? queue.slots;
-    items.push({ label: 'Worker', value: active !== undefined ? `${String(active)} running here` : 'running', sub: slots !== undefined ? `${String(slots)} slots` : undefined });
+    const here = rec(queue.instance);
+    const active = here.active ?? queue.active;
+    const slots = here.maxConcurrent ?? queue.concurrency;
+    items.push({
+      label: 'Worker',
+      value: active !== undefined ? `${String(active)} running here` : typeof queue.status === 'string' ? queue.status : '—',
+      sub: [slots !== undefined ? `${String(slots)} slots` : '', here.claiming === false ? 'not claiming' : ''].filter(Boolean).join(' · ') || undefined,
+    });
   }
   return (
     <dl className="health-grid" data-testid="health">

@@ -291,13 +291,13 @@ function RunHeading({ run }: { run: Run }) {
   );
 }
 
-const META_SHOWN = new Set(['round', 'of', 'role', 'side', 'verdict', 'choice', 'chosen', 'route', 'selected', 'confidence', 'reason', 'rationale', 'stage', 'phase', 'pattern', 'position', 'routedBy']);
+const META_SHOWN = new Set(['round', 'of', 'role', 'side', 'verdict', 'choice', 'chosen', 'route', 'selected', 'confidence', 'reason', 'rationale', 'stage', 'phase', 'pattern', 'position', 'routedBy', 'model', 'threshold']);
 
-function StepMeta({ meta }: { meta: Record<string, unknown> }) {
+function StepMeta({ meta, agent }: { meta: Record<string, unknown>; agent: string | null }) {
   const tags: string[] = [];
   if (meta.round !== undefined) tags.push(`round ${String(meta.round)}${meta.of !== undefined ? ` of ${String(meta.of)}` : ''}`);
   if (typeof meta.routedBy === 'string') tags.push(`routed by ${meta.routedBy}`);
-  for (const k of ['role', 'side', 'stage', 'phase'] as const) if (typeof meta[k] === 'string') tags.push(meta[k] as string);
+  for (const k of ['role', 'side', 'stage', 'phase'] as const) if (typeof meta[k] === 'string' && meta[k] !== agent) tags.push(meta[k] as string);
   for (const [k, v] of Object.entries(meta)) {
     if (META_SHOWN.has(k) || v === null || typeof v === 'object') continue;
     tags.push(`${k}: ${String(v)}`);
@@ -329,6 +329,7 @@ function StepMeta({ meta }: { meta: Record<string, unknown> }) {
             <span className={widthClass(confidence > 1 ? confidence / 100 : confidence)} />
           </span>
           confidence {Math.round((confidence > 1 ? confidence / 100 : confidence) * 100)}%
+          {typeof meta.threshold === 'number' ? ` (threshold ${Math.round(meta.threshold * 100)}%)` : ''}
         </span>
       ) : null}
     </>
@@ -354,7 +355,7 @@ function StepCard({ step }: { step: StepItem }) {
         <div className="tl-head">
           <div className="tl-who">
             <span>{step.agent ?? 'step'}</span>
-            <StepMeta meta={step.meta} />
+            <StepMeta meta={step.meta} agent={step.agent} />
           </div>
           <div className="tl-meta">
             {step.status === 'running' ? 'speaking…' : step.status === 'failed' ? 'failed' : formatDuration(stepDuration)}

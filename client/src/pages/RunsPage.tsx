@@ -195,8 +195,7 @@ export default function RunsPage() {
                       <Link to={`/runs/${run.id}`} className="run-name">
                         {runTitle(run)}
                       </Link>
-                      {run.pattern && run.agents?.length ? <span className="tl-meta"> · {run.agents.length} agents</span> : null}
-                      {run.offline ? <span className="tag tag-offline hide-sm"> offline</span> : null}
+                      {run.pattern && run.agents?.length ? <span className="tl-meta"> · {run.agents.join(', ')}</span> : null}
                       <div className="run-id">
                         <span className="mono">{shortId(run.id)}</span> {preview(run.input, 60)}
                       </div>
