@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/helpers.js';
 import { insertRun, openSocket, upgradeStatus, wsUrl } from '../hub/test-client.js';
 
-/** Per-user isolation across the WebSocket hub: who may connect, and whose runs they may follow. */
+/** Per-user isolation on REST and the WebSocket hub: who may connect, and whose runs they may see, follow or change. */
 
 const SECRET = 'z'.repeat(48);
 const ADMIN_PASSWORD = 'isolation-admin-pw';
@@ -81,5 +81,75 @@ describe('WebSocket authentication and per-user topics', () => {
     adminSocket.send({ type: 'subscribe', topic: `run:${alicesRun}` });
     await adminSocket.next((f) => f.type === 'subscribed' && f.topic === `run:${alicesRun}`);
     adminSocket.close();
+  });
+
+  describe('runs over REST', () => {
+    let agent: string;
+    let alicesRun: string;
+    let carol: { token: string; cookie: string };
+    const as = (who: { token: string }) => ({ Authorization: `Bearer ${who.token}` });
+
+    beforeAll(async () => {
+      const agents = await request(t.url).get('/api/agents').set(as(admin)).expect(200);
+      agent = agents.body.agents[0].name;
+      await request(t.url).post('/api/users').set(as(admin)).send({ username: 'carol', password: 'carol-password', role: 'operator' }).expect(201);
+      carol = await login(t, 'carol', 'carol-password');
+      const created = await request(t.url).post('/api/runs').set(as(alice)).send({ agent, input: 'alice only' });
+      expect(created.status, JSON.stringify(created.body)).toBe(202);
+      alicesRun = created.body.run.id;
+    });
+
+    it('a viewer cannot start, cancel or answer runs', async () => {
+      const start = await request(t.url).post('/api/runs').set(as(bob)).send({ agent, input: 'nope' });
+      expect(start.status).toBe(403);
+      expect((await request(t.url).post(`/api/runs/${alicesRun}/cancel`).set(as(bob))).status).toBe(403);
+      expect((await request(t.url).post(`/api/runs/${alicesRun}/input`).set(as(bob)).send({ answer: 'x' })).status).toBe(403);
+      const mine = await request(t.url).get('/api/runs').set(as(bob));
+      expect(mine.status).toBe(200);
+      expect(mine.body.runs.every((r: { owner?: string; id: string }) => r.id !== alicesRun)).toBe(true);
+      expect(mine.body.runs.length).toBeGreaterThan(0); // bob's own run from the WebSocket test
+    });
+
+    it("someone else's run is 404 by id, events, cancel and input, and absent from lists", async () => {
+      for (const who of [bob, carol]) {
+        expect((await request(t.url).get(`/api/runs/${alicesRun}`).set(as(who))).status).toBe(404);
+        expect((await request(t.url).get(`/api/runs/${alicesRun}/events`).set(as(who))).status).toBe(404);
+        const list = await request(t.url).get('/api/runs').set(as(who));
+        expect(list.body.runs.some((r: { id: string }) => r.id === alicesRun)).toBe(false);
+        const filtered = await request(t.url).get('/api/runs?owner=alice').set(as(who));
+        expect(filtered.body.runs ?? []).toEqual([]);
+      }
+      const missing = await request(t.url).get('/api/runs/00000000-0000-4000-8000-000000000000').set(as(carol));
+      const hidden = await request(t.url).get(`/api/runs/${alicesRun}`).set(as(carol));
+      expect(hidden.body).toEqual(missing.body);
+      expect((await request(t.url).post(`/api/runs/${alicesRun}/cancel`).set(as(carol))).status).toBe(404);
+      expect((await request(t.url).post(`/api/runs/${alicesRun}/input`).set(as(carol)).send({ answer: 'x' })).status).toBe(404);
+      // The owner and an admin do see it.
+      expect((await request(t.url).get(`/api/runs/${alicesRun}`).set(as(alice))).status).toBe(200);
+      expect((await request(t.url).get(`/api/runs/${alicesRun}`).set(as(admin))).status).toBe(200);
+      const all = await request(t.url).get('/api/runs').set(as(admin));
+      expect(all.body.runs.some((r: { id: string }) => r.id === alicesRun)).toBe(true);
+    });
+
+    it("the runs topic carries only the runs a user may see", async () => {
+      const bobSocket = await openSocket(wsUrl(t.url, '/ws', bob.token));
+      const aliceSocket = await openSocket(wsUrl(t.url, '/ws', alice.token));
+      const adminSocket = await openSocket(wsUrl(t.url, '/ws', admin.token));
+      for (const s of [bobSocket, aliceSocket, adminSocket]) {
+        s.send({ type: 'subscribe', topic: 'runs' });
+        await s.next((f) => f.type === 'subscribed' && f.topic === 'runs');
+      }
+      const created = await request(t.url).post('/api/runs').set(as(alice)).send({ agent, input: 'watched' }).expect(202);
+      const id = created.body.run.id as string;
+      const isFinal = (f: { type: string; event?: { runId?: string; type?: string } }) =>
+        f.type === 'event' && f.event?.runId === id && ['run.succeeded', 'run.failed', 'run.cancelled'].includes(String(f.event?.type));
+      await aliceSocket.next(isFinal, 30_000);
+      await adminSocket.next(isFinal, 30_000);
+      // bob's socket is alive and served (pong after every event above was fanned out), yet saw none of them.
+      bobSocket.send({ type: 'ping' });
+      await bobSocket.next((f) => f.type === 'pong');
+      expect(bobSocket.frames.filter((f) => f.type === 'event' && 'runId' in f.event && f.event.runId === id)).toEqual([]);
+      for (const s of [bobSocket, aliceSocket, adminSocket]) s.close();
+    });
   });
 });
