@@ -325,6 +325,8 @@ export function createHub(deps: HubDeps): Hub {
 
   function heartbeat(): void {
     for (const conn of connections) {
+      // A closing socket has its own deadline (ws's close timeout, or the slow-consumer grace).
+      if (conn.closing) continue;
       if (!conn.alive) {
         // No pong since the last ping: the peer is gone (or hopelessly stuck).
         conn.ws.terminate();
