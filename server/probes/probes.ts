@@ -86,7 +86,7 @@ export function createProbeHandler(options: {
           send(res, 503, { status: 'unhealthy', error, timestamp });
           return true;
         }
-        let extra: Record<string, unknown> = {};
+        let extra: Record<string, unknown>;
         try {
           extra = state.checks();
         } catch (e) {
