@@ -297,7 +297,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     router,
     async authenticateUpgrade(req: IncomingMessage) {
       if (!enabled) return localAdmin;
-      let queryToken: string | null = null;
+      let queryToken: string | null;
       try {
         queryToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
       } catch {

@@ -11,16 +11,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const source = path.join(root, 'server', 'auth', 'cli.ts');
 const built = path.join(root, 'dist', 'server', 'server', 'auth', 'cli.js');
 
-let hasTsx = false;
-try {
-  createRequire(import.meta.url).resolve('tsx/package.json');
-  hasTsx = true;
-} catch {
-  hasTsx = false;
+function hasTsx() {
+  try {
+    createRequire(import.meta.url).resolve('tsx/package.json');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 let args;
-if (hasTsx && existsSync(source)) args = ['--import', 'tsx', source];
+if (hasTsx() && existsSync(source)) args = ['--import', 'tsx', source];
 else if (existsSync(built)) args = [built];
 else {
   process.stderr.write('error: neither tsx (npm install) nor the built server (npm run build) is available\n');
