@@ -1,0 +1,51 @@
+/**
+ * Real headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core,
+ * against the built client served by a real app. Screenshots go to
+ * test-artifacts/e2e/ (gitignored) for people to look at.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ROOT = path.resolve(import.meta.dirname, '../..');
+export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+
+/** `npm test` builds first; a lone `npx vitest run test/e2e` builds the client only if it is missing. */
+export function ensureClientBuilt(): void {
+  if (existsSync(path.join(ROOT, 'dist', 'public', 'index.html'))) return;
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+export interface PageProblems {
+  /** Uncaught errors and console errors (CSP violations show up here too). */
+  errors: string[];
+}
+
+/** A fresh context (own cookies) and page that records what went wrong in the page. */
+export async function openPage(browser: Browser, options: { width?: number; height?: number } = {}): Promise<{ context: BrowserContext; page: Page; problems: PageProblems }> {
+  const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const problems: PageProblems = { errors: [] };
+  page.on('pageerror', (e) => problems.errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    // A 401 on the first /api/auth/me is how a signed-out page learns it must sign in.
+    if (m.type() === 'error' && !/401 \(Unauthorized\)/.test(m.text())) problems.errors.push(`console: ${m.text()}`);
+  });
+  return { context, page, problems };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
