@@ -1,0 +1,19 @@
+/**
+ * Every table, as drizzle-orm sees it. The SQL files in migrations/ create them;
+ * each module keeps the definitions of its own tables beside its SQL.
+ */
+import { index, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+
+export * from '../auth/schema.js';
+export * from '../queue/schema.js';
+
+/** Rate-limit counters shared by every instance (UNLOGGED; migrations/0001_foundation.sql). */
+export const rateLimits = pgTable(
+  'rate_limits',
+  {
+    key: text('key').primaryKey(),
+    hits: integer('hits').notNull(),
+    resetAt: timestamp('reset_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('rate_limits_reset_at_idx').on(t.resetAt)],
+);
