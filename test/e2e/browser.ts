@@ -39,8 +39,9 @@ export async function openPage(browser: Browser, options: { width?: number; heig
   const problems: PageProblems = { errors: [] };
   page.on('pageerror', (e) => problems.errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    // A 401 on the first /api/auth/me is how a signed-out page learns it must sign in.
-    if (m.type() === 'error' && !/401 \(Unauthorized\)/.test(m.text())) problems.errors.push(`console: ${m.text()}`);
+    // Chromium logs every 4xx response; the app handles those (401 → sign in, 400 → field
+    // errors, 404 → "not found"). 5xx, CSP violations and script errors still count.
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) problems.errors.push(`console: ${m.text()}`);
   });
   return { context, page, problems };
 }

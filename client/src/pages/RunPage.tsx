@@ -16,6 +16,8 @@ export default function RunPage({ id }: { id: string }) {
   const [run, setRun] = useState<Run | null>(null);
   const [load, setLoad] = useState<Load>({ status: 'loading' });
   const [live, dispatch] = useReducer(applyEvent, emptyLiveState);
+  // Tokens are not stored: a step already speaking when the page opened streams only its rest.
+  const [joinedMidway, setJoinedMidway] = useState<ReadonlySet<number> | null>(null);
   const connection = useConnectionState();
   useDocumentTitle(run ? `${runTitle(run)} ${shortId(run.id)}` : 'Run');
 
@@ -35,6 +37,7 @@ export default function RunPage({ id }: { id: string }) {
         try {
           const r = await api.run(id);
           if (!alive.current) return;
+          setJoinedMidway((prev) => prev ?? new Set(r.steps.filter((st) => st.status === 'running').map((st) => st.index)));
           setRun(r);
           setLoad({ status: 'ok' });
         } catch (e) {
@@ -101,10 +104,10 @@ export default function RunPage({ id }: { id: string }) {
   }
   if (load.status === 'error') return <ErrorBox title="Could not load this run" message={load.message} onRetry={() => void refresh()} />;
   if (!run) return <Spinner label="Loading run…" />;
-  return <RunView run={run} live={live} onChanged={setRun} />;
+  return <RunView run={run} live={live} joinedMidway={joinedMidway} onChanged={setRun} />;
 }
 
-function RunView({ run, live, onChanged }: { run: Run; live: typeof emptyLiveState; onChanged(run: Run): void }) {
+function RunView({ run, live, joinedMidway, onChanged }: { run: Run; live: typeof emptyLiveState; joinedMidway: ReadonlySet<number> | null; onChanged(run: Run): void }) {
   const api = useApi();
   const finished = isFinished(run.status);
   const now = useNow(!finished, 1000);
@@ -216,7 +219,9 @@ function RunView({ run, live, onChanged }: { run: Run; live: typeof emptyLiveSta
               </div>
             ) : (
               <ol className="timeline" data-testid="timeline">
-                {items.map((item) => (item.kind === 'step' ? <StepCard key={item.key} step={item} /> : <NoteCard key={item.key} note={item} />))}
+                {items.map((item) =>
+                  item.kind === 'step' ? <StepCard key={item.key} step={item} midway={Boolean(joinedMidway?.has(item.index))} /> : <NoteCard key={item.key} note={item} />,
+                )}
               </ol>
             )}
           </section>
@@ -342,7 +347,8 @@ function stepError(output: unknown): string | undefined {
   return typeof err === 'string' ? err : undefined;
 }
 
-function StepCard({ step }: { step: StepItem }) {
+function StepCard({ step, midway }: { step: StepItem; midway: boolean }) {
+  const partial = midway && step.streaming;
   const stepDuration = step.startedAt && step.finishedAt ? Date.parse(step.finishedAt) - Date.parse(step.startedAt) : null;
   const usage = step.usage ? (step.usage.promptTokens ?? 0) + (step.usage.completionTokens ?? 0) : 0;
   const reason = typeof step.meta.reason === 'string' ? step.meta.reason : typeof step.meta.rationale === 'string' ? step.meta.rationale : undefined;
@@ -364,11 +370,13 @@ function StepCard({ step }: { step: StepItem }) {
           </div>
         </div>
         {reason ? <p className="tl-note">{reason}</p> : null}
-        <div aria-live="polite" aria-busy={step.streaming} data-testid="step-output">
+        <div aria-live="polite" aria-busy={step.streaming} data-testid="step-output" data-partial={partial || undefined}>
+          {partial ? <p className="tl-note partial-note">Joined mid-step: showing the rest as it streams; the full text appears when the step finishes.</p> : null}
           {step.status === 'failed' ? (
             <p className="tl-note bad">{stepError(step.output) ?? 'This step failed.'}</p>
           ) : step.text !== null ? (
             <p className="text-out">
+              {partial ? '… ' : ''}
               {step.text}
               {step.streaming ? <span className="caret" aria-hidden="true" /> : null}
             </p>
