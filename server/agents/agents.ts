@@ -62,12 +62,13 @@ export function createAgents(deps: {
     systemPrompt: a.systemPrompt,
     tags: a.tags ?? [],
   });
-  const agentList = [...catalog.values()].map(publicAgent);
-  const patternList = [...patterns.values()].map(describePattern);
+  // Both lists are fixed for the life of the process: serialize them once.
+  const agentsBody = JSON.stringify({ agents: [...catalog.values()].map(publicAgent), offline, model: offline ? 'offline' : config.openai.model });
+  const patternsBody = JSON.stringify({ patterns: [...patterns.values()].map(describePattern) });
 
   const router = express.Router();
   router.get('/agents', (_req, res) => {
-    res.json({ agents: agentList, offline, model: offline ? 'offline' : config.openai.model });
+    res.type('application/json').send(agentsBody);
   });
   router.get('/agents/:name', (req, res) => {
     const spec = catalog.get(req.params.name);
@@ -75,7 +76,7 @@ export function createAgents(deps: {
     res.json({ agent: publicAgent(spec) });
   });
   router.get('/patterns', (_req, res) => {
-    res.json({ patterns: patternList });
+    res.type('application/json').send(patternsBody);
   });
   router.use(createUsageRouter({ pool }));
 
