@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../../test/helpers.js';
+import { spawnApp } from '../../test/processes.js';
 import { CatalogError, findDefaultAgentsFile, loadCatalog, parseCatalog } from './catalog.js';
 
 function writeTemp(content: string): string {
@@ -47,5 +49,19 @@ describe('agent catalog', () => {
     const file = writeTemp('{ "agents": [');
     expect(() => loadCatalog(file)).toThrow(/is not valid JSON/);
     expect(() => loadCatalog(writeTemp('{"agents": []}'))).toThrow(/must list at least one agent/);
+  });
+
+  it('a bad AGENTS_FILE stops the process at start-up with exit 1, naming the agent and field', async () => {
+    const db = await createTestDatabase('catalog');
+    const file = writeTemp(JSON.stringify({ agents: [valid, { ...valid, name: 'critic', maxTokens: -5 }] }));
+    const app = await spawnApp({ DATABASE_URL: db.url, AGENTS_FILE: file });
+    try {
+      const exit = await app.exited;
+      expect(exit.code).toBe(1);
+      expect(app.output()).toContain('agent \\"critic\\" field \\"maxTokens\\"');
+    } finally {
+      await app.kill();
+      await db.drop();
+    }
   });
 });

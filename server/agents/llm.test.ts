@@ -250,6 +250,17 @@ describe('LLM client against an OpenAI-compatible server (real SDK, real SSE)', 
     expect(server.count()).toBe(5);
   });
 
+  it('with a key set, an unreachable API is an error, never a silent fall-back to the offline model', async () => {
+    const closed = await startOpenAiTestServer();
+    const url = closed.url;
+    await closed.close();
+    const { llm } = makeLlm({ OPENAI_BASE_URL: url });
+    expect(llm.name).toBe('openai');
+    expect(llm.health()).toMatchObject({ mode: 'openai', offline: false });
+    const error = await rejection(llm.complete(ask('hello'), live()));
+    expect(error).toMatchObject({ code: 'llm_unreachable', retryable: true });
+  });
+
   it('holds a per-user share of the rate limit while other users proceed', async () => {
     await pool.query('DELETE FROM llm_rate_slots');
     const { llm } = makeLlm({ OPENAI_RPM: '10', OPENAI_USER_RPM: '1' });
