@@ -83,6 +83,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       sendError(res, 503, 'overloaded', 'the server is busy; retry shortly');
       return;
     }
+    if (isDatabaseUnavailable(error)) {
+      logger.warn({ err: error, method: req.method, url: req.originalUrl }, 'request failed: database unavailable');
+      res.set('Retry-After', '5');
+      sendError(res, 503, 'database_unavailable', 'the database is unavailable; retry shortly');
+      return;
+    }
     const status = e?.status ?? (e as { statusCode?: number })?.statusCode;
     if (status === 404) {
       sendError(res, 404, 'not_found', `${req.path} not found`);
@@ -95,6 +101,24 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     logger.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
     sendError(res, 500, 'internal_error', 'something went wrong on our side');
   };
+}
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300']);
+
+/**
+ * The database is down or restarting (connection refused or cut, server shutting
+ * down, SQLSTATE class 08): the client should retry, so 503 rather than 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    const message = (current as { message?: unknown }).message;
+    if (typeof message === 'string' && /^Connection terminated|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** Refuses bodies on write routes that are not JSON (415), so parsers never guess. */
