@@ -39,7 +39,9 @@ export function OutputView({ value, testId }: { value: unknown; testId?: string 
       </p>
     );
   }
-  const simple = entries.filter(([, v]) => isPlain(v));
+  const isLong = (v: unknown) => typeof v === 'string' && v.length > 60;
+  // Short facts first (winner, agent, confidence), then the long text.
+  const simple = entries.filter(([, v]) => isPlain(v)).sort(([, a], [, b]) => Number(isLong(a)) - Number(isLong(b)));
   const nested = entries.filter(([, v]) => !isPlain(v) && v !== null && v !== undefined);
   return (
     <div className="output" data-testid={testId}>

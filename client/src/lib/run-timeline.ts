@@ -139,12 +139,19 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
     };
   };
 
+  let previous: string | undefined;
   for (const e of live.events) {
     const d = e.data ?? {};
+    const before = previous;
+    previous = e.type;
     switch (e.type) {
       case 'run.started': {
         attempts++;
-        if (attempts > 1) items.push({ kind: 'started', key: `e${e.seq}`, seq: e.seq, at: e.at, title: `Attempt ${num(d.attempt) ?? attempts} started` });
+        if (attempts > 1) {
+          // After an answer or a hand-over the run continues where it was; after a failure it is a new attempt.
+          const resumed = before === 'run.input_received' || before === 'run.released' || before === 'run.awaiting_input';
+          items.push({ kind: 'started', key: `e${e.seq}`, seq: e.seq, at: e.at, title: resumed ? 'Resumed' : `Attempt ${num(d.attempt) ?? attempts} started` });
+        }
         break;
       }
       case 'run.step.started': {

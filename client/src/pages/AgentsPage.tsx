@@ -180,7 +180,9 @@ function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentInfo; pa
     if (known.length) return known;
     const want = Math.max(limits.min ?? 2, 1);
     // Examples in the pattern's own description ("e.g. writer, verifier") make the best start.
-    const described = typeof pattern.agents === 'object' && pattern.agents && !Array.isArray(pattern.agents) ? String((pattern.agents as Record<string, unknown>).description ?? '') : '';
+    const full = typeof pattern.agents === 'object' && pattern.agents && !Array.isArray(pattern.agents) ? String((pattern.agents as Record<string, unknown>).description ?? '') : '';
+    const eg = full.search(/e\.g\./i);
+    const described = eg >= 0 ? full.slice(eg) : full;
     const mentioned = agents
       .map((a) => ({ name: a.name, at: described.search(new RegExp(`\\b${a.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) }))
       .filter((m) => m.at >= 0)

@@ -325,7 +325,7 @@ function StepMeta({ meta, agent }: { meta: Record<string, unknown>; agent: strin
       ) : null}
       {choice !== undefined && choice !== null ? (
         <span className="tag tag-accent" data-testid="router-choice">
-          routed to {String(choice)}
+          picks {String(choice)}
         </span>
       ) : null}
       {confidence !== undefined ? (
