@@ -205,12 +205,8 @@ async function main() {
   ].join('\n');
 
   const file = path.join(ROOT, 'BENCHMARKS.md');
-  let text = '';
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmarks\n\n';
-  }
+  const text0 = await fs.readFile(file, 'utf8').catch(() => '# Benchmarks\n\n');
+  let text = text0;
   const start = text.indexOf('## Pattern engine');
   if (start === -1) text = `${text.trimEnd()}\n\n${section}`;
   else {
