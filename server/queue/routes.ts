@@ -165,7 +165,9 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
       res.status(isFinalStatus(run.status) ? 200 : 202).json({ run });
       return;
     }
-    res.status(202).json({ run: (await withSteps([row]))[0] });
+    // A run just created has no steps: answering needs no second query, so a busy pool
+    // cannot turn an accepted run into a 503 that the client would retry as a duplicate.
+    res.status(202).json({ run: inserted ? toRun(row, []) : (await withSteps([row]))[0] });
   });
 
   router.get('/runs', async (req, res) => {
