@@ -44,8 +44,8 @@ export interface SubscribeOptions {
 }
 
 export interface WsClientOptions {
-  /** `ws://host/ws`, `wss://…`, `http(s)://host/ws`, or a path like `/ws` (browser only). */
-  url: string;
+  /** `ws://host/ws`, `wss://…`, `http(s)://host/ws`, or a path like `/ws` (browser only); a function is asked on every (re)connect. */
+  url: string | (() => string);
   /** Sent as the `token` query parameter; a function is asked again on every (re)connect. */
   token?: string | null | (() => string | null | undefined);
   /** Defaults to the global WebSocket (browsers, Node 22+). */
@@ -192,7 +192,7 @@ export function createWsClient(options: WsClientOptions): WsClient {
     const token = typeof options.token === 'function' ? options.token() : options.token;
     let ws: WebSocketLike;
     try {
-      ws = new Ctor!(resolveUrl(options.url, token));
+      ws = new Ctor!(resolveUrl(typeof options.url === 'function' ? options.url() : options.url, token));
     } catch {
       scheduleReconnect();
       return;

@@ -59,6 +59,10 @@ export class Connection implements Subscriber {
     return !this.closing && this.ws.readyState === OPEN;
   }
 
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
   send(frame: Buffer | string, done?: () => void): boolean {
     if (!this.open) return false;
     this.ws.send(frame, SEND_OPTIONS, done ? () => done() : undefined);

@@ -85,7 +85,7 @@ export function createHub(deps: HubDeps): Hub {
   const runsSubscribers = new Set<Connection>();
   const queueSubscribers = new Set<Connection>();
   const runsSeen = new Map<string, number>();
-  const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun });
+  const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun, replayHighWaterBytes: Math.floor(config.ws.maxBufferedBytes / 4) });
   const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50 });
 
   let started = false;

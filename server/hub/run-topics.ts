@@ -11,6 +11,8 @@ export interface Subscriber {
   send(frame: Buffer | string, done?: () => void): boolean;
   /** Open and not being closed. */
   readonly open: boolean;
+  /** Bytes queued for this subscriber and not yet handed to the kernel. */
+  readonly bufferedAmount: number;
 }
 
 interface Item {
@@ -59,7 +61,13 @@ const MAX_HELD_TOKENS = 2_000;
  * its buffer), then reads the stored history, then drains the buffer skipping what
  * the history already had: no gap, no duplicate.
  */
-export function createRunTopics(deps: { pool: pg.Pool; logger: Logger; canSee: (user: AuthUser, owner: string) => boolean }) {
+export function createRunTopics(deps: {
+  pool: pg.Pool;
+  logger: Logger;
+  canSee: (user: AuthUser, owner: string) => boolean;
+  /** Replay waits for the socket to drain past this many buffered bytes (well under the slow-consumer limit). */
+  replayHighWaterBytes: number;
+}) {
   const { pool, logger } = deps;
   const topics = new Map<string, Topic>();
   const subsOf = new Map<Subscriber, Map<string, RunSub>>();
@@ -266,11 +274,17 @@ export function createRunTopics(deps: { pool: pg.Pool; logger: Logger; canSee: (
           const rows = await selectEventsAfter(pool, runId, cursor, null, REPLAY_PAGE);
           if (!isCurrent(who, runId, sub)) return 'cancelled';
           if (rows.length === 0) break;
-          for (let i = 0; i < rows.length - 1; i++) who.send(frameFor(topic, rows[i]));
-          const last = rows[rows.length - 1];
-          cursor = last.seq;
-          await sendAndWait(who, frameFor(topic, last));
-          if (!isCurrent(who, runId, sub)) return 'cancelled';
+          for (let i = 0; i < rows.length; i++) {
+            const frame = frameFor(topic, rows[i]);
+            // History is read as fast as the client takes it, never faster: a long replay must not look like a slow consumer.
+            if (i === rows.length - 1 || who.bufferedAmount > deps.replayHighWaterBytes) {
+              await sendAndWait(who, frame);
+              if (!isCurrent(who, runId, sub)) return 'cancelled';
+            } else {
+              who.send(frame);
+            }
+          }
+          cursor = rows[rows.length - 1].seq;
           if (rows.length < REPLAY_PAGE) {
             const first = sub.buffer.find((i) => i.stored)?.event.seq;
             if (first === undefined || first <= cursor + 1) break;

@@ -56,7 +56,7 @@ export function openSocket(url: string, options: WebSocket.ClientOptions = {}): 
             const waiter = { pred, resolve: (f: ServerFrame) => (clearTimeout(timer), res(f)) };
             const timer = setTimeout(() => {
               waiters.delete(waiter);
-              rej(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-5))}`));
+              rej(new Error(`no matching frame within ${timeoutMs} ms; ${frames.length} frames, last: ${JSON.stringify(frames.at(-1)).slice(0, 300)}`));
             }, timeoutMs);
             waiters.add(waiter);
           });
