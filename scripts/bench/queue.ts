@@ -266,11 +266,14 @@ async function main(): Promise<void> {
     const version = (await versionClient.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0].v;
     await versionClient.end();
     const results: Result[] = [];
+    const only = process.env.BENCH_ONLY?.split(',');
     for (const bench of [benchGraphile, benchAgentry, benchPgBoss]) {
+      if (only && !only.some((o) => bench.name.toLowerCase().includes(o.toLowerCase()))) continue;
       const result = await bench(database.url);
       console.log(`${result.name}: ${Math.round(result.jobsPerSecond)} jobs/s, latency avg ${result.latency.avg.toFixed(2)} ms p50 ${result.latency.p50.toFixed(2)} p99 ${result.latency.p99.toFixed(2)}`);
       results.push(result);
     }
+    if (only) return;
     const ordered = [results[1], results[0], results[2]];
     const anchor = results[0];
     const ours = results[1];

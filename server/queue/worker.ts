@@ -6,7 +6,7 @@ import { createRunContext, type AttemptState } from './context.js';
 import { AttemptAborted, backoffMs, classify, LeaseLost } from './retry.js';
 import { claimRuns, releaseRuns, renewLeases, type ClaimedRow, type ReturnedRow } from './sql/leases.js';
 import type { Db } from './sql/rows.js';
-import { finishRun, parkRun, retryRun, type Fence, type WrittenEvent } from './sql/worker-writes.js';
+import { finishRun, finishRuns, parkRun, retryRun, type Fence, type FinalRow, type FinalWrite, type WrittenEvent } from './sql/worker-writes.js';
 import { AwaitingInput, type ClaimedRun, type EventSink, type RunPlanner } from './types.js';
 
 export interface WorkerOptions {
@@ -164,9 +164,49 @@ export function createWorker(deps: WorkerDeps) {
     }
   }
 
+  /*
+   * Final writes go through a combiner: one statement in flight at a time, and
+   * whatever ended meanwhile is committed together in the next one. Alone, a
+   * run's final write goes out at once (no added latency); under load, many runs
+   * share one commit.
+   */
+  const pendingFinals: { write: FinalWrite; resolve(row: FinalRow | null): void; reject(error: unknown): void }[] = [];
+  let finalsInFlight = false;
+
+  function commitFinal(write: FinalWrite): Promise<FinalRow | null> {
+    return new Promise((resolve, reject) => {
+      pendingFinals.push({ write, resolve, reject });
+      void flushFinals();
+    });
+  }
+
+  async function flushFinals(): Promise<void> {
+    if (finalsInFlight || pendingFinals.length === 0) return;
+    finalsInFlight = true;
+    const batch = pendingFinals.splice(0, 200);
+    try {
+      if (batch.length === 1) {
+        const [{ write, resolve }] = batch;
+        resolve(await finishRun(db, write.fence, write, write.data));
+      } else {
+        const written = await finishRuns(db, batch.map((b) => b.write));
+        for (const item of batch) item.resolve(written.get(item.write.fence.id) ?? null);
+      }
+    } catch (error) {
+      if (batch.length === 1) batch[0].reject(error);
+      else {
+        // One bad row must not sink the others: write them one by one.
+        for (const item of batch) finishRun(db, item.write.fence, item.write, item.write.data).then(item.resolve, item.reject);
+      }
+    } finally {
+      finalsInFlight = false;
+      void flushFinals();
+    }
+  }
+
   async function writeFinal(attempt: Attempt, status: 'succeeded' | 'failed', output: unknown, error: { code: string; message: string } | null): Promise<Outcome> {
     const data = status === 'succeeded' ? { output: output ?? null, attempt: attempt.run.attempts } : { error, attempt: attempt.run.attempts };
-    const written = await finishRun(db, attempt.fence, { status, output, error }, data);
+    const written = await commitFinal({ fence: attempt.fence, status, output, error, data });
     if (written) {
       publish(attempt.run.id, attempt.run.owner, { ...written, type: `run.${status}`, data });
       return status;

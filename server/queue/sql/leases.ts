@@ -49,10 +49,14 @@ export async function renewLeases(db: Db, leases: HeldLease[], leaseMs: number):
   if (leases.length === 0) return [];
   const { rows } = await db.query<{ id: string; lease_token: string; cancel_requested: boolean }>({
     name: 'queue_renew_leases',
-    text: `UPDATE runs SET lease_expires_at = now() + $3 * interval '1 millisecond'
-             FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)
-            WHERE runs.id = h.id AND runs.lease_token = h.token AND runs.status = 'running' AND runs.lease_expires_at > now()
-        RETURNING runs.id, runs.lease_token, runs.cancel_requested`,
+    // Locked in id order, like the batched final write, so the two never deadlock.
+    text: `WITH l AS (
+        SELECT runs.id FROM runs JOIN unnest($1::uuid[], $2::uuid[]) AS h(id, token) ON runs.id = h.id AND runs.lease_token = h.token
+         WHERE runs.status = 'running' AND runs.lease_expires_at > now()
+         ORDER BY runs.id FOR UPDATE OF runs
+      )
+      UPDATE runs SET lease_expires_at = now() + $3 * interval '1 millisecond' FROM l WHERE runs.id = l.id
+      RETURNING runs.id, runs.lease_token, runs.cancel_requested`,
     values: [leases.map((l) => l.id), leases.map((l) => l.token), leaseMs],
   });
   return rows;
@@ -138,7 +142,7 @@ export async function releaseRuns(db: Db, leases: HeldLease[]): Promise<Returned
     text: returnStatement(
       `SELECT runs.id, runs.lease_owner FROM runs JOIN unnest($1::uuid[], $2::uuid[]) AS h(id, token)
           ON runs.id = h.id AND runs.lease_token = h.token
-       WHERE runs.status = 'running' FOR UPDATE OF runs`,
+       WHERE runs.status = 'running' ORDER BY runs.id FOR UPDATE OF runs`,
       false,
       'shutdown',
     ),

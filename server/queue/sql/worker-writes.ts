@@ -195,3 +195,52 @@ export async function parkRun(db: Db, fence: Fence, question: unknown, data: Rec
   });
   return rows[0] ?? null;
 }
+
+export interface FinalWrite {
+  fence: Fence;
+  status: 'succeeded' | 'failed';
+  output: unknown;
+  error: RunErrorJson | null;
+  data: Record<string, unknown>;
+}
+
+/**
+ * The same fenced final write as finishRun (succeeded/failed) for several runs
+ * in one statement: attempts that end while another final write is in flight
+ * are committed together. Rows are locked in id order, as the heartbeat does,
+ * so two multi-row statements of one instance never deadlock. Runs missing from
+ * the answer were refused (lease gone or cancel pending).
+ */
+export async function finishRuns(db: Db, finals: FinalWrite[]): Promise<Map<string, FinalRow>> {
+  const { rows } = await db.query<FinalRow & { id: string }>({
+    name: 'queue_finish_runs',
+    text: `WITH f AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[])
+          AS f(id, token, status, output, error, data)
+      ), l AS (
+        SELECT runs.id FROM runs JOIN f ON runs.id = f.id AND runs.lease_token = f.token
+         WHERE runs.status = 'running' AND runs.lease_expires_at > now() AND NOT runs.cancel_requested
+         ORDER BY runs.id FOR UPDATE OF runs
+      ), r AS (
+        UPDATE runs SET status = f.status, output = f.output, error = f.error, finished_at = now(), updated_at = now(),
+               lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, pending_input = NULL,
+               last_seq = runs.last_seq + 1
+          FROM f, l WHERE runs.id = f.id AND l.id = f.id
+        RETURNING runs.id, runs.last_seq, runs.finish_waiters, runs.started_at, runs.finished_at, f.status AS final_status, f.data
+      ), e AS (
+        INSERT INTO run_events (run_id, seq, type, data) SELECT id, last_seq, 'run.' || final_status, data FROM r RETURNING run_id, seq, at
+      ), d AS (
+        SELECT pg_notify('${CHANNELS.done}', id::text) FROM r WHERE finish_waiters
+      )
+      SELECT r.id, e.seq, e.at, r.started_at, r.finished_at FROM r JOIN e ON e.run_id = r.id CROSS JOIN (SELECT count(*) FROM d) d1`,
+    values: [
+      finals.map((f) => f.fence.id),
+      finals.map((f) => f.fence.token),
+      finals.map((f) => f.status),
+      finals.map((f) => (f.status === 'succeeded' && f.output !== undefined ? JSON.stringify(f.output) : null)),
+      finals.map((f) => (f.error ? JSON.stringify(f.error) : null)),
+      finals.map((f) => JSON.stringify(f.data)),
+    ],
+  });
+  return new Map(rows.map((r) => [r.id, r]));
+}
