@@ -45,14 +45,17 @@ function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] 
 export function LineChart({ points, windowMs, title, unit, format = label }: { points: Point[]; windowMs: number; title: string; unit?: string; format?: (v: number) => string }) {
   const [ref, width] = useWidth<HTMLDivElement>();
   const now = points.length ? points[points.length - 1].t : Date.now();
-  const start = now - windowMs;
+  // A young series fills a shorter window (at least a minute) instead of hugging the right edge.
+  const span = points.length ? now - points[0].t : 0;
+  const shownMs = Math.min(windowMs, Math.max(60_000, Math.ceil(span / 60_000) * 60_000));
+  const start = now - shownMs;
   const shown = points.filter((p) => p.t >= start);
   const values = shown.map((p) => p.v).filter((v): v is number => v !== null);
   const max = niceMax(values.length ? Math.max(...values) : 0);
   const w = Math.max(120, width);
   const plotW = w - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
-  const x = (t: number) => PAD.left + ((t - start) / windowMs) * plotW;
+  const x = (t: number) => PAD.left + ((t - start) / shownMs) * plotW;
   const y = (v: number) => PAD.top + plotH - (v / max) * plotH;
 
   const segments: string[] = [];
@@ -71,7 +74,7 @@ export function LineChart({ points, windowMs, title, unit, format = label }: { p
   const firstDefined = shown.find((p) => p.v !== null);
   const area = segments.length === 1 && firstDefined && last ? `${segments[0]}L${x(last.t).toFixed(1)},${y(0)}L${x(firstDefined.t).toFixed(1)},${y(0)}Z` : '';
   const grid = [0, 0.5, 1].map((f) => f * max);
-  const summary = last ? `${title}: now ${format(last.v as number)}${unit ? ` ${unit}` : ''}, highest ${format(values.length ? Math.max(...values) : 0)} over the last ${Math.round(windowMs / 60000)} minutes` : `${title}: no data yet`;
+  const summary = last ? `${title}: now ${format(last.v as number)}${unit ? ` ${unit}` : ''}, highest ${format(values.length ? Math.max(...values) : 0)} over the last ${Math.round(shownMs / 60000)} min` : `${title}: no data yet`;
 
   return (
     <div className="chart" ref={ref}>
@@ -88,7 +91,7 @@ export function LineChart({ points, windowMs, title, unit, format = label }: { p
             </g>
           ))}
           <text className="axis-label" x={PAD.left} y={HEIGHT - 4} textAnchor="start">
-            {Math.round(windowMs / 60000)} min ago
+            {Math.round(shownMs / 60000)} min ago
           </text>
           <text className="axis-label" x={w - PAD.right} y={HEIGHT - 4} textAnchor="end">
             now
