@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/protocol.js';
@@ -203,6 +205,44 @@ describe('UI runs (authentication off, offline model)', () => {
     }
     expectClean(problems);
     await context.close();
+  });
+
+  it('a dropped connection reconnects and resumes the run with no gap', async () => {
+    // Cut the page's WebSocket at the TCP level, as a flaky network or a proxy would.
+    const sockets = new Set<Duplex>();
+    const onUpgrade = (_req: IncomingMessage, socket: Duplex) => sockets.add(socket);
+    t.app.server.on('upgrade', onUpgrade);
+    try {
+      const run = await createRun({ pattern: 'debate', agents: ['planner', 'critic'], input: 'Should we rewrite the billing service?', options: { rounds: 3 } });
+      const { page, context, problems } = await openPage(browser);
+      await page.goto(`${t.url}/runs/${run.id}`);
+      await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+      await page.locator('[data-testid="step"][data-step-status="succeeded"]').first().waitFor({ timeout: 30_000 });
+      expect(sockets.size).toBeGreaterThan(0);
+      const reconnected = page.waitForFunction(() => {
+        const w = window as unknown as { __states?: string[] };
+        return w.__states?.includes('Reconnecting') || w.__states?.includes('Connecting');
+      });
+      await page.evaluate(() => {
+        const w = window as unknown as { __states: string[] };
+        w.__states = [];
+        const el = document.querySelector('[data-testid="connection"]');
+        if (el) new MutationObserver(() => w.__states.push(el.textContent ?? '')).observe(el, { subtree: true, childList: true, characterData: true });
+      });
+      for (const socket of sockets) socket.destroy();
+      await reconnected;
+      await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+      await waitForStatus(page, 'succeeded', 60_000);
+
+      const done = await getRun(run.id);
+      const shown = await shownSteps(page);
+      expect(shown.map((s) => s.index).sort((a, b) => a - b)).toEqual(done.steps.map((s) => s.index).sort((a, b) => a - b));
+      for (const step of done.steps) if (typeof step.output === 'string') expect(shown.find((s) => s.index === step.index)?.text).toBe(step.output);
+      expectClean(problems);
+      await context.close();
+    } finally {
+      t.app.server.off('upgrade', onUpgrade);
+    }
   });
 
   it('lists runs live: a new run appears and moves to its final status without a reload', async () => {
