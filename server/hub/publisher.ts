@@ -98,7 +98,15 @@ export function createPublisher(deps: { pool: pg.Pool; listener: Listener; logge
 
   function moveTokens(): void {
     tokenTimer = undefined;
-    for (const [runId, batch] of tokenBatches) {
+    for (const runId of [...tokenBatches.keys()]) moveTokensOf(runId);
+    schedule();
+  }
+
+  function moveTokensOf(runId: string): void {
+    const batch = tokenBatches.get(runId);
+    if (!batch) return;
+    tokenBatches.delete(runId);
+    {
       // Split so every item fits in one payload on its own.
       let entries: typeof batch.entries = [];
       let size = 0;
@@ -114,13 +122,14 @@ export function createPublisher(deps: { pool: pg.Pool; listener: Listener; logge
       }
       if (entries.length > 0) backlog.push({ k: 't', o: batch.owner, r: runId, t: entries });
     }
-    tokenBatches.clear();
-    schedule();
   }
 
   return {
     publish(item) {
       if (stopped) return;
+      // Tokens waiting for their batch go first: a receiver drops tokens older than the last stored event it saw.
+      if (item.k === 'e') moveTokensOf(item.e.runId);
+      else if (item.k === 'r') moveTokensOf(item.r);
       backlog.push(item);
       if (backlog.length > MAX_BACKLOG) backlog.shift();
       schedule();
