@@ -121,6 +121,8 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Health check period of the balancer (default 100 ms). */
   healthIntervalMs?: number;
+  /** Called with the observer pool before any instance is spawned (e.g. to sample pg_stat_activity from the first moment). */
+  beforeInstances?: (db: pg.Pool, databaseUrl: string) => void | Promise<void>;
 }
 
 const BASE_ENV: Env = {
@@ -368,6 +370,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   // ------------------------------------------------------------------ start
+  await options.beforeInstances?.(db, databaseUrl);
   const count = instances.length;
   const created = await Promise.all(Array.from({ length: options.instances }, (_, i) => makeInstance(`i${count + i}`)));
   instances.push(...created);
