@@ -191,7 +191,7 @@ export default function RunsPage() {
                     <td>
                       <StatusBadge status={run.status} />
                     </td>
-                    <td>
+                    <td className="run-cell">
                       <Link to={`/runs/${run.id}`} className="run-name">
                         {runTitle(run)}
                       </Link>
