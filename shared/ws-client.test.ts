@@ -1,0 +1,100 @@
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendEvent, insertRun, sleep, wsUrl } from '../server/hub/test-client.js';
+import { startTestApp, waitFor, type TestApp } from '../test/helpers.js';
+import type { RunEvent } from './protocol.js';
+import { createWsClient, type ConnectionState, type WebSocketConstructor } from './ws-client.js';
+
+const WS = WebSocket as unknown as WebSocketConstructor;
+
+describe('ws-client against a real hub', () => {
+  let t: TestApp & { dropDatabase?: () => Promise<void> };
+  beforeAll(async () => {
+    t = await startTestApp({ env: { WS_MAX_BUFFERED_BYTES: '65536' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await t?.dropDatabase?.();
+  });
+
+  it('replays from `after`, shares one subscription between handlers, and reports its state', async () => {
+    const runId = await insertRun(t.db.pool, 'admin');
+    for (let i = 0; i < 5; i++) await appendEvent(t.db.pool, runId, 'run.step.finished', { i });
+    const states: ConnectionState[] = [];
+    const client = createWsClient({ url: wsUrl(t.url), WebSocket: WS, onStateChange: (s) => states.push(s) });
+    const one: number[] = [];
+    const two: number[] = [];
+    client.subscribe(`run:${runId}`, (e) => one.push(e.seq), { after: 2 });
+    const stopTwo = client.subscribe(`run:${runId}`, (e) => two.push(e.seq));
+    await waitFor(() => one.length === 3);
+    expect(one).toEqual([3, 4, 5]);
+    expect(two).toEqual([3, 4, 5]);
+    expect(client.lastSeq(`run:${runId}`)).toBe(5);
+    stopTwo();
+    t.app.hub.event(await appendEvent(t.db.pool, runId, 'run.succeeded'), 'admin');
+    await waitFor(() => one.length === 4);
+    expect(two).toEqual([3, 4, 5]);
+    expect(states).toEqual(['open']);
+    client.close();
+    await waitFor(() => client.state === 'closed');
+  });
+
+  it('calls onError for a run it may not see', async () => {
+    const client = createWsClient({ url: wsUrl(t.url), WebSocket: WS });
+    const errors: string[] = [];
+    client.subscribe('run:00000000-0000-4000-8000-000000000000', () => undefined, { onError: (e) => errors.push(e.code) });
+    await waitFor(() => errors.length === 1);
+    expect(errors).toEqual(['not_found']);
+    client.close();
+  });
+
+  it('reconnects after being dropped as a slow consumer and resumes where it stopped, with no duplicate', async () => {
+    const runId = await insertRun(t.db.pool, 'admin');
+    const closes: number[] = [];
+    const states: ConnectionState[] = [];
+    const client = createWsClient({ url: wsUrl(t.url), WebSocket: WS, minBackoffMs: 20, onClose: (c) => closes.push(c), onStateChange: (s) => states.push(s) });
+    const seen: number[] = [];
+    let subscribed = 0;
+    client.subscribe(`run:${runId}`, (e: RunEvent) => seen.push(e.seq), { after: 0, onSubscribed: () => subscribed++ });
+    await waitFor(() => subscribed === 1);
+    const events: RunEvent[] = [];
+    for (let i = 0; i < 400; i++) events.push(await appendEvent(t.db.pool, runId, 'run.step.finished', { i, pad: 'p'.repeat(20_000) }));
+    // 8 MB handed to the hub in one go (this process cannot read meanwhile): far past the 64 KiB send buffer limit.
+    for (const e of events) t.app.hub.event(e, 'admin');
+    await waitFor(() => seen.length >= 400, { timeoutMs: 20_000, what: `400 events (have ${seen.length})` });
+    await sleep(100);
+    expect(seen).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    expect(closes[0]).toBe(4008);
+    expect(states).toContain('reconnecting');
+    client.close();
+  });
+
+  it('survives a server restart: reconnects with backoff and resumes with after', async () => {
+    const shared = await startTestApp();
+    const runId = await insertRun(shared.db.pool, 'admin');
+    let port = shared.port;
+    const client = createWsClient({ url: () => `ws://127.0.0.1:${port}/ws`, WebSocket: WS, minBackoffMs: 50, maxBackoffMs: 200 });
+    const seen: number[] = [];
+    client.subscribe(`run:${runId}`, (e) => seen.push(e.seq), { after: 0 });
+    await waitFor(() => client.state === 'open');
+    shared.app.hub.event(await appendEvent(shared.db.pool, runId, 'run.queued'), 'admin');
+    await waitFor(() => seen.length === 1);
+    await shared.close();
+    await waitFor(() => client.state === 'reconnecting' || client.state === 'connecting');
+    // Stored while nobody was connected.
+    const db = shared.config.database.url!;
+    const next = await startTestApp({ databaseUrl: db });
+    try {
+      await appendEvent(next.db.pool, runId, 'run.started');
+      port = next.port;
+      await waitFor(() => seen.length === 2, { timeoutMs: 15_000 });
+      next.app.hub.event(await appendEvent(next.db.pool, runId, 'run.succeeded'), 'admin');
+      await waitFor(() => seen.length === 3);
+      expect(seen).toEqual([1, 2, 3]);
+      client.close();
+    } finally {
+      await next.close();
+      await shared.dropDatabase?.();
+    }
+  });
+});
