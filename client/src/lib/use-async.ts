@@ -18,7 +18,7 @@ export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: rea
       },
     );
     return () => controller.abort();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `deps` stands in for `load`, which callers write inline.
   }, [...deps, tick]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
   return [state, reload];
