@@ -91,7 +91,11 @@ export function createApp(deps: AppDeps): App {
   });
 
   const probes = createProbeHandler({ state, metrics, metricsToken: config.auth.metricsToken });
-  const server = http.createServer((req, res) => {
+  // Node enforces headersTimeout/requestTimeout only when it sweeps connections
+  // (every 30 s by default), so a slow client would outlive a 1 s timeout by 30 s:
+  // sweep at a quarter of the shorter timeout.
+  const sweepMs = Math.max(250, Math.min(30_000, Math.floor(Math.min(config.server.headersTimeoutMs, config.server.requestTimeoutMs) / 4)));
+  const server = http.createServer({ connectionsCheckingInterval: sweepMs }, (req, res) => {
     if (!probes(req, res)) expressApp(req, res);
   });
   server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
