@@ -41,11 +41,18 @@ interface Attempt extends AttemptState {
   done: Promise<void>;
 }
 
+/** Claim statements one instance keeps in flight: a second one overlaps the first's round trip. */
+const MAX_CLAIMS_IN_FLIGHT = 2;
+/** Final writes in flight at once (each may carry many runs). */
+const MAX_FINALS_IN_FLIGHT = 2;
+/** Attempts done executing but still committing their outcome, as a multiple of the cap. */
+const FINALIZING_FACTOR = 4;
+
 export type Outcome = 'succeeded' | 'failed' | 'cancelled' | 'retrying' | 'awaiting_input' | 'released' | 'lost';
 
 /**
- * The claim loop and the attempts it runs. At most one claim statement is in
- * flight; it asks for as many runs as there are free slots, so a busy worker
+ * The claim loop and the attempts it runs. A claim statement asks for as many
+ * runs as there are free slots (at most two claims in flight), so a busy worker
  * batches claims by itself. `generation` counts wake-ups (NOTIFY, poll, local
  * events): a claim that came back short marks the queue empty only for the
  * generation it started in, so a NOTIFY that arrives meanwhile is never lost.
@@ -53,7 +60,6 @@ export type Outcome = 'succeeded' | 'failed' | 'cancelled' | 'retrying' | 'await
 export function createWorker(deps: WorkerDeps) {
   const { db, planner, sink, logger, metrics, options } = deps;
   const active = new Map<string, Attempt>();
-  let claiming = false;
   let accepting = false;
   let generation = 0;
   let emptyAt = -1;
@@ -74,29 +80,46 @@ export function createWorker(deps: WorkerDeps) {
     kick();
   }
 
+  /*
+   * The cap counts attempts whose execute() has not returned. One whose work is
+   * done but whose final write is still being committed (batched, see
+   * commitFinal) no longer holds a slot, so claiming overlaps with committing;
+   * it stays in `active` (heartbeat, drain) and at most as many again may wait.
+   */
+  let executing = 0;
+  /** Slots asked for by claim statements still in flight. */
+  let reserved = 0;
+  let claimsInFlight = 0;
+  const freeSlots = () => Math.min(options.maxConcurrent - executing, options.maxConcurrent * FINALIZING_FACTOR - active.size) - reserved;
+
   function kick(): void {
-    if (!accepting || claiming || active.size >= options.maxConcurrent || emptyAt === generation) return;
-    void claimLoop();
+    while (accepting && claimsInFlight < MAX_CLAIMS_IN_FLIGHT && emptyAt !== generation) {
+      const free = freeSlots();
+      if (free <= 0) return;
+      void claim(free);
+    }
   }
 
-  async function claimLoop(): Promise<void> {
-    claiming = true;
+  async function claim(limit: number): Promise<void> {
+    claimsInFlight++;
+    reserved += limit;
+    const startedIn = generation;
     try {
-      while (accepting) {
-        const free = options.maxConcurrent - active.size;
-        if (free <= 0 || emptyAt === generation) break;
-        const startedIn = generation;
-        const rows = await claimRuns(db, { limit: free, instanceId: options.instanceId, leaseMs: options.leaseMs });
-        if (rows.length < free) emptyAt = startedIn;
-        for (const row of rows) begin(row);
-      }
+      const rows = await claimRuns(db, { limit, instanceId: options.instanceId, leaseMs: options.leaseMs });
+      if (rows.length < limit && startedIn > emptyAt) emptyAt = startedIn;
+      reserved -= limit;
+      limit = 0;
+      for (const row of rows) begin(row);
     } catch (error) {
       logger.warn({ err: error }, 'claiming runs failed; retrying shortly');
+      emptyAt = generation;
       clearTimeout(claimErrorTimer);
       claimErrorTimer = setTimeout(wake, 1000);
       claimErrorTimer.unref();
     } finally {
-      claiming = false;
+      reserved -= limit;
+      claimsInFlight--;
+      kick();
     }
   }
 
@@ -128,7 +151,8 @@ export function createWorker(deps: WorkerDeps) {
       done: Promise.resolve(),
     };
     active.set(row.id, attempt);
-    metrics.jobsActive.set(active.size);
+    executing++;
+    metrics.jobsActive.set(executing);
     publish(row.id, row.owner, { seq: row.last_seq, at: row.event_at, type: 'run.started', data: { attempt: row.attempts, instance: options.instanceId } });
     attempt.done = runAttempt(attempt);
   }
@@ -136,23 +160,32 @@ export function createWorker(deps: WorkerDeps) {
   async function runAttempt(attempt: Attempt): Promise<void> {
     const timer = setTimeout(() => abort(attempt, 'timeout', `attempt exceeded ${options.jobTimeoutMs} ms`), options.jobTimeoutMs);
     let outcome: Outcome = 'lost';
+    let holdsSlot = true;
+    const release = () => {
+      holdsSlot = false;
+      executing--;
+      metrics.jobsActive.set(executing);
+      kick();
+    };
     try {
       const ctx = createRunContext({ db, sink, logger, attempt });
       let output: unknown;
+      let failure: { error: unknown } | undefined;
       try {
         output = (await untilAbortedPlusGrace(planner.execute(ctx), attempt.signal, options.abortGraceMs)).output;
       } catch (error) {
-        outcome = await settleFailure(attempt, error);
-        return;
+        failure = { error };
       }
-      outcome = await settleSuccess(attempt, output);
+      clearTimeout(timer);
+      release();
+      outcome = failure ? await settleFailure(attempt, failure.error) : await settleSuccess(attempt, output);
     } catch (error) {
       // A database error while writing the outcome: the lease will expire and the sweeper re-queues the run.
       logger.error({ err: error, runId: attempt.run.id }, 'could not record the outcome of a run; its lease will expire and it will be retried');
     } finally {
       clearTimeout(timer);
+      if (holdsSlot) release();
       active.delete(attempt.run.id);
-      metrics.jobsActive.set(active.size);
       metrics.jobDuration.observe({ status: outcome }, (performance.now() - attempt.startedAt) / 1000);
       if (outcome === 'succeeded' || outcome === 'failed' || outcome === 'cancelled') {
         metrics.jobsCompletedTotal.inc({ status: outcome });
@@ -165,13 +198,13 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   /*
-   * Final writes go through a combiner: one statement in flight at a time, and
-   * whatever ended meanwhile is committed together in the next one. Alone, a
+   * Final writes go through a combiner: a couple of statements in flight at a
+   * time, and whatever ended meanwhile is committed together in the next one. Alone, a
    * run's final write goes out at once (no added latency); under load, many runs
    * share one commit.
    */
   const pendingFinals: { write: FinalWrite; resolve(row: FinalRow | null): void; reject(error: unknown): void }[] = [];
-  let finalsInFlight = false;
+  let finalsInFlight = 0;
 
   function commitFinal(write: FinalWrite): Promise<FinalRow | null> {
     return new Promise((resolve, reject) => {
@@ -181,8 +214,8 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   async function flushFinals(): Promise<void> {
-    if (finalsInFlight || pendingFinals.length === 0) return;
-    finalsInFlight = true;
+    if (finalsInFlight >= MAX_FINALS_IN_FLIGHT || pendingFinals.length === 0) return;
+    finalsInFlight++;
     const batch = pendingFinals.splice(0, 200);
     try {
       if (batch.length === 1) {
@@ -199,7 +232,7 @@ export function createWorker(deps: WorkerDeps) {
         for (const item of batch) finishRun(db, item.write.fence, item.write, item.write.data).then(item.resolve, item.reject);
       }
     } finally {
-      finalsInFlight = false;
+      finalsInFlight--;
       void flushFinals();
     }
   }
