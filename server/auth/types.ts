@@ -19,9 +19,15 @@ export interface Auth extends Part {
   readonly enabled: boolean;
   /** Sets req.user, or answers 401. With auth off, everyone is the local admin. */
   authenticate: RequestHandler;
-  /** Mounted at /api: /auth/login, /auth/logout, /auth/refresh, /users. */
+  /**
+   * Mounted at /api before `authenticate`: /auth/login (public); /auth/logout, /auth/refresh,
+   * /auth/me, /auth/password and /users[/:username] authenticate themselves (docs/SECURITY.md).
+   */
   router: Router;
-  /** For the WebSocket upgrade: header, cookie or `token` query. Null when refused. */
+  /**
+   * For the WebSocket upgrade: header, cookie (same origin only) or `token` query. Null when
+   * refused; throws when the database cannot be asked (answer 503, not 401).
+   */
   authenticateUpgrade(req: IncomingMessage): Promise<AuthUser | null>;
 }
 
