@@ -269,9 +269,10 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     if (env.CORS_ORIGINS?.split(',').some((o) => o.trim() === '*')) {
       throw new ConfigError('CORS_ORIGINS', 'must list explicit origins in production, not "*"');
     }
-  }
-  if (env.ADMIN_PASSWORD !== undefined && env.ADMIN_PASSWORD.length < 8) {
-    throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters');
+    // Outside production a short development password is allowed (the UI still works).
+    if (env.ADMIN_PASSWORD !== undefined && env.ADMIN_PASSWORD.length < 8) {
+      throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters in production');
+    }
   }
   if (env.MIN_INSTANCES > env.MAX_INSTANCES) {
     throw new ConfigError('MIN_INSTANCES', `must not exceed MAX_INSTANCES (${env.MAX_INSTANCES})`);
