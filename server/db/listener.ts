@@ -36,6 +36,15 @@ export function createListener(options: { connectionString: string; logger: Logg
 
   const quote = (channel: string) => `"${channel.replace(/"/g, '""')}"`;
 
+  // pg warns (and v9 will refuse) when a query is issued while another runs on the
+  // same client: every statement on the dedicated connection goes through one chain.
+  let chain: Promise<unknown> = Promise.resolve();
+  function serial<T>(run: () => Promise<T>): Promise<T> {
+    const next = chain.then(run, run);
+    chain = next.catch(() => undefined);
+    return next;
+  }
+
   async function connect(): Promise<void> {
     const next = new pg.Client({
       connectionString: options.connectionString,
@@ -62,6 +71,7 @@ export function createListener(options: { connectionString: string; logger: Logg
     await next.connect();
     for (const channel of handlers.keys()) await next.query(`LISTEN ${quote(channel)}`);
     client = next;
+    chain = Promise.resolve();
     connected = true;
     attempt = 0;
     if (everConnected) {
@@ -103,7 +113,8 @@ export function createListener(options: { connectionString: string; logger: Logg
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        client?.query(`LISTEN ${quote(channel)}`).catch((error: unknown) => logger.warn({ err: error, channel }, 'LISTEN failed'));
+        const current = client;
+        if (current) serial(() => current.query(`LISTEN ${quote(channel)}`)).catch((error: unknown) => logger.warn({ err: error, channel }, 'LISTEN failed'));
       }
       set.add(handler);
       return () => {
@@ -112,7 +123,8 @@ export function createListener(options: { connectionString: string; logger: Logg
     },
     async notify(channel, payload) {
       if (!client) throw new Error('LISTEN connection is down');
-      await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      const current = client;
+      await serial(() => current.query('SELECT pg_notify($1, $2)', [channel, payload]));
     },
     async ping(timeoutMs) {
       const current = client;
@@ -120,7 +132,7 @@ export function createListener(options: { connectionString: string; logger: Logg
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
-          current.query('SELECT 1'),
+          serial(() => current.query('SELECT 1')),
           new Promise((_, reject) => {
             timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
           }),
