@@ -108,6 +108,14 @@ export function createApp(deps: AppDeps): App {
   });
   hub.attach(server);
 
+  // The LISTEN connection drops before the next ping notices: report the database at once,
+  // rather than whichever part depends on it.
+  listener.on('disconnected', () => {
+    if (state.databaseOk) logger.warn('database connection lost');
+    state.databaseOk = false;
+    state.databaseError = 'connection lost';
+  });
+
   let dbTimer: NodeJS.Timeout | undefined;
   const checkDatabase = async () => {
     try {
