@@ -70,7 +70,7 @@ async function benchBundle(): Promise<void> {
 
   // The anchor: `createRoot(...).render(<h1>)`, same Vite, same React plugin, built inside the repo so it resolves the same packages.
   const dir = await fs.mkdtemp(path.join(ROOT, '.bench-bare-react-'));
-  let anchor = { raw: 0, gzip: 0 };
+  let anchor: { raw: number; gzip: number };
   try {
     await fs.writeFile(path.join(dir, 'index.html'), '<!doctype html><html><body><div id="root"></div><script type="module" src="./main.tsx"></script></body></html>');
     await fs.writeFile(path.join(dir, 'main.tsx'), "import { createRoot } from 'react-dom/client';\ncreateRoot(document.getElementById('root')!).render(<h1>hello</h1>);\n");

@@ -254,7 +254,7 @@ describe('fuzzing every /api route', () => {
     // node:http, not fetch: the path goes out exactly as generated (fetch would resolve `..`).
     const res = await rawRequest(url, method, headers, hasBody ? input.body : undefined);
     const text = res.text;
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = text.length > 0 ? JSON.parse(text) : null;
     } catch {
