@@ -11,7 +11,7 @@ describe('queue worker', () => {
   const use = (fn: Execute) => planner.set(fn);
 
   beforeAll(async () => {
-    h = await startQueue(planner, { env: { MAX_CONCURRENT_JOBS: '3', JOB_TIMEOUT_MS: '400' }, tuning: { abortGraceMs: 200 } });
+    h = await startQueue(planner, { env: { MAX_CONCURRENT_JOBS: '3', JOB_TIMEOUT_MS: '1500' }, tuning: { abortGraceMs: 200 } });
   });
   afterAll(async () => {
     await h?.close();
@@ -19,7 +19,7 @@ describe('queue worker', () => {
   });
 
   const status = async (id: string) => (await h.api(`/api/runs/${id}`)).body.run;
-  const settled = (id: string, timeoutMs = 10_000) =>
+  const settled = (id: string, timeoutMs = 20_000) =>
     waitFor(async () => {
       const run = await status(id);
       return ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : null;
@@ -145,7 +145,7 @@ describe('queue worker', () => {
     const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]);
     const run = await settled(row.id);
     expect(run).toMatchObject({ status: 'succeeded', attempts: 2, output: 'second time lucky' });
-    expect(aborted[0]).toMatch(/exceeded 400 ms/);
+    expect(aborted[0]).toMatch(/exceeded 1500 ms/);
     const { body } = await h.api(`/api/runs/${row.id}/events`);
     expect(body.events.find((e: { type: string }) => e.type === 'run.retrying').data.error.code).toBe('timeout');
   });
