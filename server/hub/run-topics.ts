@@ -177,7 +177,7 @@ export function createRunTopics(deps: {
   }
 
   function getTopic(runId: string): Topic {
-    let topic = topics.get(runId);
+    const topic = topics.get(runId);
     if (topic) return topic;
     const created: Topic = {
       runId,
