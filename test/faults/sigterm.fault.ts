@@ -135,6 +135,7 @@ describe('SIGTERM of one instance under steady HTTP and WebSocket load', () => {
     // The load really ran across the stop (a few hundred requests at least).
     expect([...statuses.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(100);
 
+    console.info(`SIGTERM: ${[...statuses.values()].reduce((a, b) => a + b, 0)} requests during the stop (${JSON.stringify([...statuses])}), balancer retries ${balancer.stats.retries}, failures ${balancer.stats.failures}`);
     // The victim's unfinished runs went back at once (shutdown, not lease expiry), unpaid, and finished elsewhere.
     const { rows: released } = await db.query<{ run_id: string }>(`SELECT DISTINCT run_id FROM run_events WHERE type = 'run.released' AND data->>'reason' = 'shutdown'`);
     const { rows: expired } = await db.query(`SELECT run_id FROM run_events WHERE type = 'run.released' AND data->>'reason' = 'lease_expired'`);
@@ -158,6 +159,7 @@ describe('SIGTERM of one instance under steady HTTP and WebSocket load', () => {
     expect(restarted.length).toBeGreaterThan(0);
     const { rows: heads } = await db.query<{ id: string; last_seq: number }>('SELECT id, last_seq FROM runs WHERE id = ANY($1)', [watchers.map((w) => w.runId)]);
     const lastSeq = new Map(heads.map((h) => [h.id, h.last_seq]));
+    console.info(`SIGTERM: ${watchers.length} WebSocket watchers, ${restarted.length} closed with 1012 and resumed elsewhere, ${released.length} runs released`);
     for (const w of watchers) {
       const expected = Array.from({ length: lastSeq.get(w.runId)! }, (_, i) => i + 1);
       expect(w.seqs, `watcher of ${w.runId} (closes ${w.closes.join(',')})`).toEqual(expected);
