@@ -34,9 +34,9 @@ describe('SIGTERM of one instance under steady HTTP and WebSocket load', () => {
       env: {
         JOB_LEASE_MS: '5000',
         MAX_CONCURRENT_JOBS: '4',
-        OFFLINE_MODEL_DELAY_MS: '25',
+        OFFLINE_MODEL_DELAY_MS: '40',
         // Short, so the victim's unfinished runs are handed back rather than waited for.
-        SHUTDOWN_TIMEOUT_MS: '1500',
+        SHUTDOWN_TIMEOUT_MS: '1000',
       },
     });
   });
@@ -81,7 +81,7 @@ describe('SIGTERM of one instance under steady HTTP and WebSocket load', () => {
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
       const res = await balancer.json<{ run: { id: string } }>('/api/runs', {
-        json: { pattern: 'sequential', agents: ['researcher', 'writer', 'editor'], input: `graceful ${i}: how a platform stops an instance` },
+        json: { pattern: 'sequential', agents: ['researcher', 'writer', 'editor', 'critic', 'summarizer', 'translator'], input: `graceful ${i}: how a platform stops an instance` },
         idempotencyKey: `term-long-${i}`,
       });
       expect(res.status).toBe(202);
@@ -166,5 +166,15 @@ describe('SIGTERM of one instance under steady HTTP and WebSocket load', () => {
       // The server itself sent no duplicate and skipped nothing across the reconnect.
       expect(w.raw, `raw frames of ${w.runId}`).toEqual(expected);
     }
+
+    // The platform starts a replacement under the same name: it joins the rotation and takes work.
+    await victim.restart();
+    await waitFor(async () => {
+      await balancer.check();
+      return balancer.rotation().includes(victim);
+    }, { what: 'the restarted instance back in rotation' });
+    const fresh = await balancer.json<{ run: { status: string } }>('/api/runs', { instance: victim, json: { agent: 'summarizer', input: 'after the restart' }, headers: { prefer: 'wait=30' } });
+    expect(fresh.status).toBe(200);
+    expect(fresh.body.run.status).toBe('succeeded');
   });
 });
