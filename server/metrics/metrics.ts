@@ -26,6 +26,11 @@ export function createMetrics() {
     help: 'Runs waiting in the queue (queue-wide)',
     registers: [registry],
   });
+  const jobsOldestQueuedAge = new client.Gauge({
+    name: 'jobs_oldest_queued_age_seconds',
+    help: 'Age of the oldest run ready to be claimed (queue-wide); an autoscaling and alerting signal',
+    registers: [registry],
+  });
   const jobsActive = new client.Gauge({
     name: 'jobs_active',
     help: 'Runs executing on this instance',
@@ -102,6 +107,7 @@ export function createMetrics() {
     httpRequestDuration,
     httpRequestsTotal,
     jobsQueued,
+    jobsOldestQueuedAge,
     jobsActive,
     jobDuration,
     jobsCompletedTotal,

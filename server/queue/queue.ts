@@ -247,6 +247,7 @@ export function createQueue(deps: QueueDeps): Queue {
       at: new Date(now).toISOString(),
     };
     metrics.jobsQueued.set(row.queued);
+    metrics.jobsOldestQueuedAge.set(row.oldest_queued_age === null ? 0 : Math.max(0, row.oldest_queued_age));
     try {
       sink.queueStats(lastStats);
     } catch (error) {

@@ -101,7 +101,8 @@ function returnStatement(source: string, counted: boolean, reason: string): stri
                           ELSE runs.error END,
              finished_at = CASE WHEN ${status} = 'queued' THEN NULL ELSE now() END,
              attempts = CASE WHEN ${counted ? 'false' : 'true'} THEN greatest(runs.attempts - 1, 0) ELSE runs.attempts END,
-             run_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+             -- Keep its place: a run handed back goes ahead of runs queued after it.
+             run_at = LEAST(runs.run_at, now()), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
              last_seq = runs.last_seq + 1, updated_at = now()
         FROM x WHERE runs.id = x.id
       RETURNING runs.id, runs.owner, runs.status, runs.last_seq, runs.error, runs.finish_waiters, x.lease_owner AS previous_owner
