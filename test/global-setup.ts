@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../server/db/embedded.js';
 import { createLogger } from '../server/log.js';
+import { freePort } from './processes.js';
 
 /**
  * One real PostgreSQL for the whole test run: DATABASE_URL when given, otherwise
@@ -14,17 +14,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     adminDatabaseUrl: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 let embedded: EmbeddedPostgres | undefined;

@@ -1,7 +1,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -11,16 +10,9 @@ import { createLogger } from '../../server/log.js';
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BUILT_ENTRY = path.join(ROOT, 'dist/server/server/index.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../test/processes.js';
+
+export { freePort };
 
 export function requireBuild(): void {
   if (!existsSync(BUILT_ENTRY)) throw new Error('run `npm run build` first: the benchmarks measure the built server');

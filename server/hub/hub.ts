@@ -3,7 +3,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
+import { EVENT_TYPES, WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
 import { canSeeRun } from '../auth/roles.js';
 import type { Auth, AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
@@ -42,18 +42,9 @@ export interface HubDeps {
 }
 
 /** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
-export const LIFECYCLE_TYPES: ReadonlySet<string> = new Set([
-  'run.queued',
-  'run.started',
-  'run.retrying',
-  'run.awaiting_input',
-  'run.input_received',
-  'run.cancel_requested',
-  'run.released',
-  'run.succeeded',
-  'run.failed',
-  'run.cancelled',
-]);
+export const LIFECYCLE_TYPES: ReadonlySet<string> = new Set(
+  EVENT_TYPES.filter((type) => type !== 'run.token' && !type.startsWith('run.step.')),
+);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_SUBSCRIPTIONS = 100;
