@@ -23,7 +23,7 @@ export interface Row {
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = 50;
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 /**
  * Anchor and subject take turns, ROUNDS times each, and each keeps its best round:
