@@ -33,6 +33,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 async function alternate(anchorUrl: string, subjectUrl: string): Promise<[LoadResult, LoadResult]> {
   let anchor: LoadResult | undefined;
   let subject: LoadResult | undefined;
+  // Warm-up (JIT, lazily loaded modules, pool connections), not counted.
+  await load(anchorUrl, { connections: CONNECTIONS, durationSeconds: 2 });
+  await load(subjectUrl, { connections: CONNECTIONS, durationSeconds: 2 });
   for (let round = 0; round < ROUNDS; round++) {
     const a = await load(anchorUrl, { connections: CONNECTIONS, durationSeconds: DURATION });
     const s = await load(subjectUrl, { connections: CONNECTIONS, durationSeconds: DURATION });

@@ -119,16 +119,24 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
     }),
   );
 
-  app.use(
-    compression({
-      level: 6,
-      threshold: 1024,
-      filter: (req, res) => {
-        if (req.headers['x-no-compression']) return false;
-        return compression.filter(req, res);
-      },
-    }),
-  );
+  const compress = compression({
+    level: 6,
+    threshold: 1024,
+    filter: (req, res) => {
+      if (req.headers['x-no-compression']) return false;
+      return compression.filter(req, res);
+    },
+  });
+  // A client that accepts no encoding (scripts, health checkers) cannot get a compressed
+  // body, so it skips the response wrapping; `Vary` still tells caches the body depends on it.
+  app.use((req, res, next) => {
+    if (req.headers['accept-encoding']) {
+      compress(req, res, next);
+      return;
+    }
+    res.vary('Accept-Encoding');
+    next();
+  });
 
   const api = express.Router();
   api.use((_req, res, next) => {
