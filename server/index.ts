@@ -27,6 +27,8 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (shuttingDown) {
       logger.warn({ signal }, 'second signal: exiting now');
+      // Even a forced exit must not leave the embedded database running.
+      db?.embedded?.stopNow();
       logger.flush();
       process.exit(1);
     }

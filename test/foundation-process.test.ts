@@ -7,6 +7,17 @@ import { createTestDatabase, waitFor } from './helpers.js';
 import { freePort, spawnApp, type AppProcess } from './processes.js';
 
 const started: AppProcess[] = [];
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
 afterAll(async () => {
   await Promise.all(started.map((p) => p.kill()));
 });
@@ -78,6 +89,27 @@ describe('the app process', () => {
       expect(third.output()).toContain('already running');
       third.signal('SIGTERM');
       expect((await third.exited).code).toBe(0);
+      // The reused database is this DATA_DIR's: it stops with the app.
+      expect(third.output()).toContain('embedded PostgreSQL stopped');
+
+      // A forced exit (second signal) still stops it.
+      const fourth = await launch(env);
+      await fourth.waitReady(60_000);
+      fourth.signal('SIGTERM');
+      fourth.signal('SIGTERM');
+      await fourth.exited;
+      await waitFor(async () => !(await portOpen(pgPort)), { what: 'embedded database to stop after a forced exit' });
+
+      // Another process on the port: a clear start-up error naming the setting.
+      const blocker = net.createServer().listen(pgPort, '127.0.0.1');
+      await new Promise((r) => blocker.once('listening', r));
+      try {
+        const blocked = await launch(env);
+        expect((await blocked.exited).code).toBe(1);
+        expect(blocked.output()).toContain('EMBEDDED_PG_PORT');
+      } finally {
+        blocker.close();
+      }
     } finally {
       await fs.rm(dataDir, { recursive: true, force: true });
     }

@@ -82,11 +82,11 @@ export async function openDatabase(config: Config, logger: Logger, metrics?: Met
         closed = true;
         await listener.stop();
         await pool.end().catch((error: unknown) => logger.warn({ err: error }, 'pool did not close cleanly'));
-        if (embedded?.started) await embedded.stop();
+        if (embedded) await embedded.stop();
       },
     };
   } catch (error) {
-    if (embedded?.started) await embedded.stop();
+    if (embedded) await embedded.stop();
     throw error;
   }
 }

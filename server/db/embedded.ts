@@ -1,4 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -25,6 +26,8 @@ export interface EmbeddedPostgres {
   /** True when this call started the server (false when it reused a running one). */
   readonly started: boolean;
   stop(): Promise<void>;
+  /** Asks the server to stop and returns at once (for a forced exit, which cannot wait). */
+  stopNow(): void;
 }
 
 interface Binaries {
@@ -93,6 +96,17 @@ async function chownRecursive(dir: string, runAs: RunAs): Promise<void> {
   }
 }
 
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 export interface EmbeddedOptions {
   dataDir: string;
   port: number;
@@ -142,6 +156,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     () => 'stopped',
   );
   let started = false;
+  if (status !== 'running' && (await portInUse(options.port))) {
+    throw new Error(
+      `EMBEDDED_PG_PORT ${options.port} is taken by another process (an embedded database of another DATA_DIR?): stop it, or set EMBEDDED_PG_PORT or DATABASE_URL`,
+    );
+  }
   if (status === 'running') {
     logger.warn({ dataDir: pgData }, 'embedded PostgreSQL was already running (previous process did not stop it); reusing it');
   } else {
@@ -167,6 +186,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     url,
     port: options.port,
     started,
+    stopNow() {
+      if (stopped) return;
+      stopped = true;
+      spawnSync(bin.pg_ctl, ['stop', '-D', pgData, '-m', 'fast', '--no-wait'], { ...runAs, stdio: 'ignore' });
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
