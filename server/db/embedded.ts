@@ -96,6 +96,15 @@ async function chownRecursive(dir: string, runAs: RunAs): Promise<void> {
   }
 }
 
+/** Stops the embedded server of `dataDir` if one is running (e.g. left behind by a killed process). */
+export async function stopEmbeddedPostgres(dataDir: string): Promise<void> {
+  const pgData = path.join(path.resolve(dataDir), 'pg');
+  if (!existsSync(path.join(pgData, 'PG_VERSION'))) return;
+  const bin = await loadBinaries();
+  const runAs = await runAsUser();
+  await run(bin.pg_ctl, ['stop', '-D', pgData, '-m', 'immediate', '-w', '-t', '30'], runAs).catch(() => undefined);
+}
+
 function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
