@@ -1,8 +1,8 @@
 import type { CreateRunBody, RunEvent, RunStatus, QueueStats, Usage } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 
-/** A run as the worker sees it when it claims one. */
-export interface ClaimedRun {
+/** What a run is asked to do, and for whom. */
+export interface RunSpec {
   id: string;
   owner: string;
   agent: string | null;
@@ -10,6 +10,10 @@ export interface ClaimedRun {
   agents: string[] | null;
   options: Record<string, unknown> | null;
   input: unknown;
+}
+
+/** A run as the worker sees it when it claims one. */
+export interface ClaimedRun extends RunSpec {
   attempts: number;
   maxAttempts: number;
   /** Fencing token of this attempt; every write checks it. */

@@ -1,13 +1,7 @@
+import type { RunSpec } from '../types.js';
 import { CHANNELS, RUN_COLUMNS, type Db, type RunRow } from './rows.js';
 
-export interface NewRun {
-  id: string;
-  owner: string;
-  agent: string | null;
-  pattern: string | null;
-  agents: string[] | null;
-  options: Record<string, unknown> | null;
-  input: unknown;
+export interface NewRun extends RunSpec {
   priority: number;
   idempotencyKey: string | null;
   maxAttempts: number;
