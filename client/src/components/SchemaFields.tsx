@@ -8,6 +8,24 @@ interface Props {
   onChange(name: string, value: FormValue): void;
 }
 
+/** A field's hint and its server error, the targets of its aria-describedby. */
+function FieldNotes(props: { name: string; description?: string; hintId?: string; error?: string; errorId?: string }) {
+  return (
+    <>
+      {props.description ? (
+        <span className="hint" id={props.hintId}>
+          {props.description}
+        </span>
+      ) : null}
+      {props.error ? (
+        <span className="field-error" id={props.errorId} data-field-error={props.name}>
+          {props.error}
+        </span>
+      ) : null}
+    </>
+  );
+}
+
 /** The generated option inputs; each error sits under its field and is tied to it by aria-describedby. */
 export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Props) {
   return (
@@ -29,16 +47,7 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
                 <input id={id} type="checkbox" checked={v === true} onChange={(e) => onChange(f.name, e.target.checked)} aria-describedby={describedBy} aria-invalid={err ? true : undefined} />
                 {f.label}
               </label>
-              {f.description ? (
-                <span className="hint" id={hintId}>
-                  {f.description}
-                </span>
-              ) : null}
-              {err ? (
-                <span className="field-error" id={errId} data-field-error={f.name}>
-                  {err}
-                </span>
-              ) : null}
+              <FieldNotes name={f.name} description={f.description} hintId={hintId} error={err} errorId={errId} />
             </div>
           );
         }
@@ -60,16 +69,7 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
                   </label>
                 ))}
               </div>
-              {f.description ? (
-                <span className="hint" id={hintId}>
-                  {f.description}
-                </span>
-              ) : null}
-              {err ? (
-                <span className="field-error" id={errId} data-field-error={f.name}>
-                  {err}
-                </span>
-              ) : null}
+              <FieldNotes name={f.name} description={f.description} hintId={hintId} error={err} errorId={errId} />
             </fieldset>
           );
         }
@@ -120,16 +120,7 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
               {range && (f.kind === 'integer' || f.kind === 'number') ? <span className="hint"> ({range})</span> : null}
             </label>
             {input}
-            {f.description ? (
-              <span className="hint" id={hintId}>
-                {f.description}
-              </span>
-            ) : null}
-            {err ? (
-              <span className="field-error" id={errId} data-field-error={f.name}>
-                {err}
-              </span>
-            ) : null}
+            <FieldNotes name={f.name} description={f.description} hintId={hintId} error={err} errorId={errId} />
           </div>
         );
       })}
