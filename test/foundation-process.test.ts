@@ -3,21 +3,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { portInUse } from '../server/db/embedded.js';
 import { createTestDatabase, waitFor } from './helpers.js';
 import { freePort, spawnApp, type AppProcess } from './processes.js';
 
 const started: AppProcess[] = [];
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 afterAll(async () => {
   await Promise.all(started.map((p) => p.kill()));
 });
@@ -98,7 +89,7 @@ describe('the app process', () => {
       fourth.signal('SIGTERM');
       fourth.signal('SIGTERM');
       await fourth.exited;
-      await waitFor(async () => !(await portOpen(pgPort)), { what: 'embedded database to stop after a forced exit' });
+      await waitFor(async () => !(await portInUse(pgPort)), { what: 'embedded database to stop after a forced exit' });
 
       // Another process on the port: a clear start-up error naming the setting.
       const blocker = net.createServer().listen(pgPort, '127.0.0.1');

@@ -105,7 +105,8 @@ export async function stopEmbeddedPostgres(dataDir: string): Promise<void> {
   await run(bin.pg_ctl, ['stop', '-D', pgData, '-m', 'immediate', '-w', '-t', '30'], runAs).catch(() => undefined);
 }
 
-function portInUse(port: number): Promise<boolean> {
+/** Whether something accepts connections on a loopback port. */
+export function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     socket.once('connect', () => {
