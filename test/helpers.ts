@@ -36,6 +36,13 @@ export async function createTestDatabase(prefix = 't'): Promise<{ url: string; n
   };
 }
 
+/** `databaseUrl` when given, else a fresh database that the caller drops. */
+export async function databaseFor(databaseUrl: string | undefined, prefix = 't'): Promise<{ url: string; drop?: () => Promise<void> }> {
+  if (databaseUrl) return { url: databaseUrl };
+  const created = await createTestDatabase(prefix);
+  return { url: created.url, drop: created.drop };
+}
+
 /** Captures log lines in memory so tests can assert on them (e.g. redaction). */
 export function captureLogs(): { logger: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
   const chunks: string[] = [];
@@ -74,13 +81,7 @@ export interface TestApp {
 export async function startTestApp(
   options: { env?: Record<string, string | undefined>; databaseUrl?: string; logger?: Logger; start?: boolean } = {},
 ): Promise<TestApp & { dropDatabase?: () => Promise<void> }> {
-  let dropDatabase: (() => Promise<void>) | undefined;
-  let databaseUrl = options.databaseUrl;
-  if (!databaseUrl) {
-    const created = await createTestDatabase();
-    databaseUrl = created.url;
-    dropDatabase = created.drop;
-  }
+  const { url: databaseUrl, drop: dropDatabase } = await databaseFor(options.databaseUrl);
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { createTestDatabase } from '../../test/helpers.js';
+import { databaseFor } from '../../test/helpers.js';
 import type { QueueStats, Role, RunEvent } from '../../shared/protocol.js';
 import { roleSchema } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
@@ -81,13 +81,7 @@ export interface HarnessOptions {
 
 /** One queue instance against a database (a fresh one unless `databaseUrl` is given). */
 export async function startQueue(planner: RunPlanner, options: HarnessOptions = {}): Promise<QueueHarness & { dropDatabase?: () => Promise<void> }> {
-  let databaseUrl = options.databaseUrl;
-  let dropDatabase: (() => Promise<void>) | undefined;
-  if (!databaseUrl) {
-    const created = await createTestDatabase('q');
-    databaseUrl = created.url;
-    dropDatabase = created.drop;
-  }
+  const { url: databaseUrl, drop: dropDatabase } = await databaseFor(options.databaseUrl, 'q');
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
