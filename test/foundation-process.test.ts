@@ -55,7 +55,9 @@ describe('the app process', () => {
   });
 
   it('starts its own embedded PostgreSQL under DATA_DIR, keeps data across restarts and stops it on exit', async () => {
-    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentry-data-'));
+    // Under a private (0700) directory, like a checkout in `mktemp -d`: the postgres user must still get in.
+    const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'agentry-data-'));
+    const dataDir = path.join(scratch, 'nested', 'data');
     const pgPort = await freePort();
     const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), DATABASE_URL: undefined };
     try {
@@ -102,7 +104,7 @@ describe('the app process', () => {
         blocker.close();
       }
     } finally {
-      await fs.rm(dataDir, { recursive: true, force: true });
+      await fs.rm(scratch, { recursive: true, force: true });
     }
   });
 

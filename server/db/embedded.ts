@@ -86,6 +86,30 @@ function run(file: string, args: string[], runAs: RunAs, env: NodeJS.ProcessEnv 
   });
 }
 
+/**
+ * The postgres user must be able to reach the binaries and the data directory. A
+ * checkout under a private directory (mktemp -d, a 0700 home) would stop it at the
+ * first step, so give every ancestor the search bit for others — search only, no
+ * listing — and say which ones were changed.
+ */
+async function ensureTraversable(targets: string[], runAs: RunAs, logger: Logger): Promise<void> {
+  if (runAs.uid === undefined) return;
+  const changed: string[] = [];
+  const seen = new Set<string>();
+  for (const target of targets) {
+    for (let dir = path.dirname(path.resolve(target)); !seen.has(dir); dir = path.dirname(dir)) {
+      seen.add(dir);
+      const stat = await fs.stat(dir).catch(() => undefined);
+      if (stat && (stat.mode & 0o001) === 0) {
+        await fs.chmod(dir, (stat.mode & 0o7777) | 0o001);
+        changed.push(dir);
+      }
+      if (dir === path.dirname(dir)) break;
+    }
+  }
+  if (changed.length > 0) logger.warn({ directories: changed }, 'gave the postgres user search access (o+x) to reach the embedded database');
+}
+
 async function chownRecursive(dir: string, runAs: RunAs): Promise<void> {
   if (runAs.uid === undefined || runAs.gid === undefined) return;
   await fs.chown(dir, runAs.uid, runAs.gid);
@@ -130,6 +154,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const bin = await loadBinaries();
   const runAs = await runAsUser();
   const root = path.resolve(options.dataDir);
+  await fs.mkdir(path.dirname(root), { recursive: true });
+  await ensureTraversable([bin.initdb, root], runAs, logger);
   const pgData = path.join(root, 'pg');
   const passwordFile = path.join(root, 'pg-password');
   // Parents stay traversable (0755) for the postgres user; the data root itself is private.
