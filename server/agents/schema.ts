@@ -5,6 +5,7 @@
  * rate-limiter.ts, usage.ts); the rate limit's slot-taking is a PL/pgSQL function
  * so it is one round trip under an advisory lock.
  */
+import { sql } from 'drizzle-orm';
 import { bigserial, index, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
 export const llmCache = pgTable(
@@ -25,7 +26,7 @@ export const llmRateSlots = pgTable(
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     scope: text('scope').notNull(),
-    takenAt: timestamp('taken_at', { withTimezone: true }).notNull(),
+    takenAt: timestamp('taken_at', { withTimezone: true }).notNull().default(sql`clock_timestamp()`),
   },
   (t) => [index('llm_rate_slots_scope_idx').on(t.scope, t.takenAt)],
 );

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { check, index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** Drizzle view of migrations/0003_users.sql (the SQL file is the source of truth). */
 export const users = pgTable(
@@ -13,7 +13,12 @@ export const users = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('users_username_lower_idx').on(sql`lower(${t.username})`)],
+  () => [
+    // Written as PostgreSQL prints it back, for the drift check (server/db/schema-drift.test.ts).
+    uniqueIndex('users_username_lower_idx').on(sql`lower(username)`),
+    check('users_username_check', sql`username ~ '^[A-Za-z0-9_.-]{1,64}$'::text`),
+    check('users_role_check', sql`role = ANY (ARRAY['admin'::text, 'operator'::text, 'viewer'::text])`),
+  ],
 );
 
 export const loginAttempts = pgTable(

@@ -4,6 +4,7 @@
  */
 import { index, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
+export * from '../agents/schema.js';
 export * from '../auth/schema.js';
 export * from '../queue/schema.js';
 
@@ -17,3 +18,9 @@ export const rateLimits = pgTable(
   },
   (t) => [index('rate_limits_reset_at_idx').on(t.resetAt)],
 );
+
+/** Which migration files have been applied (created by server/db/migrate.ts itself). */
+export const schemaMigrations = pgTable('schema_migrations', {
+  name: text('name').primaryKey(),
+  appliedAt: timestamp('applied_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -6,7 +6,7 @@
  * would split or obscure.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, foreignKey, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const runs = pgTable(
   'runs',
@@ -47,23 +47,25 @@ export const runs = pgTable(
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
+  // Predicates and checks are written as PostgreSQL prints them back (pg_get_indexdef,
+  // pg_get_constraintdef), so the drift check (server/db/schema-drift.test.ts) compares like with like.
   (t) => [
-    index('runs_claim_idx').on(t.priority.desc(), t.runAt, t.createdAt).where(sql`status = 'queued'`),
-    index('runs_lease_idx').on(t.leaseExpiresAt).where(sql`status = 'running'`),
-    index('runs_list_idx').on(t.createdAt.desc(), t.id.desc()),
-    index('runs_owner_list_idx').on(t.owner, t.createdAt.desc(), t.id.desc()),
-    index('runs_status_list_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
-    index('runs_finished_idx').on(t.finishedAt).where(sql`finished_at IS NOT NULL`),
-    uniqueIndex('runs_idempotency_idx').on(t.owner, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
+    index('runs_claim_idx').on(t.priority.desc().nullsFirst(), t.runAt, t.createdAt).where(sql`(status = 'queued'::text)`),
+    index('runs_lease_idx').on(t.leaseExpiresAt).where(sql`(status = 'running'::text)`),
+    index('runs_list_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('runs_owner_list_idx').on(t.owner, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('runs_status_list_idx').on(t.status, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('runs_finished_idx').on(t.finishedAt).where(sql`(finished_at IS NOT NULL)`),
+    uniqueIndex('runs_idempotency_idx').on(t.owner, t.idempotencyKey).where(sql`(idempotency_key IS NOT NULL)`),
+    check('runs_status_check', sql`status = ANY (ARRAY['queued'::text, 'running'::text, 'awaiting_input'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])`),
+    check('runs_check', sql`(agent IS NULL) <> (pattern IS NULL)`),
   ],
 );
 
 export const runSteps = pgTable(
   'run_steps',
   {
-    runId: uuid('run_id')
-      .notNull()
-      .references(() => runs.id, { onDelete: 'cascade' }),
+    runId: uuid('run_id').notNull(),
     key: text('key').notNull(),
     idx: integer('idx').notNull(),
     agent: text('agent'),
@@ -78,19 +80,25 @@ export const runSteps = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.key] }), index('run_steps_order_idx').on(t.runId, t.idx)],
+  (t) => [
+    primaryKey({ name: 'run_steps_pkey', columns: [t.runId, t.key] }),
+    foreignKey({ name: 'run_steps_run_id_fkey', columns: [t.runId], foreignColumns: [runs.id] }).onDelete('cascade'),
+    index('run_steps_order_idx').on(t.runId, t.idx),
+    check('run_steps_status_check', sql`status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text])`),
+  ],
 );
 
 export const runEvents = pgTable(
   'run_events',
   {
-    runId: uuid('run_id')
-      .notNull()
-      .references(() => runs.id, { onDelete: 'cascade' }),
+    runId: uuid('run_id').notNull(),
     seq: integer('seq').notNull(),
     type: text('type').notNull(),
     data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
+  (t) => [
+    primaryKey({ name: 'run_events_pkey', columns: [t.runId, t.seq] }),
+    foreignKey({ name: 'run_events_run_id_fkey', columns: [t.runId], foreignColumns: [runs.id] }).onDelete('cascade'),
+  ],
 );
