@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, looksPooled } from './config.js';
 
 const strongSecret = 's'.repeat(40);
 const prodBase = { NODE_ENV: 'production', DATABASE_URL: 'postgres://u:p@db.example:5432/app', JWT_SECRET: strongSecret };
@@ -84,5 +84,25 @@ describe('loadConfig', () => {
   it('never echoes a secret value in the error', () => {
     const error = rejection({ ...prodBase, DATABASE_URL: 'mysql://user:hunter2@x' });
     expect(error.message).not.toContain('hunter2');
+  });
+
+  it('turns prepared statements off behind a transaction pooler, on otherwise', () => {
+    const direct = 'postgres://u:p@db.example:5432/app';
+    expect(loadConfig({}).database).toMatchObject({ pooled: false, preparedStatements: true });
+    expect(loadConfig({ DATABASE_URL: direct }).database).toMatchObject({ pooled: false, preparedStatements: true });
+    expect(loadConfig({ DATABASE_URL: direct, DATABASE_URL_DIRECT: direct }).database).toMatchObject({ pooled: false, preparedStatements: true });
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@pool.example:6432/app', DATABASE_URL_DIRECT: direct }).database).toMatchObject({ pooled: true, preparedStatements: false });
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@pool.example:6432/app', DATABASE_URL_DIRECT: direct, DATABASE_PREPARED_STATEMENTS: 'true' }).database).toMatchObject({ pooled: true, preparedStatements: true });
+    expect(loadConfig({ DATABASE_URL: direct, DATABASE_POOLED: 'true' }).database).toMatchObject({ pooled: true, preparedStatements: false });
+    expect(loadConfig({ DATABASE_URL: direct, DATABASE_PREPARED_STATEMENTS: 'no' }).database).toMatchObject({ pooled: false, preparedStatements: false });
+    expect(rejection({ DATABASE_PREPARED_STATEMENTS: 'sometimes' }).variable).toBe('DATABASE_PREPARED_STATEMENTS');
+  });
+
+  it('recognises the usual pooled URLs', () => {
+    expect(looksPooled('postgres://u:p@ep-cool-123-pooler.us-east-2.aws.neon.tech/db', undefined)).toBe(true);
+    expect(looksPooled('postgres://u:p@aws-0-eu-west-1.pooler.supabase.com:6543/postgres', undefined)).toBe(true);
+    expect(looksPooled('postgres://u:p@host:5432/db?pgbouncer=true', undefined)).toBe(true);
+    expect(looksPooled('postgres://u:p@ep-cool-123.us-east-2.aws.neon.tech/db', undefined)).toBe(false);
+    expect(looksPooled(undefined, undefined)).toBe(false);
   });
 });

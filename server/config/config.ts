@@ -9,6 +9,11 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** `auto` (or empty) leaves the choice to the program; otherwise a boolean. */
+const autoBool = z
+  .enum(['auto', 'true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => (v === 'auto' || v === '' ? ('auto' as const) : v === 'true' || v === '1' || v === 'yes'));
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max);
 
@@ -30,6 +35,8 @@ const envSchema = z.object({
 
   DATABASE_URL: optionalString.pipe(postgresUrl.optional()),
   DATABASE_URL_DIRECT: optionalString.pipe(postgresUrl.optional()),
+  DATABASE_POOLED: autoBool.default('auto'),
+  DATABASE_PREPARED_STATEMENTS: autoBool.default('auto'),
   DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_PG_PORT: int(1, 65535).default(54329),
   MAX_CONNECTIONS: int(2, 10000).default(20),
@@ -115,11 +122,28 @@ const DEFAULT_PRICES: Record<string, ModelPrice> = {
   offline: { prompt: 0, completion: 0 },
 };
 
+/**
+ * Whether DATABASE_URL reaches PostgreSQL through a transaction pooler: a separate
+ * direct URL says so, and so do the usual pooled addresses (Neon's `-pooler` host,
+ * Supabase's transaction port 6543, Prisma's `pgbouncer=true`).
+ */
+export function looksPooled(url: string | undefined, directUrl: string | undefined): boolean {
+  if (!url) return false;
+  if (directUrl && directUrl !== url) return true;
+  try {
+    const parsed = new URL(url);
+    return parsed.hostname.includes('-pooler.') || parsed.port === '6543' || parsed.searchParams.get('pgbouncer') === 'true';
+  } catch {
+    return false;
+  }
+}
+
 export function buildConfig(env: Env) {
   const production = env.NODE_ENV === 'production';
   const corsOrigins = env.CORS_ORIGINS
     ? env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
     : [];
+  const pooled = env.DATABASE_POOLED === 'auto' ? looksPooled(env.DATABASE_URL, env.DATABASE_URL_DIRECT) : env.DATABASE_POOLED;
   let prices = DEFAULT_PRICES;
   if (env.OPENAI_PRICES) {
     let parsed: unknown;
@@ -154,6 +178,10 @@ export function buildConfig(env: Env) {
     database: {
       url: env.DATABASE_URL,
       directUrl: env.DATABASE_URL_DIRECT,
+      /** DATABASE_URL goes through a transaction pooler: no startup parameters, no session state. */
+      pooled,
+      /** Named prepared statements on the pool (off behind a pooler unless set). */
+      preparedStatements: env.DATABASE_PREPARED_STATEMENTS === 'auto' ? !pooled : env.DATABASE_PREPARED_STATEMENTS,
       dataDir: path.resolve(env.DATA_DIR),
       embeddedPort: env.EMBEDDED_PG_PORT,
       maxConnections: env.MAX_CONNECTIONS,

@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 import { createListener, type Listener } from './listener.js';
 import { migrate, type MigrationResult } from './migrate.js';
-import { computePoolSize, createPool, readServerLimits, type PoolSizing } from './pool.js';
+import { applyRoleStatementTimeout, computePoolSize, createPool, readServerLimits, type PoolSizing } from './pool.js';
 
 export interface Database {
   pool: pg.Pool;
@@ -34,6 +34,9 @@ export async function openDatabase(config: Config, logger: Logger, metrics?: Met
     url = embedded.url;
   }
   const directUrl = config.database.directUrl ?? url;
+  // Through a pooler, migrations (a session advisory lock) and LISTEN do not work.
+  const directIsPooled = config.database.pooled && !config.database.directUrl;
+  if (directIsPooled) logger.warn('DATABASE_URL goes through a pooler but DATABASE_URL_DIRECT is not set: migrations and LISTEN need a direct connection');
   try {
     const bootstrap = new pg.Client({ connectionString: directUrl, application_name: `${applicationName}-migrate`, connectionTimeoutMillis: config.database.connectionTimeoutMs });
     bootstrap.on('error', (error) => logger.warn({ err: error }, 'bootstrap connection error'));
@@ -42,6 +45,9 @@ export async function openDatabase(config: Config, logger: Logger, metrics?: Met
     let migration: MigrationResult;
     try {
       limits = await readServerLimits(bootstrap);
+      if (config.database.pooled) await applyRoleStatementTimeout(bootstrap, config.database.statementTimeoutMs, logger);
+      // A role default (set above, or by an administrator) must not cut a long migration short.
+      if (!directIsPooled) await bootstrap.query('SET statement_timeout = 0');
       migration = await migrate(bootstrap, logger);
     } finally {
       await bootstrap.end().catch(() => undefined);
@@ -56,13 +62,15 @@ export async function openDatabase(config: Config, logger: Logger, metrics?: Met
     if (sizing.perInstanceBudget < DEDICATED_CONNECTIONS + 1) {
       logger.warn(sizing, 'database allows fewer connections per instance than the process needs; lower MAX_INSTANCES or raise max_connections');
     }
-    logger.info(sizing, 'database pool sized');
+    logger.info({ ...sizing, pooled: config.database.pooled, preparedStatements: config.database.preparedStatements }, 'database pool sized');
     const pool = createPool({
       connectionString: url,
       max: sizing.poolMax,
       connectionTimeoutMs: config.database.connectionTimeoutMs,
       idleTimeoutMs: config.database.idleTimeoutMs,
-      statementTimeoutMs: config.database.statementTimeoutMs,
+      // Behind a pooler the role default carries it (applyRoleStatementTimeout).
+      statementTimeoutMs: config.database.pooled ? undefined : config.database.statementTimeoutMs,
+      preparedStatements: config.database.preparedStatements,
       applicationName,
       logger,
       metrics,

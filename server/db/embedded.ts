@@ -45,13 +45,13 @@ async function loadBinaries(): Promise<Binaries> {
   }
 }
 
-interface RunAs {
+export interface RunAs {
   uid?: number;
   gid?: number;
 }
 
 /** PostgreSQL refuses to run as root; use (or create) the `postgres` user then. */
-async function runAsUser(): Promise<RunAs> {
+export async function runAsUser(): Promise<RunAs> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return {};
   const lookup = async (): Promise<RunAs> => {
     const [{ stdout: uid }, { stdout: gid }] = await Promise.all([

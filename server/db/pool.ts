@@ -57,11 +57,55 @@ export interface PoolOptions {
   max: number;
   connectionTimeoutMs: number;
   idleTimeoutMs: number;
-  statementTimeoutMs: number;
+  /**
+   * Sent as a startup parameter when given. Leave it out behind a transaction pooler:
+   * PgBouncer refuses the connection over it (the timeout then comes from the role's
+   * default, see applyRoleStatementTimeout).
+   */
+  statementTimeoutMs: number | undefined;
+  /**
+   * Whether `{ name, text }` queries become named prepared statements. A transaction
+   * pooler hands each transaction whichever server connection is free, where the
+   * statement was never prepared (PgBouncer before 1.21 cannot track them): off there.
+   * Default on.
+   */
+  preparedStatements?: boolean;
   applicationName: string;
   logger: Logger;
   metrics?: Metrics;
 }
+
+/** A query config object (not a string, not a Submittable such as a cursor) that names its statement. */
+function namedConfig(config: unknown): config is pg.QueryConfig & { name: string } {
+  return (
+    typeof config === 'object' &&
+    config !== null &&
+    Object.getPrototypeOf(config) === Object.prototype &&
+    typeof (config as { name?: unknown }).name === 'string' &&
+    typeof (config as { submit?: unknown }).submit !== 'function'
+  );
+}
+
+/**
+ * A client that sends every query as an unnamed statement (parse, bind and execute in one
+ * round trip, which a transaction pooler keeps on one server connection), so modules can
+ * keep naming their statements whatever the database sits behind.
+ */
+export class UnnamedStatementClient extends pg.Client {}
+
+// Assigned rather than declared: pg's overloads of query() cannot be restated in a subclass.
+const baseQuery = pg.Client.prototype.query as (this: pg.Client, ...args: unknown[]) => unknown;
+(UnnamedStatementClient.prototype as unknown as { query: (this: pg.Client, ...args: unknown[]) => unknown }).query = function query(
+  this: pg.Client,
+  config: unknown,
+  ...rest: unknown[]
+) {
+  if (namedConfig(config)) {
+    const { name: _name, ...unnamed } = config;
+    return baseQuery.call(this, unnamed, ...rest);
+  }
+  return baseQuery.call(this, config, ...rest);
+};
 
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
@@ -69,9 +113,11 @@ export function createPool(options: PoolOptions): pg.Pool {
     max: options.max,
     connectionTimeoutMillis: options.connectionTimeoutMs,
     idleTimeoutMillis: options.idleTimeoutMs,
-    statement_timeout: options.statementTimeoutMs,
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
     application_name: options.applicationName,
     allowExitOnIdle: false,
+    // pool.query() and pool.connect() both use this class, so the switch lives here only.
+    ...(options.preparedStatements === false ? { Client: UnnamedStatementClient } : {}),
   });
   // An idle client whose server went away emits here; without a listener the process would crash.
   pool.on('error', (error) => {
@@ -79,6 +125,32 @@ export function createPool(options: PoolOptions): pg.Pool {
   });
   options.metrics?.setPoolSource(() => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }));
   return pool;
+}
+
+/**
+ * Behind a transaction pooler the timeout cannot travel as a startup parameter (PgBouncer
+ * refuses unknown ones, `options` included) and a session `SET` would stick to whichever
+ * server connection ran it. A default for this role in this database applies to every
+ * server connection the pooler opens: set it through the direct connection when it
+ * differs. The role may set its own defaults; when refused, say what to run instead.
+ */
+export async function applyRoleStatementTimeout(client: pg.ClientBase, timeoutMs: number, logger: Logger): Promise<void> {
+  const wanted = `${timeoutMs}ms`;
+  const { rows } = await client.query<{ ms: string }>(
+    `SELECT COALESCE((SELECT split_part(c, '=', 2) FROM pg_db_role_setting s, unnest(s.setconfig) c
+                       WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                         AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+                         AND c LIKE 'statement_timeout=%'), '') AS ms`,
+  );
+  if (rows[0]?.ms === wanted) return;
+  const { rows: names } = await client.query<{ role: string; db: string }>('SELECT quote_ident(current_user) AS role, quote_ident(current_database()) AS db');
+  const statement = `ALTER ROLE ${names[0]!.role} IN DATABASE ${names[0]!.db} SET statement_timeout = '${wanted}'`;
+  try {
+    await client.query(statement);
+    logger.info({ statementTimeoutMs: timeoutMs }, 'statement timeout set as the role default for pooled connections');
+  } catch (error) {
+    logger.warn({ err: error, statement }, 'could not set the statement timeout for pooled connections; run this statement as an administrator');
+  }
 }
 
 export function poolStats(pool: pg.Pool, max: number) {

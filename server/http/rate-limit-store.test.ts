@@ -47,6 +47,34 @@ describe('PostgresRateLimitStore', () => {
     expect(rows[0]?.hits).toBe(admitted);
   });
 
+  it('admits a burst from a fresh client that is under its limit', async () => {
+    // 20 concurrent requests against limit 100 with 10 instances: blocks are 5 hits,
+    // so one instance must go back to the database several times within the burst.
+    const s = store(100, 10, 'fresh:');
+    const results = await Promise.all(Array.from({ length: 20 }, () => s.increment('client')));
+    expect(results.filter((r) => r.totalHits <= 100)).toHaveLength(20);
+    await s.shutdown();
+  });
+
+  it('admits a burst spread over instances that is under the limit', async () => {
+    const stores = Array.from({ length: 10 }, () => store(100, 10, 'spread:'));
+    const results = await Promise.all(stores.flatMap((s) => Array.from({ length: 9 }, () => s.increment('client'))));
+    expect(results.filter((r) => r.totalHits <= 100)).toHaveLength(90);
+    await Promise.all(stores.map((s) => s.shutdown()));
+  });
+
+  it('never admits more than the limit when a burst from many instances goes past it', async () => {
+    const limit = 100;
+    const stores = Array.from({ length: 10 }, () => store(limit, 10, 'over:'));
+    const results = await Promise.all(stores.flatMap((s) => Array.from({ length: 20 }, () => s.increment('client'))));
+    const admitted = results.filter((r) => r.totalHits <= limit).length;
+    expect(admitted).toBeLessThanOrEqual(limit);
+    await Promise.all(stores.map((s) => s.shutdown()));
+    // What a store reserved but did not use went back: the count is what was admitted.
+    const { rows } = await pool.query<{ hits: number }>("SELECT hits FROM rate_limits WHERE key = 'over:client'");
+    expect(rows[0]?.hits).toBe(admitted);
+  });
+
   it('counts exactly and refuses past the limit when blocks shrink to one hit', async () => {
     const a = store(3, 2, 'exact:');
     const b = store(3, 2, 'exact:');

@@ -37,7 +37,10 @@ const GIVE_BACK_SQL = 'UPDATE rate_limits SET hits = GREATEST(hits - $2, 0) WHER
  * before any of it is used, so all instances together never admit more than the
  * limit. Blocks are a small share of what is left — (limit − count) / (2 × MAX_INSTANCES)
  * — so near the limit they shrink to one hit and counting is exact; unused hits are
- * given back when a client goes quiet and at shutdown.
+ * given back when a client goes quiet and at shutdown. A block is never smaller than the
+ * requests waiting for it, so a burst costs one round trip. When a block is used up
+ * the instance reserves again; only the database finding the shared count at the
+ * limit refuses a request (for recheckMs, then it looks again).
  */
 export class PostgresRateLimitStore implements Store {
   readonly localKeys = false;
@@ -45,6 +48,8 @@ export class PostgresRateLimitStore implements Store {
   private windowMs = 60_000;
   private readonly blocks = new Map<string, Block>();
   private readonly reserving = new Map<string, Promise<void>>();
+  /** Requests per key waiting for a reservation. */
+  private readonly waiting = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly idleMs: number;
@@ -75,7 +80,8 @@ export class PostgresRateLimitStore implements Store {
   private async reserve(key: string, previous: Block | undefined): Promise<void> {
     const now = Date.now();
     const live = previous && previous.resetTime.getTime() > now;
-    const want = this.blockSize(live ? previous.start + previous.granted : 0);
+    // At least as many hits as requests are waiting, so a burst is one round trip.
+    const want = Math.min(this.options.limit, Math.max(this.blockSize(live ? previous.start + previous.granted : 0), this.waiting.get(key) ?? 0));
     const { rows } = await this.pool.query<{ hits: number; reset_at: Date }>({
       name: 'rate_limit_reserve',
       text: RESERVE_SQL,
@@ -99,27 +105,42 @@ export class PostgresRateLimitStore implements Store {
   }
 
   async increment(key: string): Promise<ClientRateLimitInfo> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // Set once a reservation this request waited for has finished: its block is then
+    // used even if app and database clocks disagree about when the window ends.
+    let fresh = false;
+    // Terminates: every reservation either adds at least one hit to the shared count
+    // (which some waiter takes) or finds the limit reached, which refuses below.
+    for (;;) {
       const now = Date.now();
       const block = this.blocks.get(key);
-      if (block && block.resetTime.getTime() > now) {
+      if (block && (fresh || block.resetTime.getTime() > now)) {
         block.lastHit = now;
         if (block.used < block.granted) {
           block.used++;
           return { totalHits: block.start + block.used, resetTime: block.resetTime };
         }
-        if (block.exhaustedUntil > now) return { totalHits: this.options.limit + 1, resetTime: block.resetTime };
+        if (block.exhaustedUntil > now || (fresh && block.granted === 0)) {
+          return { totalHits: this.options.limit + 1, resetTime: block.resetTime };
+        }
       }
-      // One reservation per key at a time; concurrent requests wait for it.
-      let reserving = this.reserving.get(key);
-      if (!reserving) {
-        reserving = this.reserve(key, block).finally(() => this.reserving.delete(key));
-        this.reserving.set(key, reserving);
+      // The block is used up (or the window is new): go back to the database for
+      // more instead of refusing while the shared count is under the limit. One
+      // reservation per key at a time; concurrent requests wait for it.
+      this.waiting.set(key, (this.waiting.get(key) ?? 0) + 1);
+      try {
+        let reserving = this.reserving.get(key);
+        if (!reserving) {
+          reserving = this.reserve(key, block).finally(() => this.reserving.delete(key));
+          this.reserving.set(key, reserving);
+        }
+        await reserving;
+      } finally {
+        const left = (this.waiting.get(key) ?? 1) - 1;
+        if (left > 0) this.waiting.set(key, left);
+        else this.waiting.delete(key);
       }
-      await reserving;
+      fresh = true;
     }
-    const block = this.blocks.get(key);
-    return { totalHits: this.options.limit + 1, resetTime: block?.resetTime ?? new Date(Date.now() + this.windowMs) };
   }
 
   async get(key: string): Promise<ClientRateLimitInfo | undefined> {

@@ -7,6 +7,12 @@ import client from 'prom-client';
 export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges *_total, which `promtool check metrics` rejects
+  // (only counters may end in _total). The per-type gauges without the suffix stay:
+  // sum(nodejs_active_handles) is the same total.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
 
   const httpRequestDuration = new client.Histogram({
     name: 'http_request_duration_seconds',
