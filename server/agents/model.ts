@@ -1,8 +1,22 @@
 import type { JsonSchema } from './json-schema.js';
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+/** A tool call as the model made it: `arguments` is the JSON text it wrote (parsed and checked by the loop). */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; content: string };
+
+/** A tool as offered to the model (OpenAI function calling). */
+export interface ModelToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
 }
 
 /** One model call, everything that determines its answer (and so its cache key). */
@@ -13,6 +27,8 @@ export interface ModelRequest {
   maxTokens: number;
   /** When set, the answer must be JSON matching this schema. */
   responseSchema?: { name: string; schema: JsonSchema };
+  /** Tools the model may call instead of answering; it may call several at once. */
+  tools?: ModelToolSpec[];
 }
 
 export interface TokenUsage {
@@ -28,6 +44,8 @@ export interface ModelResponse {
   cached: boolean;
   /** Token counts were estimated because the server reported none. */
   estimatedUsage?: boolean;
+  /** The model asked for these tools to be run (its text, if any, is a preamble). */
+  toolCalls?: ToolCall[];
 }
 
 export interface CallOptions {

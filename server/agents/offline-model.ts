@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JsonSchema } from './json-schema.js';
-import { estimatePromptTokens, estimateTokens, type CallOptions, type ModelBackend, type ModelRequest, type ModelResponse } from './model.js';
+import { estimatePromptTokens, estimateTokens, type CallOptions, type ModelBackend, type ModelRequest, type ModelResponse, type ToolCall } from './model.js';
 
 /**
  * The built-in model used when no OPENAI_API_KEY is set, so the product works on a
@@ -299,6 +299,62 @@ function valueFor(schema: JsonSchema, key: string, index: number, c: Context): u
   }
 }
 
+/*
+ * Tool use, deterministic so a person with no key sees the whole flow. The model
+ * reads the newest user message:
+ *   - "call <tool> {json}" (or "use <tool> with {json}"), once or several times:
+ *     those calls, in parallel;
+ *   - "keep calling <tool> {json}": that call on every turn (to reach maxTurns);
+ *   - an arithmetic expression (or "calculate …") when `calculator` is offered;
+ *   - time, date, today or now when `current_time` is offered.
+ * Once the tools of this turn have answered, it answers in text that quotes them.
+ */
+const DIRECTIVE = /\b(keep calling|call|use)\s+([A-Za-z0-9_-]+)(?:\s+with)?(?:\s*(\{[^\n]*?\})(?=\s*(?:$|[,.;]?\s|\band\b|\bthen\b)))?/gi;
+const ARITHMETIC = /(?:calculate|compute|what is|what's)\s+([-+*/^%().\d\s×÷a-z,]+?)(?:\?|$|\.\s)|((?:\(?\s*-?\d[\d.]*\s*\)?\s*[-+*/^%×÷]\s*)+\(?\s*-?\d[\d.]*\s*\)?)/i;
+
+function lastUserIndex(request: ModelRequest): number {
+  for (let i = request.messages.length - 1; i >= 0; i--) if (request.messages[i]!.role === 'user') return i;
+  return -1;
+}
+
+/** The tool calls the offline model makes for this request, or none (it answers instead). */
+export function offlineToolCalls(request: ModelRequest): ToolCall[] {
+  const offered = new Set((request.tools ?? []).map((t) => t.name));
+  if (offered.size === 0) return [];
+  const from = lastUserIndex(request);
+  const lastUser = from >= 0 ? request.messages[from]!.content : '';
+  const turn = request.messages.slice(from + 1).filter((m) => m.role === 'assistant').length;
+  const answeredThisTurn = request.messages.slice(from + 1).some((m) => m.role === 'tool');
+  const calls: { name: string; args: string }[] = [];
+  for (const match of lastUser.matchAll(DIRECTIVE)) {
+    const [, verb, name, json] = match;
+    if (!name || !offered.has(name)) continue;
+    if (answeredThisTurn && verb!.toLowerCase() !== 'keep calling') continue;
+    calls.push({ name, args: json ?? '{}' });
+  }
+  if (calls.length === 0 && !answeredThisTurn) {
+    const arithmetic = offered.has('calculator') ? ARITHMETIC.exec(lastUser) : null;
+    const expression = (arithmetic?.[1] ?? arithmetic?.[2])?.trim();
+    if (expression && /\d/.test(expression)) calls.push({ name: 'calculator', args: JSON.stringify({ expression }) });
+    if (offered.has('current_time') && /\b(time|date|today|now)\b/i.test(lastUser)) calls.push({ name: 'current_time', args: '{}' });
+  }
+  return calls.map((call, i) => ({ id: `call_${turn}_${i}`, name: call.name, arguments: call.args }));
+}
+
+/** After tools answered: a text that says what they returned and rests its answer on them. */
+function afterTools(request: ModelRequest, prose: string): string {
+  const from = lastUserIndex(request);
+  const results = request.messages.slice(from + 1).flatMap((m) => (m.role === 'tool' ? [m] : []));
+  if (results.length === 0) return prose;
+  const names = new Map<string, string>();
+  for (const m of request.messages.slice(from + 1)) if (m.role === 'assistant') for (const c of m.toolCalls ?? []) names.set(c.id, c.name);
+  const lines = results.map((r) => `- ${names.get(r.toolCallId) ?? 'tool'}: ${r.content.replace(/\s+/g, ' ').slice(0, 300)}`);
+  const first = results[0]!.content.replace(/\s+/g, ' ').slice(0, 200);
+  const denied = results.every((r) => /^denied\b/i.test(r.content));
+  const conclusion = denied ? 'The action was not approved, so I did not carry it out.' : `Based on these results, the answer is: ${first}`;
+  return `${conclusion}\n\nWhat the tools returned:\n${lines.join('\n')}\n\n${prose.split('\n\n').slice(0, 2).join('\n\n')}`;
+}
+
 /** The answer, as a pure function of the request. */
 export function offlineAnswer(request: ModelRequest): string {
   const systemText = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
@@ -314,7 +370,7 @@ export function offlineAnswer(request: ModelRequest): string {
     choiceMargin: 1,
   };
   if (request.responseSchema) return JSON.stringify(valueFor(request.responseSchema.schema, '', 0, context));
-  const text = prose(roleOf(systemText), context);
+  const text = afterTools(request, prose(roleOf(systemText), context));
   const limit = request.maxTokens * 4;
   return text.length > limit ? text.slice(0, limit) : text;
 }
@@ -333,6 +389,17 @@ export function createOfflineModel(options: { delayMs: number }): ModelBackend {
     name: 'offline',
     async complete(request: ModelRequest, call: CallOptions): Promise<ModelResponse> {
       call.signal.throwIfAborted();
+      const toolCalls = offlineToolCalls(request);
+      if (toolCalls.length > 0) {
+        if (options.delayMs > 0) await sleep(options.delayMs, undefined, { signal: call.signal });
+        return {
+          text: '',
+          usage: { promptTokens: estimatePromptTokens(request.messages), completionTokens: estimateTokens(toolCalls.map((c) => c.name + c.arguments).join('')) },
+          model: OFFLINE_MODEL,
+          cached: false,
+          toolCalls,
+        };
+      }
       const text = offlineAnswer(request);
       for (const chunk of offlineChunks(text, request.responseSchema !== undefined)) {
         if (options.delayMs > 0) await sleep(options.delayMs, undefined, { signal: call.signal });

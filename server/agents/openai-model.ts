@@ -1,7 +1,8 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { Logger } from '../log.js';
 import { toStrictSchema } from './json-schema.js';
-import { estimatePromptTokens, estimateTokens, type CallOptions, type ModelRequest, type ModelResponse } from './model.js';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { estimatePromptTokens, estimateTokens, type CallOptions, type ChatMessage, type ModelRequest, type ModelResponse, type ToolCall } from './model.js';
 
 /** Why one HTTP attempt failed, in the terms the retry policy and the breaker care about. */
 export type FailureKind = 'rate_limited' | 'server' | 'connection' | 'timeout' | 'malformed' | 'rejected' | 'aborted';
@@ -81,6 +82,43 @@ function sdkLogger(logger: Logger) {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('warn') };
 }
 
+function toOpenAiMessage(message: ChatMessage): ChatCompletionMessageParam {
+  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  if (message.role === 'assistant' && message.toolCalls?.length) {
+    return {
+      role: 'assistant',
+      content: message.content.length > 0 ? message.content : null,
+      tool_calls: message.toolCalls.map((call) => ({ id: call.id, type: 'function' as const, function: { name: call.name, arguments: call.arguments } })),
+    };
+  }
+  return { role: message.role, content: message.content };
+}
+
+/**
+ * Tool calls arrive in pieces: the first delta of a call carries its index, id and
+ * name, later ones only the index and more of the arguments' JSON text.
+ */
+export function assembleToolCalls() {
+  const calls = new Map<number, ToolCall>();
+  return {
+    add(deltas: readonly { index: number; id?: string; function?: { name?: string; arguments?: string } }[] | undefined): void {
+      for (const delta of deltas ?? []) {
+        const call = calls.get(delta.index) ?? { id: '', name: '', arguments: '' };
+        if (delta.id) call.id = delta.id;
+        if (delta.function?.name) call.name += delta.function.name;
+        if (delta.function?.arguments) call.arguments += delta.function.arguments;
+        calls.set(delta.index, call);
+      }
+    },
+    done(): ToolCall[] {
+      const list = [...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+      const broken = list.find((call) => call.id === '' || call.name === '');
+      if (broken) throw new LlmFailure('malformed', 'the model API sent a tool call without an id or a name');
+      return list;
+    },
+  };
+}
+
 /** One streamed chat completion over the SDK: no retries here (the caller owns the policy). */
 export function createOpenAiAttempt(options: OpenAiBackendOptions) {
   const client = new OpenAI({
@@ -99,7 +137,13 @@ export function createOpenAiAttempt(options: OpenAiBackendOptions) {
       const stream = await client.chat.completions.create(
         {
           model: request.model,
-          messages: request.messages,
+          messages: request.messages.map(toOpenAiMessage),
+          ...(request.tools?.length
+            ? {
+                tools: request.tools.map((tool) => ({ type: 'function' as const, function: { name: tool.name, description: tool.description, parameters: tool.parameters } })),
+                parallel_tool_calls: true,
+              }
+            : {}),
           temperature: request.temperature,
           max_tokens: request.maxTokens,
           stream: true,
@@ -119,6 +163,7 @@ export function createOpenAiAttempt(options: OpenAiBackendOptions) {
       let model = request.model;
       let usage: ModelResponse['usage'] | undefined;
       let finish: string | null | undefined;
+      const toolCalls = assembleToolCalls();
       for await (const chunk of stream) {
         if (chunk.model) model = chunk.model;
         const choice = chunk.choices?.[0];
@@ -127,6 +172,7 @@ export function createOpenAiAttempt(options: OpenAiBackendOptions) {
           text += delta;
           call.onToken?.(delta);
         }
+        toolCalls.add(choice?.delta?.tool_calls);
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
       }
@@ -134,12 +180,14 @@ export function createOpenAiAttempt(options: OpenAiBackendOptions) {
       if (finish === undefined && usage === undefined) {
         throw new LlmFailure('malformed', 'the model API ended the stream without finishing the answer');
       }
+      const calls = toolCalls.done();
       return {
         text,
         model,
         cached: false,
-        usage: usage ?? { promptTokens: estimatePromptTokens(request.messages), completionTokens: estimateTokens(text) },
+        usage: usage ?? { promptTokens: estimatePromptTokens(request.messages), completionTokens: estimateTokens(text + calls.map((c) => c.name + c.arguments).join('')) },
         ...(usage ? {} : { estimatedUsage: true }),
+        ...(calls.length > 0 ? { toolCalls: calls } : {}),
       };
     } catch (error) {
       throw classify(error, call.signal, timeout);
