@@ -1,4 +1,4 @@
-import type { JsonSchema } from './json-schema.js';
+import type { JsonSchema } from '../../shared/json-schema.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';

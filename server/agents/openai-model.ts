@@ -1,6 +1,6 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { Logger } from '../log.js';
-import { toStrictSchema } from './json-schema.js';
+import { toStrictSchema } from '../../shared/json-schema.js';
 import { estimatePromptTokens, estimateTokens, type CallOptions, type ModelRequest, type ModelResponse } from './model.js';
 
 /** Why one HTTP attempt failed, in the terms the retry policy and the breaker care about. */
