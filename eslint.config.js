@@ -13,4 +13,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // Agents import patterns to plan runs; patterns reach agents only through the
+    // AgentRunner they declare (server/patterns/types.ts), so the two never form a cycle.
+    files: ['server/patterns/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/agents', '**/agents/*'], message: 'patterns must not import server/agents: declare what they need in server/patterns/types.ts' }] },
+      ],
+    },
+  },
 );

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { JsonSchema } from '../server/agents/json-schema.js';
+import type { JsonSchema } from '../shared/json-schema.js';
 import { offlineAnswer } from '../server/agents/offline-model.js';
 
 /**

@@ -5,7 +5,8 @@
  *
  * 1. Engine only: each pattern's code + the agent runner (prompt building, JSON
  *    parsing, usage and cost) with a model that answers at once, and a step
- *    context that keeps checkpoints in memory. Per step = wall time / model calls.
+ *    context that keeps checkpoints in memory (both in test/support/, shared with
+ *    the unit tests). Per step = wall time / model calls.
  * 2. Through the real queue and HTTP, offline model with OFFLINE_MODEL_DELAY_MS=0:
  *    sequential runs of 1 and of 10 agents (POST with Prefer: wait); the per-step
  *    figure is the slope (T10 − T1) / 9, so fixed per-run costs cancel out. Each
@@ -17,8 +18,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { findDefaultAgentsFile, loadCatalog } from '../../server/agents/catalog.js';
-import type { ModelBackend } from '../../server/agents/model.js';
-import { offlineAnswer } from '../../server/agents/offline-model.js';
 import { createRunner } from '../../server/agents/runner.js';
 import { createApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config/config.js';
@@ -26,65 +25,14 @@ import { openDatabase } from '../../server/db/database.js';
 import { createLogger } from '../../server/log.js';
 import { inputText } from '../../server/patterns/input.js';
 import { createPatternRegistry } from '../../server/patterns/patterns.js';
-import { AwaitingInput, type ClaimedRun, type RunContext, type StepResult } from '../../server/queue/types.js';
+import type { ClaimedRun } from '../../server/queue/types.js';
+import { memoryContext } from '../../test/support/memory-context.js';
+import { zeroLatencyModel } from '../../test/support/scripted-model.js';
 import { benchDatabase, ROOT } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
 const QUEUE_RUNS = Number(process.env.BENCH_QUEUE_RUNS ?? 30);
 const logger = createLogger({ level: 'warn', name: 'bench' });
-
-/** A model with no latency: answers are precomputed per request shape, so only the engine is timed. */
-function zeroLatencyModel(): ModelBackend & { calls: number } {
-  const answers = new Map<string, string>();
-  const backend = {
-    name: 'openai' as const,
-    calls: 0,
-    async complete(request: Parameters<ModelBackend['complete']>[0], call: Parameters<ModelBackend['complete']>[1]) {
-      backend.calls++;
-      const key = request.responseSchema ? JSON.stringify(request.responseSchema) : 'text';
-      let text = answers.get(key);
-      if (text === undefined) {
-        // A passing verdict, so verification ends after one check like the other patterns' fixed shapes.
-        text =
-          request.responseSchema?.name === 'verification_verdict'
-            ? '{"pass":true,"reasons":["meets every criterion"]}'
-            : request.responseSchema
-              ? offlineAnswer(request)
-              : 'A short answer from a model with no latency.';
-        answers.set(key, text);
-      }
-      call.onToken?.(text);
-      return { text, usage: { promptTokens: 100, completionTokens: 20 }, model: 'bench-model', cached: false };
-    },
-  };
-  return backend;
-}
-
-/** Checkpoints in memory: the queue's contract (a stored key returns its output) without the database. */
-function memoryContext(run: ClaimedRun): RunContext & { steps: number } {
-  const done = new Map<string, unknown>();
-  const controller = new AbortController();
-  let index = 0;
-  let questions = 0;
-  const ctx = {
-    run,
-    signal: controller.signal,
-    steps: 0,
-    async step<T>(key: string, _info: unknown, fn: (s: { index: number; token(d: string): void; signal: AbortSignal }) => Promise<StepResult<T>>): Promise<T> {
-      if (done.has(key)) return done.get(key) as T;
-      const result = await fn({ index: index++, token: () => undefined, signal: controller.signal });
-      done.set(key, result.output);
-      ctx.steps++;
-      return result.output;
-    },
-    async emit() {},
-    awaitInput(question: unknown) {
-      if (questions < run.inputAnswers.length) return run.inputAnswers[questions++];
-      throw new AwaitingInput(question);
-    },
-  };
-  return ctx;
-}
 
 const CASES: { name: string; agents: string[]; options: Record<string, unknown>; input: string }[] = [
   { name: 'sequential ×5', agents: ['researcher', 'writer', 'editor', 'critic', 'summarizer'], options: {}, input: 'The history of the bicycle' },

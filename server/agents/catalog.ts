@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { jsonSchemaSchema, type JsonSchema } from './json-schema.js';
+import { jsonSchemaSchema, type JsonSchema } from '../../shared/json-schema.js';
 
 export const DEFAULT_MAX_TOKENS = 2000;
 

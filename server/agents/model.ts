@@ -1,4 +1,4 @@
-import type { JsonSchema } from './json-schema.js';
+import type { JsonSchema } from '../../shared/json-schema.js';
 
 /** A tool call as the model made it: `arguments` is the JSON text it wrote (parsed and checked by the loop). */
 export interface ToolCall {

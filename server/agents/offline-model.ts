@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JsonSchema } from './json-schema.js';
+import type { JsonSchema } from '../../shared/json-schema.js';
 import { estimatePromptTokens, estimateTokens, type CallOptions, type ModelBackend, type ModelRequest, type ModelResponse, type ToolCall } from './model.js';
 
 /**

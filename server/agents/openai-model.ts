@@ -1,7 +1,7 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { Logger } from '../log.js';
-import { toStrictSchema } from './json-schema.js';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { toStrictSchema } from '../../shared/json-schema.js';
 import { estimatePromptTokens, estimateTokens, type CallOptions, type ChatMessage, type ModelRequest, type ModelResponse, type ToolCall } from './model.js';
 
 /** Why one HTTP attempt failed, in the terms the retry policy and the breaker care about. */

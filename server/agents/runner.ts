@@ -1,30 +1,15 @@
+import { checkJson, type JsonSchema } from '../../shared/json-schema.js';
 import type { Usage } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
-import { RunError, type RunContext } from '../queue/types.js';
+import type { AgentRunner } from '../patterns/types.js';
+import { RunError } from '../queue/types.js';
 import type { AgentSpec } from './catalog.js';
-import { checkJson, type JsonSchema } from './json-schema.js';
 import type { ChatMessage, ModelBackend, ModelResponse } from './model.js';
 
-/** What a pattern asks of one agent: one checkpointed model call. */
-export interface AgentCall {
-  /** Stable across attempts (e.g. `debate:r2:1:critic`): a stored step is never called again. */
-  key: string;
-  agent: string;
-  /** The user message. */
-  prompt: string;
-  /** Added to the agent's system prompt for its role in the pattern. */
-  instructions?: string;
-  /** Overrides the agent's own output schema (verdicts, router choices). */
-  schema?: { name: string; schema: JsonSchema };
-  /** Shown on the step in the timeline (round, role…); merged with `resultMeta`. */
-  meta?: Record<string, unknown>;
-  /** Extra meta computed from the output (verdict, choice) once the call is done. */
-  resultMeta?: (output: unknown) => Record<string, unknown>;
-}
+export type { AgentCall } from '../patterns/types.js';
 
-export interface Runner {
-  /** Runs one agent as a checkpointed step and returns its output (text, or parsed JSON). */
-  call(ctx: RunContext, call: AgentCall): Promise<unknown>;
+/** The pattern engine's AgentRunner, plus what the agent system itself reads. */
+export interface Runner extends AgentRunner {
   agent(name: string): AgentSpec;
   has(name: string): boolean;
   modelOf(agent: AgentSpec): string;

@@ -1,11 +1,40 @@
 import { z } from 'zod';
+import type { JsonSchema } from '../../shared/json-schema.js';
 import type { PatternName } from '../../shared/protocol.js';
-import type { Runner } from '../agents/runner.js';
 import { RunError, type RunContext } from '../queue/types.js';
+
+/** What a pattern asks of one agent: one checkpointed model call. */
+export interface AgentCall {
+  /** Stable across attempts (e.g. `debate:r2:1:critic`): a stored step is never called again. */
+  key: string;
+  agent: string;
+  /** The user message. */
+  prompt: string;
+  /** Added to the agent's system prompt for its role in the pattern. */
+  instructions?: string;
+  /** Overrides the agent's own output schema (verdicts, router choices). */
+  schema?: { name: string; schema: JsonSchema };
+  /** Shown on the step in the timeline (round, role…); merged with `resultMeta`. */
+  meta?: Record<string, unknown>;
+  /** Extra meta computed from the output (verdict, choice) once the call is done. */
+  resultMeta?: (output: unknown) => Record<string, unknown>;
+}
+
+/**
+ * What patterns need from the agent system; server/agents/runner.ts implements it.
+ * Declared here, not there, because agents import patterns to plan runs: patterns
+ * importing agents back made the two a cycle (eslint.config.js keeps it out).
+ */
+export interface AgentRunner {
+  /** Runs one agent as a checkpointed step and returns its output (text, or parsed JSON). */
+  call(ctx: RunContext, call: AgentCall): Promise<unknown>;
+  /** The catalog entry (the router shows candidates' descriptions); throws RunError unknown_agent. */
+  agent(name: string): { readonly name: string; readonly description: string };
+}
 
 export interface PatternArgs<O> {
   ctx: RunContext;
-  runner: Runner;
+  runner: AgentRunner;
   /** The run's input as text. */
   task: string;
   /** The agents the run names, in order. */

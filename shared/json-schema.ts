@@ -4,7 +4,9 @@ import { z } from 'zod';
  * The subset of JSON Schema an agent may declare for structured output. Small on
  * purpose: the offline model must be able to produce a valid value for every
  * schema the catalog accepts, and outputs are checked against it without a
- * general-purpose validator.
+ * general-purpose validator. It lives in shared/ because agents (catalog, model
+ * backends, GET /api/agents) and patterns (verdict and choice schemas) both speak
+ * it, and patterns must not import agents.
  */
 export type JsonSchema =
   | { type: 'object'; properties: Record<string, JsonSchema>; required?: string[]; description?: string; additionalProperties?: boolean }

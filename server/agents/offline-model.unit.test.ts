@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkJson, type JsonSchema } from './json-schema.js';
+import { checkJson, type JsonSchema } from '../../shared/json-schema.js';
 import type { ModelRequest } from './model.js';
 import { createOfflineModel, offlineAnswer } from './offline-model.js';
 
