@@ -22,6 +22,10 @@ export const agentSchema = z
     /** JSON Schema (subset) the answer must match; the agent then answers JSON. */
     outputSchema: jsonSchemaSchema.optional(),
     tags: z.array(z.string().min(1).max(40)).max(20).optional(),
+    /** What the agent may call: `current_time`, `calculator`, `run_agent`, `http:<name>`, `mcp:<server>/<tool>` or `mcp:<server>/*`. */
+    tools: z.array(z.string().min(1).max(200)).max(64).optional(),
+    /** Model turns before the agent must have answered (tool use); default 10. */
+    maxTurns: z.number().int().min(1).max(100).optional(),
   })
   .strict();
 

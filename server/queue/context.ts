@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import { LeaseLost } from './retry.js';
 import type { Db, StepRow } from './sql/rows.js';
 import { appendEvent, finishStep, loadSteps, startStep, type Fence, type WrittenEvent } from './sql/worker-writes.js';
-import { AwaitingInput, type ClaimedRun, type EventSink, type RunContext, type StepHandle, type StepInfo, type StepResult } from './types.js';
+import { AwaitingInput, isDecision, type ClaimedRun, type EventSink, type RunContext, type StepHandle, type StepInfo, type StepResult } from './types.js';
 
 /** One attempt's view of its run, as the worker tracks it. */
 export interface AttemptState {
@@ -27,6 +27,9 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
   let checkpoints: Promise<Map<string, StepRow>> | undefined;
   let stepCalls = 0;
   let questions = 0;
+  // Answers to awaitInput() in order; decisions are looked up by id instead.
+  const answers = run.inputAnswers.filter((a) => !isDecision(a));
+  const loadCheckpoints = () => (checkpoints ??= loadSteps(db, [run.id]).then((rows) => new Map(rows.map((r) => [r.key, r]))));
 
   const publish = (written: WrittenEvent, type: string, data: Record<string, unknown>) => {
     attempt.lastSeq = Math.max(attempt.lastSeq, written.seq);
@@ -60,14 +63,16 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
     async step<T>(key: string, info: StepInfo, fn: (step: StepHandle) => Promise<StepResult<T>>): Promise<T> {
       // The n-th step() call of a deterministic planner names the same step on every attempt.
       const callIndex = stepCalls++;
-      checkpoints ??= loadSteps(db, [run.id]).then((rows) => new Map(rows.map((r) => [r.key, r])));
-      const done = (await checkpoints).get(key);
+      const done = (await loadCheckpoints()).get(key);
       if (done?.status === 'succeeded') return done.output as T;
       throwIfAborted();
       const index = done?.idx ?? callIndex;
-      const meta = info.meta ?? null;
+      const kind = info.kind ?? 'model';
+      // A tool step's start is its intent and its finish its receipt: named for what they are.
+      const [startedType, finishedType] = kind === 'tool' ? ['run.tool.called', 'run.tool.finished'] : ['run.step.started', 'run.step.finished'];
+      const meta = kind === 'model' ? (info.meta ?? null) : { ...info.meta, kind };
       const startData = { index, key, agent: info.agent, ...(meta ? { meta } : {}) };
-      publish(fenced(await startStep(db, attempt.fence, { key, index, agent: info.agent, meta }, startData)), 'run.step.started', startData);
+      publish(fenced(await startStep(db, attempt.fence, { key, index, agent: info.agent, meta }, startData)), startedType, startData);
       const handle: StepHandle = {
         index,
         signal: attempt.signal,
@@ -89,7 +94,7 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
           const data = { index, key, agent: info.agent, status: 'failed', error: failure };
           try {
             const written = await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta, status: 'failed', output: { error: failure }, model: null, usage: null }, data);
-            if (written) publish(written, 'run.step.finished', data);
+            if (written) publish(written, finishedType, data);
           } catch (writeError) {
             logger.warn({ err: writeError, runId: run.id }, 'could not record the failed step');
           }
@@ -111,13 +116,21 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
       const written = fenced(
         await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta: stepMeta, status: 'succeeded', output: result.output, model: result.model ?? null, usage }, data),
       );
-      publish(written, 'run.step.finished', data);
+      publish(written, finishedType, data);
       return result.output;
     },
     awaitInput(question) {
       const n = questions++;
-      if (n < run.inputAnswers.length) return run.inputAnswers[n];
+      if (n < answers.length) return answers[n];
       throw new AwaitingInput(question);
+    },
+    async stepState(key) {
+      const row = (await loadCheckpoints()).get(key);
+      if (!row) return 'new';
+      return row.status === 'running' ? 'started' : row.status;
+    },
+    decision(approvalId) {
+      return run.inputAnswers.find((a) => isDecision(a) && a.approvalId === approvalId) as ReturnType<RunContext['decision']>;
     },
   };
 }

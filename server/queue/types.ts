@@ -33,12 +33,66 @@ export interface StepHandle {
   readonly index: number;
   /** Streams a text delta to watchers (run.token); not stored. */
   token(delta: string): void;
+  /**
+   * Reports usage this step has already spent (a model call that answered). If
+   * the step then fails, this is what is counted on the run; if it succeeds,
+   * `StepResult.usage` is counted instead.
+   */
+  spent?(usage: Usage): void;
   readonly signal: AbortSignal;
 }
+
+/** What a step does: ask a model, run a tool (a side effect), or wait for a person. */
+export type StepKind = 'model' | 'tool' | 'approval';
 
 export interface StepInfo {
   agent: string | null;
   meta?: Record<string, unknown>;
+  /** `tool` steps are stored and streamed as run.tool.called / run.tool.finished. Default `model`. */
+  kind?: StepKind;
+}
+
+/**
+ * What storage knows of a step. `started` means an earlier attempt wrote its intent
+ * and never its outcome: it may or may not have happened.
+ */
+export type StepState = 'new' | 'started' | 'succeeded' | 'failed';
+
+/** A question parked with the run that a person answers by id (tool approvals, unknown outcomes). */
+export interface InputRequest {
+  approvalId: string;
+  kind: 'tool.approval' | 'tool.unknown_outcome';
+  /** As declared (`mcp:files/write_file`) and as the model called it. */
+  tool: string;
+  toolName: string;
+  arguments: unknown;
+  agent: string | null;
+  stepKey: string;
+  annotations?: { readOnly: boolean; destructive: boolean; idempotent: boolean };
+}
+
+/** What the run parks on when it needs decisions: every open request at once. */
+export interface DecisionsQuestion {
+  kind: 'tool.approval' | 'tool.unknown_outcome';
+  requests: InputRequest[];
+}
+
+/** A person's answer to one InputRequest. */
+export interface Decision {
+  approvalId: string;
+  /** approve/deny answer tool.approval; retry/record/fail answer tool.unknown_outcome. */
+  decision: 'approve' | 'deny' | 'retry' | 'record' | 'fail';
+  reason?: string;
+  /** Approve with these arguments instead of the model's. */
+  arguments?: Record<string, unknown>;
+  /** With `record`: the result the tool is taken to have returned. */
+  result?: unknown;
+  by?: string;
+  at?: string;
+}
+
+export function isDecision(value: unknown): value is Decision {
+  return typeof value === 'object' && value !== null && typeof (value as { approvalId?: unknown }).approvalId === 'string' && typeof (value as { decision?: unknown }).decision === 'string';
 }
 
 /** Thrown by RunContext.awaitInput: the run parks in awaiting_input; no worker holds it. */
@@ -78,9 +132,14 @@ export interface RunContext {
   emit(type: string, data: Record<string, unknown>): Promise<void>;
   /**
    * Returns the person's answer for the n-th question of this run if one was
-   * given; otherwise parks the run (throws AwaitingInput).
+   * given; otherwise parks the run (throws AwaitingInput). Decisions (answers
+   * with an approvalId) are not counted here.
    */
   awaitInput(question: unknown): unknown;
+  /** What storage knows of step `key` (a step begun by an attempt that died is `started`). */
+  stepState(key: string): Promise<StepState>;
+  /** The decision a person gave on request `approvalId`, if any. */
+  decision(approvalId: string): Decision | undefined;
 }
 
 export interface RunOutcome {

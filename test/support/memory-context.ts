@@ -4,7 +4,7 @@
  * answer; an aborted signal stops new steps) without PostgreSQL. Unit tests and the
  * pattern benchmark run patterns on it; the queue's own tests cover the durable one.
  */
-import { AwaitingInput, type ClaimedRun, type RunContext, type StepHandle, type StepInfo, type StepResult } from '../../server/queue/types.js';
+import { AwaitingInput, isDecision, type ClaimedRun, type RunContext, type StepHandle, type StepInfo, type StepResult } from '../../server/queue/types.js';
 
 /** Checkpointed outputs by step key. Pass the same store to a second context to resume a run. */
 export type CheckpointStore = Map<string, unknown>;
@@ -50,8 +50,15 @@ export function claimedRun(overrides: Partial<ClaimedRun> = {}): ClaimedRun {
   };
 }
 
-export function memoryContext(run: ClaimedRun = claimedRun(), options: { store?: CheckpointStore } = {}): MemoryContext {
+/**
+ * `started`: keys whose intent was written by an attempt that died before the outcome
+ * (shared between contexts like `store`); a step that begins adds its key, one that
+ * finishes removes it, so a test can resume from any point.
+ */
+export function memoryContext(run: ClaimedRun = claimedRun(), options: { store?: CheckpointStore; started?: Set<string> } = {}): MemoryContext {
   const store: CheckpointStore = options.store ?? new Map();
+  const started = options.started ?? new Set<string>();
+  const answers = run.inputAnswers.filter((a) => !isDecision(a));
   const controller = new AbortController();
   let stepCalls = 0;
   let answered = 0;
@@ -77,8 +84,10 @@ export function memoryContext(run: ClaimedRun = claimedRun(), options: { store?:
       // Recorded when called, not when done, so concurrent branches keep their call order.
       const record: StepRecord = { key, index, agent: info.agent, meta: info.meta, resumed: false };
       ctx.records.push(record);
+      started.add(key);
       const result = await fn({ index, token: () => undefined, signal: controller.signal });
       store.set(key, result.output);
+      started.delete(key);
       ctx.steps++;
       if (result.meta) record.meta = { ...info.meta, ...result.meta };
       return result.output;
@@ -89,8 +98,14 @@ export function memoryContext(run: ClaimedRun = claimedRun(), options: { store?:
     },
     awaitInput(question) {
       ctx.questions.push(question);
-      if (answered < run.inputAnswers.length) return run.inputAnswers[answered++];
+      if (answered < answers.length) return answers[answered++];
       throw new AwaitingInput(question);
+    },
+    async stepState(key) {
+      return store.has(key) ? 'succeeded' : started.has(key) ? 'started' : 'new';
+    },
+    decision(approvalId) {
+      return run.inputAnswers.find((a) => isDecision(a) && a.approvalId === approvalId) as ReturnType<RunContext['decision']>;
     },
   };
   return ctx;
