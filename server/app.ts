@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import type express from 'express';
 import type pg from 'pg';
 import { createAgents, type Agents } from './agents/agents.js';
@@ -46,6 +47,10 @@ export interface App {
 }
 
 const DB_CHECK_INTERVAL_MS = 1000;
+
+function closeAfterResponse(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.setHeader('Connection', 'close');
+}
 
 /** The composition root: builds every part from what it needs and wires them together. */
 export function createApp(deps: AppDeps): App {
@@ -175,10 +180,23 @@ export function createApp(deps: AppDeps): App {
       shutdownPromise ??= (async () => {
         const started = Date.now();
         logger.info({ reason }, 'graceful shutdown started');
+        // Only a ready instance has balancers sending it traffic to drain.
+        const wasReady = state.phase === 'ready';
         state.phase = 'stopping';
         clearTimeout(dbTimer);
         queue.stopClaiming();
+        // One deadline for the whole shutdown, drain included: the platform's grace period is fixed.
         const deadline = AbortSignal.timeout(config.server.shutdownTimeoutMs);
+        const drainMs = config.server.shutdownDrainMs;
+        if (wasReady && drainMs > 0 && server.listening) {
+          // `/ready` already answers 503; keep listening until balancers have seen it, or the
+          // connections they still send (some queued in the kernel) would be refused or reset.
+          // Every response meanwhile closes its connection, so no keep-alive socket is left
+          // for a balancer to reuse at the moment the listener closes.
+          server.prependListener('request', closeAfterResponse);
+          logger.info({ ms: drainMs }, 'draining: not ready, still serving until balancers notice');
+          await delay(drainMs, undefined, { signal: deadline }).catch(() => undefined);
+        }
         // Stop accepting; requests in flight complete; idle keep-alive sockets close now.
         const closed = server.listening
           ? new Promise<void>((resolve) => server.close(() => resolve()))

@@ -2,7 +2,11 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { createLogger } from './log.js';
+import { watchParent } from './lifecycle/parent.js';
 import { createMetrics } from './metrics/metrics.js';
+
+/** A second identical signal sooner than this is the same stop request delivered twice. */
+const SAME_SIGNAL_MS = 250;
 
 /** Process entry: config → database → app → listen, and signals → graceful shutdown → exit 0. */
 async function main(): Promise<void> {
@@ -33,6 +37,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     shuttingDown = true;
+    parent.stop();
     // Past the deadline plus a margin, exit anyway rather than hang the platform's stop.
     const force = setTimeout(() => {
       logger.error('shutdown did not finish in time; exiting');
@@ -52,8 +57,32 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // npm forwards SIGTERM/SIGINT to its child, so a signal sent to the whole process group
+  // (Ctrl-C, a supervisor that kills the group) arrives twice within milliseconds: that is
+  // one request to stop, not the operator insisting on a forced exit.
+  let first: { signal: string; at: number } | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (first && signal === first.signal && Date.now() - first.at < SAME_SIGNAL_MS) {
+      logger.info({ signal }, 'same signal again at once (forwarded by the launcher): one shutdown');
+      return;
+    }
+    if (!first) {
+      first = { signal, at: Date.now() };
+      // Already stopping because the parent died: this signal asks for the same thing.
+      if (shuttingDown) return;
+    }
+    void shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // A launcher that died without passing a signal on leaves us orphaned: nobody would
+  // ever stop us, so stop as if signalled.
+  const parent = watchParent({
+    onOrphaned: (previous, current) => {
+      logger.warn({ parent: previous, now: current }, 'parent process exited: shutting down');
+      if (!shuttingDown) void shutdown('parent exited');
+    },
+  });
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 
   try {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -25,25 +25,69 @@ export function appCommand(): { command: string; args: string[] } {
   return { command: process.execPath, args: ['--import', 'tsx', path.resolve('server/index.ts')] };
 }
 
+/**
+ * The deployment's run command from `.replit` (`npm run start`), exactly as the platform
+ * runs it, or undefined without a build (it runs dist/).
+ */
+export function deployCommand(): { command: string; args: string[] } | undefined {
+  if (process.env.TEST_USE_BUILD !== '1' || !existsSync(BUILT_ENTRY)) return undefined;
+  const replit = readFileSync(path.resolve('.replit'), 'utf8');
+  const deployment = replit.split(/^\[/m).find((section) => section.startsWith('deployment]'));
+  const run = deployment?.match(/^run\s*=\s*(\[.*\])\s*$/m)?.[1];
+  if (!run) throw new Error('.replit has no [deployment] run command');
+  const [command, ...args] = JSON.parse(run) as string[];
+  if (!command) throw new Error('.replit [deployment] run is empty');
+  return { command, args };
+}
+
+/** False once the process is gone or a zombie (an orphan's exit is reaped by init, not by us). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export interface AppProcess {
+  /** The top process: the server itself, or the launcher (npm) with `launch: 'deploy'`. */
   readonly child: ChildProcess;
   readonly port: number;
   readonly url: string;
+  /** The server's own pid (from /live once it answered; until then the top process's). */
+  readonly pid: number;
   /** Everything the process wrote, stdout and stderr. */
   output(): string;
-  /** Resolves with the exit code (or null and the signal). */
+  /** Resolves with the top process's exit code (or null and the signal). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   waitReady(timeoutMs?: number): Promise<void>;
+  /** To the top process only, as a platform stops an instance. */
   signal(signal: NodeJS.Signals): void;
-  /** SIGKILL if still running; always resolves. */
+  /** To every process of the instance (its process group with `launch: 'deploy'`), like a frozen or killed container. */
+  signalAll(signal: NodeJS.Signals): void;
+  /** SIGKILL to every process of the instance if still running; always resolves. */
   kill(): Promise<void>;
 }
 
+export interface SpawnOptions {
+  port?: number;
+  /**
+   * 'node' (default): the server process directly. 'deploy': `.replit`'s deployment command
+   * (npm run start) in a process group of its own, so signals go where a platform sends
+   * them; needs the build (TEST_USE_BUILD=1), else falls back to 'node'.
+   */
+  launch?: 'node' | 'deploy';
+}
+
 /** Starts a real app process on a free loopback port. */
-export async function spawnApp(env: Record<string, string | undefined>, options: { port?: number } = {}): Promise<AppProcess> {
+export async function spawnApp(env: Record<string, string | undefined>, options: SpawnOptions = {}): Promise<AppProcess> {
   const port = options.port ?? (await freePort());
-  const { command, args } = appCommand();
+  const deploy = options.launch === 'deploy' ? deployCommand() : undefined;
+  const { command, args } = deploy ?? appCommand();
   const child = spawn(command, args, {
+    // Its own process group: signalAll reaches npm and the server, never the test runner.
+    detached: deploy !== undefined,
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -52,11 +96,24 @@ export async function spawnApp(env: Record<string, string | undefined>, options:
       HOST: '127.0.0.1',
       RATE_LIMIT_MAX: '1000000',
       MAX_INSTANCES: '4',
+      // npm must not stop to check for updates or write a log per start.
+      npm_config_update_notifier: 'false',
+      npm_config_logs_max: '0',
       ...env,
       PORT: String(port),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let serverPid: number | undefined = deploy ? undefined : child.pid;
+  const signalAll = (signal: NodeJS.Signals) => {
+    if (deploy && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        // the group is gone
+      }
+    } else if (!done) child.kill(signal);
+  };
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -70,6 +127,9 @@ export async function spawnApp(env: Record<string, string | undefined>, options:
     child,
     port,
     url,
+    get pid() {
+      return serverPid ?? child.pid ?? -1;
+    },
     output: () => output,
     exited,
     async waitReady(timeoutMs = 30_000) {
@@ -78,7 +138,11 @@ export async function spawnApp(env: Record<string, string | undefined>, options:
         if (done) throw new Error(`process exited before ready:\n${output.slice(-3000)}`);
         try {
           const res = await fetch(`${url}/ready`);
-          if (res.status === 200) return;
+          await res.arrayBuffer();
+          if (res.status === 200) {
+            serverPid ??= ((await fetch(`${url}/live`).then((r) => r.json())) as { pid: number }).pid;
+            return;
+          }
         } catch {
           // not listening yet
         }
@@ -89,8 +153,9 @@ export async function spawnApp(env: Record<string, string | undefined>, options:
     signal(signal) {
       if (!done) child.kill(signal);
     },
+    signalAll,
     async kill() {
-      if (!done) child.kill('SIGKILL');
+      signalAll('SIGKILL');
       await exited;
     },
   };

@@ -53,6 +53,7 @@ const envSchema = z.object({
   RATE_LIMIT_WINDOW_MS: int(1000).default(900000),
   CORS_ORIGINS: optionalString,
   SHUTDOWN_TIMEOUT_MS: int(0).default(25000),
+  SHUTDOWN_DRAIN_MS: int(0).optional(),
   STATIC_DIR: z.string().min(1).default('dist/public'),
 
   JWT_SECRET: optionalString,
@@ -138,6 +139,13 @@ export function looksPooled(url: string | undefined, directUrl: string | undefin
   }
 }
 
+/**
+ * Production default of SHUTDOWN_DRAIN_MS: longer than HAProxy's default health check
+ * (inter 2 s × fall 3) and a Kubernetes endpoint update, short enough to leave most of
+ * the default 25 s shutdown deadline to the runs (which keep running while draining).
+ */
+const PRODUCTION_DRAIN_MS = 10_000;
+
 export function buildConfig(env: Env) {
   const production = env.NODE_ENV === 'production';
   const corsOrigins = env.CORS_ORIGINS
@@ -173,6 +181,12 @@ export function buildConfig(env: Env) {
       corsOrigins,
       rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      /**
+       * After SIGTERM, `/ready` answers 503 at once but the listener stays open this long,
+       * so balancers take the instance out of rotation before connections are refused.
+       * Counts against shutdownTimeoutMs. Development and tests stop at once.
+       */
+      shutdownDrainMs: env.SHUTDOWN_DRAIN_MS ?? (production ? Math.min(PRODUCTION_DRAIN_MS, Math.floor(env.SHUTDOWN_TIMEOUT_MS / 2)) : 0),
       staticDir: path.resolve(env.STATIC_DIR),
     },
     database: {
@@ -301,6 +315,9 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     if (env.ADMIN_PASSWORD !== undefined && env.ADMIN_PASSWORD.length < 8) {
       throw new ConfigError('ADMIN_PASSWORD', 'must be at least 8 characters in production');
     }
+  }
+  if (env.SHUTDOWN_DRAIN_MS !== undefined && env.SHUTDOWN_DRAIN_MS > 0 && env.SHUTDOWN_DRAIN_MS >= env.SHUTDOWN_TIMEOUT_MS) {
+    throw new ConfigError('SHUTDOWN_DRAIN_MS', `must be less than SHUTDOWN_TIMEOUT_MS (${env.SHUTDOWN_TIMEOUT_MS}): the drain counts against the same deadline`);
   }
   if (env.MIN_INSTANCES > env.MAX_INSTANCES) {
     throw new ConfigError('MIN_INSTANCES', `must not exceed MAX_INSTANCES (${env.MAX_INSTANCES})`);

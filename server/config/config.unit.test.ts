@@ -32,6 +32,15 @@ describe('loadConfig', () => {
     expect(config.auth.enabled).toBe(false);
   });
 
+  it('drains 10 s before closing the listener in production (at most half the shutdown deadline), not at all elsewhere', () => {
+    expect(loadConfig({}).server.shutdownDrainMs).toBe(0);
+    expect(loadConfig({ NODE_ENV: 'test' }).server.shutdownDrainMs).toBe(0);
+    expect(loadConfig(prodBase).server.shutdownDrainMs).toBe(10000);
+    expect(loadConfig({ ...prodBase, SHUTDOWN_TIMEOUT_MS: '8000' }).server.shutdownDrainMs).toBe(4000);
+    expect(loadConfig({ ...prodBase, SHUTDOWN_DRAIN_MS: '0' }).server.shutdownDrainMs).toBe(0);
+    expect(loadConfig({ SHUTDOWN_DRAIN_MS: '1500' }).server.shutdownDrainMs).toBe(1500);
+  });
+
   it('is frozen all the way down', () => {
     const config = loadConfig({});
     expect(Object.isFrozen(config)).toBe(true);
@@ -53,6 +62,8 @@ describe('loadConfig', () => {
     [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
     [{ MIN_INSTANCES: '5', MAX_INSTANCES: '2' }, 'MIN_INSTANCES'],
     [{ OPENAI_PRICES: '{nope' }, 'OPENAI_PRICES'],
+    [{ SHUTDOWN_DRAIN_MS: '-1' }, 'SHUTDOWN_DRAIN_MS'],
+    [{ SHUTDOWN_DRAIN_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, 'SHUTDOWN_DRAIN_MS'],
   ])('rejects %j naming %s', (env, variable) => {
     const error = rejection(env);
     expect(error.variable).toBe(variable);

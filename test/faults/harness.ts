@@ -10,6 +10,10 @@
  *   await cluster.instances[1].kill9();
  *   await cluster.close();
  *
+ * Each instance runs `.replit`'s deployment command (npm run start) when built, in a
+ * process group of its own: SIGTERM goes to the top process as a platform sends it;
+ * kill -9 and SIGSTOP/SIGCONT go to the whole group, like a killed or frozen container.
+ *
  * Each instance connects with `application_name=agentry-<name>` in its URL, so
  * pg_stat_activity and the audit trigger (see invariants.ts) can tell instances apart.
  */
@@ -198,8 +202,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const allProcs: AppProcess[] = [];
   const healthy = new Set<Instance>();
 
-  const launch = async (name: string, extraEnv: Env): Promise<AppProcess> => {
-    const proc = await spawnApp({ ...BASE_ENV, ...options.env, ...extraEnv, DATABASE_URL: withAppName(databaseUrl, `agentry-${name}`) });
+  const launch = async (name: string, extraEnv: Env, port?: number): Promise<AppProcess> => {
+    // Started the way the platform starts it (`.replit`: npm run start), so SIGTERM goes
+    // to the top process, not to a server the test reached around the launcher for.
+    const proc = await spawnApp({ ...BASE_ENV, ...options.env, ...extraEnv, DATABASE_URL: withAppName(databaseUrl, `agentry-${name}`) }, { port, launch: 'deploy' });
     allProcs.push(proc);
     return proc;
   };
@@ -216,11 +222,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         return proc.url;
       },
       get pid() {
-        return proc.child.pid ?? -1;
+        return proc.pid;
       },
       applicationName: `agentry-${name}`,
       get leaseOwnerPrefix() {
-        return `${proc.child.pid}-`;
+        return `${proc.pid}-`;
       },
       get paused() {
         return paused;
@@ -235,21 +241,22 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       },
       async kill9() {
         healthy.delete(instance);
-        proc.signal('SIGKILL');
-        await proc.exited;
+        // The whole instance, launcher and server, as when a platform kills a container.
+        await proc.kill();
         paused = false;
       },
       pause() {
-        proc.signal('SIGSTOP');
+        proc.signalAll('SIGSTOP');
         paused = true;
       },
       resume() {
-        proc.signal('SIGCONT');
+        proc.signalAll('SIGCONT');
         paused = false;
       },
       async restart(more: Env = {}) {
         if (instance.running) throw new Error(`${name} is still running; stop it first`);
-        proc = await launch(name, { ...extraEnv, ...more });
+        // Same PORT, as a platform restarts an instance (and a balancer's config names it).
+        proc = await launch(name, { ...extraEnv, ...more }, proc.port);
         await proc.waitReady(options.readyTimeoutMs ?? 60_000);
       },
       output: () => proc.output(),
@@ -377,7 +384,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const close = async () => {
     checking = false;
     await healthLoop.catch(() => undefined);
-    for (const p of allProcs) if (p.child.signalCode === 'SIGSTOP' || p.child.exitCode === null) p.child.kill('SIGCONT');
+    for (const p of allProcs) if (p.child.signalCode === 'SIGSTOP' || p.child.exitCode === null) p.signalAll('SIGCONT');
     await Promise.all(allProcs.map((p) => p.kill()));
     await db.end().catch(() => undefined);
     await cleanupDatabase().catch(() => undefined);
