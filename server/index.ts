@@ -76,13 +76,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   // A launcher that died without passing a signal on leaves us orphaned: nobody would
-  // ever stop us, so stop as if signalled.
-  const parent = watchParent({
-    onOrphaned: (previous, current) => {
-      logger.warn({ parent: previous, now: current }, 'parent process exited: shutting down');
-      if (!shuttingDown) void shutdown('parent exited');
-    },
-  });
+  // ever stop us, so stop as if signalled. Only under npm (npm_lifecycle_event is set by
+  // `npm run`), the launcher the platform signals: a server started directly in the
+  // background (`nohup node … &`) is meant to outlive its shell.
+  const parent = process.env.npm_lifecycle_event
+    ? watchParent({
+        onOrphaned: (previous, current) => {
+          logger.warn({ parent: previous, now: current }, 'parent process exited: shutting down');
+          if (!shuttingDown) void shutdown('parent exited');
+        },
+      })
+    : { stop: () => undefined };
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 
   try {
