@@ -2,35 +2,11 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { z } from 'zod';
+import { type HttpToolSpec } from './specs.js';
 import { ToolError, type ApprovalPolicy, type Tool, type ToolInputSchema } from './types.js';
 
-/**
- * HTTP tools: an operator connects an agent to their own service by declaring it,
- * with no code. Arguments fill `{placeholders}` in the URL (URL-encoded); for any
- * method but GET and DELETE the arguments are also the JSON body. Header values may
- * name environment variables (`Bearer ${env:WEATHER_TOKEN}`) so secrets stay out of
- * the declaration.
- */
-export const httpToolSpecSchema = z
-  .object({
-    name: z.string().regex(/^[a-z][a-z0-9_-]{0,47}$/, 'lowercase letters, digits, "_" and "-", starting with a letter, 48 at most'),
-    description: z.string().min(1).max(1024),
-    input: z
-      .object({ type: z.literal('object'), properties: z.record(z.string(), z.unknown()).optional(), required: z.array(z.string()).optional() })
-      .catchall(z.unknown())
-      .default({ type: 'object', properties: {} }),
-    url: z.string().min(1).max(2048),
-    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
-    headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().max(4096)).default({}),
-    annotations: z.object({ readOnly: z.boolean().optional(), destructive: z.boolean().optional(), idempotent: z.boolean().optional() }).strict().default({}),
-    approval: z.enum(['never', 'always', 'when-destructive']).optional(),
-    timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
-    maxResponseBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(256 * 1024),
-  })
-  .strict();
+export { httpToolSpecSchema, type HttpToolSpec } from './specs.js';
 
-export type HttpToolSpec = z.infer<typeof httpToolSpecSchema>;
 
 /** Never a destination, even when allow-listed: link-local (cloud metadata lives there) and "this host". */
 export function forbiddenAddress(address: string): boolean {

@@ -3,35 +3,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type CallToolResult, type Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
 import type { Logger } from '../log.js';
+import { type McpServerSpec } from './specs.js';
 import { modelToolName, ToolError, type ApprovalPolicy, type Tool, type ToolInputSchema } from './types.js';
-
-const approvalSchema = z.enum(['never', 'always', 'when-destructive']);
-
-const common = {
-  name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, "_" and "-", starting with a letter, 32 at most'),
-  /** Per call; the MCP SDK's own default is 60 s too. */
-  timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
-  /** Overrides the default approval policy for every tool of this server, or per tool name. */
-  approval: approvalSchema.optional(),
-  toolApprovals: z.record(z.string(), approvalSchema).default({}),
-};
-
-export const mcpServerSpecSchema = z.discriminatedUnion('transport', [
-  z.object({ ...common, transport: z.literal('http'), url: z.url({ protocol: /^https?$/ }), headers: z.record(z.string(), z.string()).default({}) }).strict(),
-  z
-    .object({
-      ...common,
-      transport: z.literal('stdio'),
-      command: z.string().min(1),
-      args: z.array(z.string()).default([]),
-      env: z.record(z.string(), z.string()).default({}),
-      cwd: z.string().optional(),
-    })
-    .strict(),
-]);
-export type McpServerSpec = z.infer<typeof mcpServerSpecSchema>;
 
 /** The key under which a call's idempotency key travels in `_meta` (MCP reserves unprefixed and modelcontextprotocol.* names). */
 export const IDEMPOTENCY_META_KEY = 'io.agentry/idempotency-key';
@@ -279,3 +253,5 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
     },
   };
 }
+
+export { mcpServerSpecSchema, type McpServerSpec } from './specs.js';
