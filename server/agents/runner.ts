@@ -85,7 +85,6 @@ export function createRunner(deps: {
           { model, messages, temperature: spec.temperature, maxTokens: spec.maxTokens, responseSchema: schema },
           { signal: step.signal, onToken: (delta) => step.token(delta), user: ctx.run.owner },
         );
-        const output = schema ? parseStructured(spec.name, response.text, schema.schema) : response.text;
         const usage: Usage = response.cached
           ? { promptTokens: 0, completionTokens: 0, costUsd: 0, cachedRequests: 1 }
           : {
@@ -94,6 +93,9 @@ export function createRunner(deps: {
               costUsd: costOf(config.openai.prices, response.model, response.usage.promptTokens, response.usage.completionTokens),
               cachedRequests: 0,
             };
+        // Spent even if the answer is then refused (bad JSON): the run pays for it.
+        step.spent?.(usage);
+        const output = schema ? parseStructured(spec.name, response.text, schema.schema) : response.text;
         return {
           output,
           usage,

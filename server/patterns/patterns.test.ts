@@ -205,13 +205,15 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     expect(llm.count()).toBe(2);
   });
 
-  it('bad structured output fails the run without retrying', async () => {
-    llm.enqueue({ kind: 'reply', text: 'I think it is billing.' });
+  it('bad structured output fails the run without retrying, and the tokens it spent still count', async () => {
+    llm.enqueue({ kind: 'reply', text: 'I think it is billing.', promptTokens: 40, completionTokens: 6 });
     const run = await submit(t, { agent: 'support-triage', input: 'I was charged twice' });
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ code: 'bad_output' });
     expect(run.attempts).toBe(1);
     expect(llm.count()).toBe(1);
+    expect(run.usage).toMatchObject({ promptTokens: 40, completionTokens: 6 });
+    expect(run.steps[0]).toMatchObject({ status: 'failed' });
   });
 
   it('cancelling a run stops its model call', async () => {

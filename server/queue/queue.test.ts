@@ -157,6 +157,22 @@ describe('queue worker', () => {
     expect(run).toMatchObject({ status: 'failed', error: { code: 'timeout' } });
   });
 
+  it('counts the usage a failed step spent, on the run and on the step', async () => {
+    use(async (ctx) => {
+      await ctx.step('paid', { agent: 'writer' }, async (step) => {
+        step.spent?.({ promptTokens: 12, completionTokens: 4, costUsd: 0.002, cachedRequests: 0 });
+        throw new RunError('bad_output', 'the answer was not JSON', false);
+      });
+      return { output: null };
+    });
+    const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]);
+    const run = await settled(row.id);
+    expect(run.status).toBe('failed');
+    expect(run.usage).toMatchObject({ promptTokens: 12, completionTokens: 4 });
+    expect(run.usage.costUsd).toBeCloseTo(0.002);
+    expect(run.steps[0]).toMatchObject({ status: 'failed', usage: expect.objectContaining({ promptTokens: 12, completionTokens: 4 }) });
+  });
+
   it('checkpoints steps: a retried run does not repeat completed steps, and usage is summed once', async () => {
     const calls: string[] = [];
     use(async (ctx) => {

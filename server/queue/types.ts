@@ -33,6 +33,12 @@ export interface StepHandle {
   readonly index: number;
   /** Streams a text delta to watchers (run.token); not stored. */
   token(delta: string): void;
+  /**
+   * Reports usage this step has already spent (a model call that answered). If
+   * the step then fails, this is what is counted on the run; if it succeeds,
+   * `StepResult.usage` is counted instead.
+   */
+  spent?(usage: Usage): void;
   readonly signal: AbortSignal;
 }
 

@@ -81,10 +81,11 @@ export interface StepEnd extends StepStart {
 /**
  * The checkpoint: stores the step's output and adds its usage to the run's
  * totals, with `run.step.finished`, atomically. A failed step is stored too
- * (for the record) but is not a checkpoint: the next attempt runs it again.
+ * (for the record, with the usage it spent, which counts on the run) but is
+ * not a checkpoint: the next attempt runs it again.
  */
 export async function finishStep(db: Db, fence: Fence, step: StepEnd, data: Record<string, unknown>): Promise<WrittenEvent | null> {
-  const usage = step.status === 'succeeded' ? step.usage : null;
+  const usage = step.usage;
   const { rows } = await db.query<WrittenEvent>({
     name: 'queue_finish_step',
     text: `WITH r AS (
