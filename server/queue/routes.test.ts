@@ -124,6 +124,42 @@ describe('runs API', () => {
     hold = gate();
   });
 
+  it('Prefer: wait answers 202 with the created run when the pool is exhausted by the end of the wait', async () => {
+    const running = gate();
+    const finish = gate();
+    const own = await startQueue(
+      testPlanner(async () => {
+        running.open();
+        await finish.promise;
+        return { output: 'done' };
+      }),
+      { env: { DB_CONNECTION_TIMEOUT_MS: '300' } },
+    );
+    const held: import('pg').PoolClient[] = [];
+    try {
+      const answer = own.api('/api/runs', { body: { agent: 'echo', input: {} }, headers: { prefer: 'wait=3' } });
+      await running.promise;
+      // Every pooled connection taken while the request waits: reading the run at the end fails.
+      const max = (own.db.pool as unknown as { options: { max: number } }).options.max;
+      while (held.length < max) {
+        try {
+          held.push(await own.db.pool.connect());
+        } catch {
+          // a background statement had one for a moment: ask again
+        }
+      }
+      const res = await answer;
+      expect(res.status).toBe(202);
+      expect(res.body.run).toMatchObject({ status: expect.stringMatching(/^(queued|running)$/) });
+      expect(res.headers.get('location')).toBe(`/api/runs/${res.body.run.id}`);
+    } finally {
+      for (const client of held) client.release();
+      finish.open();
+      await own.close();
+      await own.dropDatabase?.();
+    }
+  });
+
   it('lists runs newest first with status filter and cursor pagination; non-admins see only their own', async () => {
     const mine: string[] = [];
     for (let i = 0; i < 5; i++) mine.push((await post({ agent: 'echo', input: i }, 'lena:operator')).body.run.id);
