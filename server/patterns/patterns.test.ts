@@ -6,10 +6,15 @@ import { defaultAnswer, startOpenAiTestServer, type ChatRequestBody, type OpenAi
 
 type StartedApp = TestApp & { dropDatabase?: () => Promise<void> };
 
+/** Submits and returns the run once final (Prefer: wait, then polling: a loaded machine may need longer). */
 async function submit(t: StartedApp, body: Record<string, unknown>): Promise<Run> {
   const res = await request(t.url).post('/api/runs').set('Prefer', 'wait=30').send(body);
   expect([200, 202]).toContain(res.status);
-  return res.body.run as Run;
+  if (res.status === 200) return res.body.run as Run;
+  return waitFor(async () => {
+    const run = await getRun(t, res.body.run.id as string);
+    return ['succeeded', 'failed', 'cancelled', 'awaiting_input'].includes(run.status) ? run : null;
+  }, { timeoutMs: 120_000, intervalMs: 200, what: 'the run to finish' });
 }
 
 /** Submits without waiting, then polls until the run is parked for a person. */

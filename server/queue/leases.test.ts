@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, waitFor } from '../../test/helpers.js';
+import { createTestDatabase, waitFor as waitForCondition } from '../../test/helpers.js';
 import { LeaseLost } from './retry.js';
 import { gate, startQueue, testPlanner, type QueueHarness } from './testing.js';
 import type { RunContext } from './types.js';
+
+/** Generous deadlines: two cores shared by several test runs. */
+const waitFor: typeof waitForCondition = (fn, options = {}) => waitForCondition(fn, { timeoutMs: 30_000, ...options });
 
 /**
  * Two queue instances on one database: leases, fencing, sweeping, shutdown
@@ -279,7 +282,6 @@ describe('leases and fencing', () => {
       // The lease is renewed past what it was at the start of the stall plus a whole lease.
       await waitFor(async () => (await observer.query('SELECT lease_expires_at > $2 AS renewed FROM runs WHERE id = $1', [run.id, rows[0].until])).rows[0].renewed, {
         what: 'a renewal during the pool stall',
-        timeoutMs: 15_000,
       });
       // Another instance sweeping now finds nothing to take.
       const b = await start(testPlanner(async () => ({ output: 'B must not run it' })));

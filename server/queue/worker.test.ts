@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../test/helpers.js';
+import { waitFor as waitForCondition } from '../../test/helpers.js';
 import { createLogger } from '../log.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { claimRuns, sweepExpiredLeases } from './sql/leases.js';
@@ -10,6 +10,9 @@ import type { Db } from './sql/rows.js';
 import { gate, RecordingSink, startQueue, testPlanner, type QueueHarness } from './testing.js';
 import type { RunContext } from './types.js';
 import { createWorker, type Worker } from './worker.js';
+
+/** Generous deadlines: two cores shared by several test runs. */
+const waitFor: typeof waitForCondition = (fn, options = {}) => waitForCondition(fn, { timeoutMs: 30_000, ...options });
 
 /**
  * The worker on its own (no timers: no heartbeat, no sweeper, no poll), so a
