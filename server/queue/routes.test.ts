@@ -133,11 +133,12 @@ describe('runs API', () => {
         await finish.promise;
         return { output: 'done' };
       }),
-      { env: { DB_CONNECTION_TIMEOUT_MS: '300' } },
+      // Short enough to fail a read inside the wait, long enough to start on a loaded machine.
+      { env: { DB_CONNECTION_TIMEOUT_MS: '2000' } },
     );
     const held: import('pg').PoolClient[] = [];
     try {
-      const answer = own.api('/api/runs', { body: { agent: 'echo', input: {} }, headers: { prefer: 'wait=3' } });
+      const answer = own.api('/api/runs', { body: { agent: 'echo', input: {} }, headers: { prefer: 'wait=5' } });
       await running.promise;
       // Every pooled connection taken while the request waits: reading the run at the end fails.
       const max = (own.db.pool as unknown as { options: { max: number } }).options.max;
