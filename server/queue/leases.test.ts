@@ -151,12 +151,13 @@ describe('leases and fencing', () => {
     await waitFor(async () => (await a.db.pool.query(`SELECT count(*)::int AS n FROM run_steps WHERE status = 'succeeded' AND run_id = ANY($1)`, [[quick.id, slow.id]])).rows[0].n === 2);
     open.splice(open.indexOf(a), 1);
     const t0 = Date.now();
-    const closing = a.close(1200);
+    // A deadline the quick run's final write fits in even on a loaded machine.
+    const closing = a.close(4000);
     setTimeout(() => quickDone.open(), 200);
     // Wait for the close and read the database from a new instance.
     const bCalls: string[] = [];
     await closing;
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(1100);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(3900);
     const b = await start(
       testPlanner(async (ctx) => {
         const first = await ctx.step('first', { agent: 'x' }, async () => {

@@ -110,7 +110,7 @@ describe('runs API', () => {
   });
 
   it('Prefer: wait answers 200 with the finished run in time, else 202', async () => {
-    const quick = await post({ agent: 'echo', input: { text: 'fast' } }, 'admin:admin', { prefer: 'wait=5' });
+    const quick = await post({ agent: 'echo', input: { text: 'fast' } }, 'admin:admin', { prefer: 'wait=30' });
     expect(quick.status).toBe(200);
     expect(quick.body.run).toMatchObject({ status: 'succeeded', output: { echo: 'fast' } });
     expect(quick.headers.get('location')).toBe(`/api/runs/${quick.body.run.id}`);
