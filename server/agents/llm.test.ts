@@ -94,6 +94,17 @@ describe('LLM client against an OpenAI-compatible server (real SDK, real SSE)', 
     expect(text).toMatch(/llm_request_duration_seconds_count\{model="test-model",outcome="success"\} 1/);
   });
 
+  it('a retry after deltas were streamed does not send them again: watchers see the answer once', async () => {
+    const { llm } = makeLlm({ OPENAI_MAX_RETRIES: '1' });
+    // The first try streams "Partial" and then fails inside the stream; the retry answers in full.
+    server.enqueue({ kind: 'stream-error', message: 'upstream hiccup' }, { kind: 'reply', text: 'Partial answer, and then the rest of it.', chunkSize: 4 });
+    const deltas: string[] = [];
+    const response = await llm.complete(ask('Write it'), { ...live(), onToken: (d) => deltas.push(d) });
+    expect(server.count()).toBe(2);
+    expect(response.text).toBe('Partial answer, and then the rest of it.');
+    expect(deltas.join('')).toBe(response.text);
+  });
+
   it('asks for structured output with a strict json_schema response format', async () => {
     const { llm } = makeLlm();
     const schema = { type: 'object' as const, properties: { pass: { type: 'boolean' as const }, reasons: { type: 'array' as const, items: { type: 'string' as const } } }, required: ['pass'] };

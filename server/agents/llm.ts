@@ -145,6 +145,29 @@ export function createLlm(deps: {
       const hit = await fromCache(key, request, call);
       if (hit) return hit;
     }
+    /*
+     * Watchers already got the deltas of a try that failed mid-stream; a retry
+     * starts its answer over. Its deltas are held back until they pass what was
+     * already sent, so live text is never repeated (a retry whose answer differs
+     * shows its own tail; the step's stored output is always the final answer).
+     */
+    let sent = 0;
+    const tryOptions = (): CallOptions => {
+      const forward = call.onToken;
+      if (!forward) return call;
+      let received = 0;
+      return {
+        ...call,
+        onToken(delta) {
+          const start = received;
+          received += delta.length;
+          if (received <= sent) return;
+          const fresh = delta.slice(Math.max(0, sent - start));
+          sent = received;
+          forward(fresh);
+        },
+      };
+    };
     for (let tries = 0; ; tries++) {
       call.signal.throwIfAborted();
       const openFor = breaker.check();
@@ -167,7 +190,7 @@ export function createLlm(deps: {
       }
       const started = performance.now();
       try {
-        const response = await attempt(request, call);
+        const response = await attempt(request, tryOptions());
         breaker.success();
         record(request.model, 'success', started, response.usage);
         if (key) {

@@ -145,6 +145,7 @@ export function createRunner(deps: {
         { signal: step.signal, onToken: (delta) => step.token(delta), user: ctx.run.owner },
       );
       const usage = usageOf(response);
+      // Spent even if the answer is then refused (bad JSON): the run pays for it.
       step.spent?.(usage);
       const output = schema ? parseStructured(spec.name, response.text, schema.schema) : response.text;
       return {

@@ -18,8 +18,11 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** LISTEN is the one connection the process holds outside the pool. */
-const DEDICATED_CONNECTIONS = 1;
+/**
+ * Connections the process holds outside the pool: LISTEN, and the queue's lease
+ * renewal connection (server/queue/lease-pool.ts, LEASE_CONNECTIONS).
+ */
+const DEDICATED_CONNECTIONS = 2;
 
 /**
  * Brings the database up: embedded server when DATABASE_URL is unset, migrations

@@ -6,10 +6,15 @@ import { defaultAnswer, startOpenAiTestServer, type ChatRequestBody, type OpenAi
 
 type StartedApp = TestApp & { dropDatabase?: () => Promise<void> };
 
+/** Submits and returns the run once final (Prefer: wait, then polling: a loaded machine may need longer). */
 async function submit(t: StartedApp, body: Record<string, unknown>): Promise<Run> {
   const res = await request(t.url).post('/api/runs').set('Prefer', 'wait=30').send(body);
   expect([200, 202]).toContain(res.status);
-  return res.body.run as Run;
+  if (res.status === 200) return res.body.run as Run;
+  return waitFor(async () => {
+    const run = await getRun(t, res.body.run.id as string);
+    return ['succeeded', 'failed', 'cancelled', 'awaiting_input'].includes(run.status) ? run : null;
+  }, { timeoutMs: 120_000, intervalMs: 200, what: 'the run to finish' });
 }
 
 /** Submits without waiting, then polls until the run is parked for a person. */
@@ -205,13 +210,15 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     expect(llm.count()).toBe(2);
   });
 
-  it('bad structured output fails the run without retrying', async () => {
-    llm.enqueue({ kind: 'reply', text: 'I think it is billing.' });
+  it('bad structured output fails the run without retrying, and the tokens it spent still count', async () => {
+    llm.enqueue({ kind: 'reply', text: 'I think it is billing.', promptTokens: 40, completionTokens: 6 });
     const run = await submit(t, { agent: 'support-triage', input: 'I was charged twice' });
     expect(run.status).toBe('failed');
     expect(run.error).toMatchObject({ code: 'bad_output' });
     expect(run.attempts).toBe(1);
     expect(llm.count()).toBe(1);
+    expect(run.usage).toMatchObject({ promptTokens: 40, completionTokens: 6 });
+    expect(run.steps[0]).toMatchObject({ status: 'failed' });
   });
 
   it('cancelling a run stops its model call', async () => {

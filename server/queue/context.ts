@@ -73,9 +73,18 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
       const meta = kind === 'model' ? (info.meta ?? null) : { ...info.meta, kind };
       const startData = { index, key, agent: info.agent, ...(meta ? { meta } : {}) };
       publish(fenced(await startStep(db, attempt.fence, { key, index, agent: info.agent, meta }, startData)), startedType, startData);
+      let spent: Usage | null = null;
       const handle: StepHandle = {
         index,
         signal: attempt.signal,
+        spent(usage) {
+          spent = {
+            promptTokens: (spent?.promptTokens ?? 0) + usage.promptTokens,
+            completionTokens: (spent?.completionTokens ?? 0) + usage.completionTokens,
+            costUsd: (spent?.costUsd ?? 0) + (usage.costUsd ?? 0),
+            cachedRequests: (spent?.cachedRequests ?? 0) + (usage.cachedRequests ?? 0),
+          };
+        },
         token(delta) {
           if (attempt.lost || attempt.signal.aborted) return;
           try {
@@ -91,9 +100,11 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
       } catch (error) {
         if (!attempt.lost && !(error instanceof LeaseLost)) {
           const failure = { message: error instanceof Error ? error.message : String(error) };
-          const data = { index, key, agent: info.agent, status: 'failed', error: failure };
+          // Tokens a failed step spent are paid for all the same: they count on the run.
+          const usage = spent as Usage | null;
+          const data = { index, key, agent: info.agent, status: 'failed', error: failure, ...(usage ? { usage } : {}) };
           try {
-            const written = await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta, status: 'failed', output: { error: failure }, model: null, usage: null }, data);
+            const written = await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta, status: 'failed', output: { error: failure }, model: null, usage }, data);
             if (written) publish(written, finishedType, data);
           } catch (writeError) {
             logger.warn({ err: writeError, runId: run.id }, 'could not record the failed step');

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type express from 'express';
 import type pg from 'pg';
 import { isFinalStatus, type QueueStats, type RunEvent } from '../../shared/protocol.js';
@@ -6,6 +7,7 @@ import type { Listener } from '../db/listener.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { createLeasePool } from './lease-pool.js';
 import { createRunsRouter } from './routes.js';
 import { getRunStatus } from './sql/control.js';
 import { insertRuns, type NewRun } from './sql/insert-runs.js';
@@ -98,6 +100,8 @@ export function createQueue(deps: QueueDeps): Queue {
   let lastStats: QueueStats | null = null;
   let retryTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   const completions: number[] = [];
+  // Renewals must outlive a stall of the shared pool; statements on it time out well inside a renewal period.
+  const leasePool = createLeasePool(pool, { timeoutMs: Math.max(500, tuning.heartbeatMs), logger: log });
 
   const notifyFinal = (runId: string) => {
     const set = waiters.get(runId);
@@ -106,6 +110,7 @@ export function createQueue(deps: QueueDeps): Queue {
 
   const worker = createWorker({
     db: pool,
+    leaseDb: leasePool,
     planner: deps.planner,
     sink,
     logger: log,
@@ -174,7 +179,7 @@ export function createQueue(deps: QueueDeps): Queue {
   function every(ms: number, what: string, fn: () => Promise<unknown>, firstDelayMs = ms): { running: () => Promise<void> } {
     let current: Promise<void> = Promise.resolve();
     const tick = () => {
-      if (phase !== 'running' && !(what === 'heartbeat' && phase === 'stopping')) return;
+      if (phase !== 'running') return;
       current = fn()
         .then(() => undefined)
         .catch((error: unknown) => log.warn({ err: error }, `${what} failed`))
@@ -193,10 +198,48 @@ export function createQueue(deps: QueueDeps): Queue {
     return { running: () => current };
   }
 
+  /*
+   * The heartbeat runs on its own schedule, measured from the start of the last
+   * renewal that succeeded (when the database extended the leases), not from the
+   * end of the previous tick: a slow or failed renewal is followed by the next
+   * one at once (failed: after a short pause), so one bad tick cannot push the
+   * renewal past the lease. Renewals use the lease connection (see lease-pool.ts).
+   */
+  function heartbeatLoop(): { running: () => Promise<void> } {
+    let current: Promise<void> = Promise.resolve();
+    let lastSuccess = performance.now();
+    const retryMs = Math.max(50, Math.floor(tuning.heartbeatMs / 4));
+    const schedule = (delay: number) => {
+      if (phase === 'stopped') return;
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        tick();
+      }, delay);
+      timer.unref();
+      timers.add(timer);
+    };
+    const tick = () => {
+      if (phase !== 'running' && phase !== 'stopping') return;
+      const started = performance.now();
+      current = worker.heartbeat().then(
+        () => {
+          lastSuccess = started;
+          schedule(Math.max(0, lastSuccess + tuning.heartbeatMs - performance.now()));
+        },
+        (error: unknown) => {
+          log.warn({ err: error }, 'heartbeat failed; retrying');
+          schedule(retryMs);
+        },
+      );
+    };
+    schedule(tuning.heartbeatMs);
+    return { running: () => current };
+  }
+
   async function sweep(): Promise<number> {
     let total = 0;
     for (;;) {
-      const rows = await sweepExpiredLeases(pool, 100);
+      const rows = await sweepExpiredLeases(pool, 100, worker.held());
       total += rows.length;
       for (const row of rows) {
         const event: RunEvent = { seq: row.seq, runId: row.id, type: row.type, data: row.data, at: row.at.toISOString() };
@@ -315,7 +358,7 @@ export function createQueue(deps: QueueDeps): Queue {
       unlisten.push(listener.listen(CHANNELS.done, (id) => notifyFinal(id)));
       listener.on('reconnected', onReconnected);
       loops.push(every(config.agents.pollIntervalMs, 'poll', async () => worker.wake()));
-      loops.push(every(tuning.heartbeatMs, 'heartbeat', () => worker.heartbeat()));
+      loops.push(heartbeatLoop());
       loops.push(every(tuning.sweepIntervalMs, 'lease sweep', sweep, 0));
       loops.push(every(tuning.statsIntervalMs, 'queue stats', refreshStats, 0));
       // Spread instances' first pass so a scale-out does not prune all at once.
@@ -329,6 +372,7 @@ export function createQueue(deps: QueueDeps): Queue {
     async stop(deadline) {
       if (phase === 'stopped' || phase === 'idle') {
         phase = 'stopped';
+        await leasePool.end().catch(() => undefined);
         return;
       }
       phase = 'stopping';
@@ -342,6 +386,7 @@ export function createQueue(deps: QueueDeps): Queue {
       // Pending `Prefer: wait` requests answer now (202) rather than hold the shutdown.
       for (const set of [...waiters.values()]) for (const fn of [...set]) fn();
       await Promise.allSettled(loops.map((l) => l.running()));
+      await leasePool.end().catch((error: unknown) => log.warn({ err: error }, 'lease connection did not close cleanly'));
       metrics.jobsActive.set(0);
       log.info({ released: released.length }, 'queue stopped');
     },

@@ -161,7 +161,15 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
     res.set('Location', `/api/runs/${row.id}`);
     if (waitSeconds > 0) {
       res.set('Preference-Applied', `wait=${waitSeconds}`);
-      const run = isFinalStatus(row.status) ? await runJson(row.id) : await waitFinal(req, row.id, waitSeconds * 1000);
+      let run: Run;
+      try {
+        run = isFinalStatus(row.status) ? await runJson(row.id) : await waitFinal(req, row.id, waitSeconds * 1000);
+      } catch (error) {
+        // Created here: an error now (a 503 from an exhausted pool) would make a client that
+        // retries without an idempotency key create a second run. Answer with the run as created.
+        if (!inserted) throw error;
+        run = toRun(inserted, []);
+      }
       res.status(isFinalStatus(run.status) ? 200 : 202).json({ run });
       return;
     }

@@ -105,7 +105,7 @@ export async function startQueue(planner: RunPlanner, options: HarnessOptions = 
     planner,
     sink,
     instanceId: options.instanceId ?? `test-${Math.random().toString(36).slice(2, 8)}`,
-    tuning: { statsIntervalMs: 200, sweepIntervalMs: 200, cancelWaitMs: 3000, ...options.tuning },
+    tuning: { statsIntervalMs: 200, sweepIntervalMs: 200, cancelWaitMs: 30_000, ...options.tuning },
   });
   const authenticate: express.RequestHandler = (req, _res, next) => {
     const [username, role] = (req.get('x-test-user') ?? 'admin:admin').split(':');

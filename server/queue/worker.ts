@@ -22,6 +22,8 @@ export interface WorkerOptions {
 
 export interface WorkerDeps {
   db: Db;
+  /** Where lease renewals go: a connection request traffic cannot starve (defaults to `db`). */
+  leaseDb?: Db;
   planner: RunPlanner;
   sink: EventSink;
   logger: Logger;
@@ -38,6 +40,8 @@ interface Attempt extends AttemptState {
   readonly controller: AbortController;
   readonly startedAt: number;
   released: boolean;
+  /** Left `active` (its entry may now belong to a newer attempt of the same run). */
+  ended: boolean;
   done: Promise<void>;
 }
 
@@ -47,6 +51,8 @@ const MAX_CLAIMS_IN_FLIGHT = 2;
 const MAX_FINALS_IN_FLIGHT = 2;
 /** Attempts done executing but still committing their outcome, as a multiple of the cap. */
 const FINALIZING_FACTOR = 4;
+/** How long a cancel for a run not (yet) active here is remembered, in leases. */
+const EARLY_CANCEL_LEASES = 2;
 
 export type Outcome = 'succeeded' | 'failed' | 'cancelled' | 'retrying' | 'awaiting_input' | 'released' | 'lost';
 
@@ -59,7 +65,17 @@ export type Outcome = 'succeeded' | 'failed' | 'cancelled' | 'retrying' | 'await
  */
 export function createWorker(deps: WorkerDeps) {
   const { db, planner, sink, logger, metrics, options } = deps;
+  /*
+   * Keyed by run id, holding the attempt that owns the entry. An attempt only
+   * removes its own entry, and a run still active here is never claimed again
+   * here (claimRuns excludes it), so one run has at most one attempt per instance.
+   */
   const active = new Map<string, Attempt>();
+  /*
+   * Cancels for runs not active here when they arrived: a claim in flight may be
+   * about to start one (the cancel NOTIFY can overtake the claim's answer).
+   */
+  const earlyCancels = new Map<string, number>();
   let accepting = false;
   let generation = 0;
   let emptyAt = -1;
@@ -105,7 +121,7 @@ export function createWorker(deps: WorkerDeps) {
     reserved += limit;
     const startedIn = generation;
     try {
-      const rows = await claimRuns(db, { limit, instanceId: options.instanceId, leaseMs: options.leaseMs });
+      const rows = await claimRuns(db, { limit, instanceId: options.instanceId, leaseMs: options.leaseMs, exclude: [...active.keys()] });
       if (rows.length < limit && startedIn > emptyAt) emptyAt = startedIn;
       reserved -= limit;
       limit = 0;
@@ -147,13 +163,21 @@ export function createWorker(deps: WorkerDeps) {
       lastSeq: row.last_seq,
       lost: false,
       released: false,
+      ended: false,
       startedAt: performance.now(),
       done: Promise.resolve(),
     };
+    const previous = active.get(row.id);
+    if (previous) {
+      // Two claims in flight, the run swept between them: the older attempt's token is gone.
+      previous.lost = true;
+      abort(previous, 'lease_lost', 'the run was claimed again');
+    }
     active.set(row.id, attempt);
     executing++;
     metrics.jobsActive.set(executing);
     publish(row.id, row.owner, { seq: row.last_seq, at: row.event_at, type: 'run.started', data: { attempt: row.attempts, instance: options.instanceId } });
+    if (row.cancel_requested || earlyCancels.delete(row.id)) abort(attempt, 'cancelled', 'the run was cancelled');
     attempt.done = runAttempt(attempt);
   }
 
@@ -185,7 +209,8 @@ export function createWorker(deps: WorkerDeps) {
     } finally {
       clearTimeout(timer);
       if (holdsSlot) release();
-      active.delete(attempt.run.id);
+      attempt.ended = true;
+      if (active.get(attempt.run.id) === attempt) active.delete(attempt.run.id);
       metrics.jobDuration.observe({ status: outcome }, (performance.now() - attempt.startedAt) / 1000);
       if (outcome === 'succeeded' || outcome === 'failed' || outcome === 'cancelled') {
         metrics.jobsCompletedTotal.inc({ status: outcome });
@@ -193,7 +218,9 @@ export function createWorker(deps: WorkerDeps) {
       }
       logger.debug({ runId: attempt.run.id, outcome, attempt: attempt.run.attempts }, 'attempt ended');
       if (active.size === 0) for (const resolve of idleWaiters) resolve();
-      kick();
+      // A lost run may be queued again, and claims skipped it while this attempt was active.
+      if (attempt.lost) wake();
+      else kick();
     }
   }
 
@@ -327,7 +354,12 @@ export function createWorker(deps: WorkerDeps) {
     /** A cancel for `runId` arrived; if it runs here, abort it now. */
     cancel(runId: string): boolean {
       const attempt = active.get(runId);
-      if (!attempt) return false;
+      if (!attempt) {
+        const now = Date.now();
+        for (const [id, at] of earlyCancels) if (at < now - EARLY_CANCEL_LEASES * options.leaseMs) earlyCancels.delete(id);
+        if (claimsInFlight > 0) earlyCancels.set(runId, now);
+        return false;
+      }
       abort(attempt, 'cancelled', 'the run was cancelled');
       return true;
     },
@@ -335,12 +367,12 @@ export function createWorker(deps: WorkerDeps) {
     async heartbeat(): Promise<void> {
       const held = [...active.values()].filter((a) => !a.released && !a.lost);
       if (held.length === 0) return;
-      const renewed = await renewLeases(db, held.map((a) => a.fence), options.leaseMs);
-      const byId = new Map(renewed.map((r) => [r.id, r]));
+      const renewed = await renewLeases(deps.leaseDb ?? db, held.map((a) => a.fence), options.leaseMs);
+      const byToken = new Map(renewed.map((r) => [r.lease_token, r]));
       for (const attempt of held) {
-        const row = byId.get(attempt.run.id);
+        const row = byToken.get(attempt.fence.token);
         if (!row) {
-          if (!active.has(attempt.run.id)) continue; // finished while the heartbeat ran
+          if (attempt.ended) continue; // finished while the heartbeat ran
           attempt.lost = true;
           logger.warn({ runId: attempt.run.id }, 'lease lost (expired or taken over); aborting the attempt');
           abort(attempt, 'lease_lost', 'the lease on this run was lost');

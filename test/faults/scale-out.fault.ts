@@ -70,7 +70,7 @@ describe('ten instances starting at once against one database', () => {
       reservedConnections: (byName.get('superuser_reserved_connections') ?? 3) + (byName.get('reserved_connections') ?? 0),
       maxInstances: INSTANCES,
       configuredMax: 20,
-      dedicatedConnections: 1,
+      dedicatedConnections: 2, // LISTEN + the queue's lease connection (server/db/database.ts)
     });
     expect(sizing.perInstanceBudget).toBe(9);
     for (const instance of c.instances) {

@@ -69,13 +69,16 @@ export interface ControlResult {
 /**
  * Cancel: a queued or waiting run ends `cancelled` here and now; a running one
  * gets `cancel_requested` and a NOTIFY so whichever instance holds it aborts it
- * (the worker, or the sweeper if the worker is gone, writes `cancelled`).
+ * (the worker, or the sweeper if the worker is gone, writes `cancelled`), and
+ * `finish_waiters` so that final write NOTIFYs the instance answering the cancel.
  */
 export async function cancelRun(db: Db, id: string, by: string): Promise<ControlResult | null> {
   const { rows } = await db.query<ControlResult>({
     name: 'queue_cancel_run',
     text: `WITH r AS (
         UPDATE runs SET cancel_requested = true, updated_at = now(), last_seq = last_seq + 1,
+               -- The canceller waits for a running run to end: ask for its done NOTIFY.
+               finish_waiters = finish_waiters OR status = 'running',
                status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
                finished_at = CASE WHEN status = 'running' THEN NULL ELSE now() END,
                pending_input = CASE WHEN status = 'running' THEN pending_input ELSE NULL END

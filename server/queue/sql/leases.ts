@@ -1,6 +1,6 @@
 import { CHANNELS, RUN_COLUMNS, type Db, type RunRow } from './rows.js';
 
-export type ClaimedRow = RunRow & { lease_token: string; event_at: Date };
+export type ClaimedRow = RunRow & { lease_token: string; event_at: Date; cancel_requested: boolean };
 
 /**
  * Claims up to `limit` ready runs, highest priority then oldest, in ONE statement:
@@ -8,22 +8,22 @@ export type ClaimedRow = RunRow & { lease_token: string; event_at: Date };
  * on each other. Each claim counts an attempt, takes a fresh fencing token and
  * records `run.started` with the next seq of its run.
  */
-export async function claimRuns(db: Db, options: { limit: number; instanceId: string; leaseMs: number }): Promise<ClaimedRow[]> {
+export async function claimRuns(db: Db, options: { limit: number; instanceId: string; leaseMs: number; exclude?: readonly string[] }): Promise<ClaimedRow[]> {
   const { rows } = await db.query<ClaimedRow>({
     name: 'queue_claim_runs',
     /*
-     * The claim commits asynchronously (synchronous_commit off for this one
-     * transaction): if the database crashed before flushing it, the run is simply
-     * queued again and the worker that thought it held it is fenced out — its
-     * token never reached disk, so none of its writes can match. Every later
-     * synchronous commit (a checkpoint, a final status) flushes the claim first,
-     * because WAL is sequential. It saves a disk flush per claim.
+     * The claim commits synchronously, like every other write that stores an
+     * event: run.started is published as soon as this returns, so it must be on
+     * disk by then. (An asynchronous commit lost in a crash would hand its seq to
+     * the next event, and a client that resumed after run.started would skip it.)
+     *
+     * `exclude` names runs still active on this instance (an earlier attempt
+     * unwinding after its lease was swept): the same instance never runs two
+     * attempts of one run side by side; another instance may take it meanwhile.
      */
-    text: `WITH s AS (
-        SELECT set_config('synchronous_commit', 'off', true) AS setting
-      ), c AS (
-        SELECT runs.id AS claim_id FROM runs CROSS JOIN s
-         WHERE runs.status = 'queued' AND runs.run_at <= now()
+    text: `WITH c AS (
+        SELECT runs.id AS claim_id FROM runs
+         WHERE runs.status = 'queued' AND runs.run_at <= now() AND runs.id <> ALL($4::uuid[])
          ORDER BY runs.priority DESC, runs.run_at, runs.created_at
          LIMIT $1
          FOR UPDATE OF runs SKIP LOCKED
@@ -32,7 +32,7 @@ export async function claimRuns(db: Db, options: { limit: number; instanceId: st
                lease_token = gen_random_uuid(), lease_expires_at = now() + $3 * interval '1 millisecond',
                started_at = coalesce(runs.started_at, now()), updated_at = now(), last_seq = runs.last_seq + 1
           FROM c WHERE runs.id = c.claim_id
-        RETURNING ${RUN_COLUMNS}
+        RETURNING ${RUN_COLUMNS}, runs.cancel_requested
       ), e AS (
         INSERT INTO run_events (run_id, seq, type, data)
         SELECT id, last_seq, 'run.started', jsonb_build_object('attempt', attempts, 'instance', $2::text) FROM r
@@ -40,7 +40,7 @@ export async function claimRuns(db: Db, options: { limit: number; instanceId: st
       )
       SELECT r.*, e.at AS event_at FROM r JOIN e ON e.run_id = r.id
       ORDER BY r.priority DESC, r.created_at`,
-    values: [options.limit, options.instanceId, options.leaseMs],
+    values: [options.limit, options.instanceId, options.leaseMs, options.exclude ?? []],
   });
   return rows;
 }
@@ -52,8 +52,11 @@ export interface HeldLease {
 
 /**
  * The heartbeat: extends every lease this instance still holds, in one statement.
- * A token missing from the answer was lost (expired and swept, or the run ended
- * elsewhere); `cancel_requested` is the backstop for a missed cancel NOTIFY.
+ * The token alone decides: a lease that expired but was not swept yet (a stalled
+ * event loop, a slow renewal) is still this worker's, since nobody else can hold
+ * the run without the sweeper first clearing the token. A token missing from the
+ * answer was lost (swept, or the run ended elsewhere); `cancel_requested` is the
+ * backstop for a missed cancel NOTIFY.
  */
 export async function renewLeases(db: Db, leases: HeldLease[], leaseMs: number): Promise<{ id: string; lease_token: string; cancel_requested: boolean }[]> {
   if (leases.length === 0) return [];
@@ -62,7 +65,7 @@ export async function renewLeases(db: Db, leases: HeldLease[], leaseMs: number):
     // Locked in id order, like the batched final write, so the two never deadlock.
     text: `WITH l AS (
         SELECT runs.id FROM runs JOIN unnest($1::uuid[], $2::uuid[]) AS h(id, token) ON runs.id = h.id AND runs.lease_token = h.token
-         WHERE runs.status = 'running' AND runs.lease_expires_at > now()
+         WHERE runs.status = 'running'
          ORDER BY runs.id FOR UPDATE OF runs
       )
       UPDATE runs SET lease_expires_at = now() + $3 * interval '1 millisecond' FROM l WHERE runs.id = l.id
@@ -128,16 +131,19 @@ function returnStatement(source: string, counted: boolean, reason: string): stri
  * worker crashed, was killed or paused past its lease) to the queue. The
  * attempt stays counted, so a run that keeps killing its worker ends failed.
  */
-export async function sweepExpiredLeases(db: Db, batch: number): Promise<ReturnedRow[]> {
+export async function sweepExpiredLeases(db: Db, batch: number, ownHeld: readonly HeldLease[] = []): Promise<ReturnedRow[]> {
   const { rows } = await db.query<ReturnedRow>({
     name: 'queue_sweep_expired',
+    // Leases this instance still holds are not taken from itself: their worker is
+    // alive (only late, e.g. after an event-loop stall) and its token still writes.
     text: returnStatement(
       `SELECT id, lease_owner FROM runs WHERE status = 'running' AND lease_expires_at < now()
+          AND (id, lease_token) NOT IN (SELECT * FROM unnest($2::uuid[], $3::uuid[]))
         ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
       true,
       'lease_expired',
     ),
-    values: [batch],
+    values: [batch, ownHeld.map((l) => l.id), ownHeld.map((l) => l.token)],
   });
   return rows;
 }

@@ -1,7 +1,6 @@
 /**
  * Every write a worker makes while it runs a run. Each is ONE statement whose
- * first step is an UPDATE of the run row guarded by the fencing token (and an
- * unexpired lease): that UPDATE both proves the worker still owns the run and
+ * first step is an UPDATE of the run row guarded by the fencing token: that UPDATE both proves the worker still owns the run and
  * takes the next event seq (runs.last_seq), so a worker that lost its lease
  * writes nothing at all — no step, no event, no status — and seqs have no gaps.
  */
@@ -18,7 +17,12 @@ export interface WrittenEvent {
   at: Date;
 }
 
-const FENCE = `id = $1 AND lease_token = $2 AND status = 'running' AND lease_expires_at > now()`;
+/*
+ * The token decides, not the clock: the sweeper clears the token when it takes
+ * a run back, so a worker whose lease ran out (a stall) but was not swept yet
+ * still owns the run and may write; once swept, no write of it matches.
+ */
+const FENCE = `id = $1 AND lease_token = $2 AND status = 'running'`;
 
 export async function appendEvent(db: Db, fence: Fence, type: string, data: Record<string, unknown>): Promise<WrittenEvent | null> {
   const { rows } = await db.query<WrittenEvent>({
@@ -77,10 +81,11 @@ export interface StepEnd extends StepStart {
 /**
  * The checkpoint: stores the step's output and adds its usage to the run's
  * totals, with `run.step.finished`, atomically. A failed step is stored too
- * (for the record) but is not a checkpoint: the next attempt runs it again.
+ * (for the record, with the usage it spent, which counts on the run) but is
+ * not a checkpoint: the next attempt runs it again.
  */
 export async function finishStep(db: Db, fence: Fence, step: StepEnd, data: Record<string, unknown>): Promise<WrittenEvent | null> {
-  const usage = step.status === 'succeeded' ? step.usage : null;
+  const usage = step.usage;
   const { rows } = await db.query<WrittenEvent>({
     name: 'queue_finish_step',
     text: `WITH r AS (
@@ -219,7 +224,7 @@ export async function finishRuns(db: Db, finals: FinalWrite[]): Promise<Map<stri
           AS f(id, token, status, output, error, data)
       ), l AS (
         SELECT runs.id FROM runs JOIN f ON runs.id = f.id AND runs.lease_token = f.token
-         WHERE runs.status = 'running' AND runs.lease_expires_at > now() AND NOT runs.cancel_requested
+         WHERE runs.status = 'running' AND NOT runs.cancel_requested
          ORDER BY runs.id FOR UPDATE OF runs
       ), r AS (
         UPDATE runs SET status = f.status, output = f.output, error = f.error, finished_at = now(), updated_at = now(),
