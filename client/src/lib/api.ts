@@ -1,5 +1,5 @@
 /**
- * The browser's HTTP client for CONTRACT.md section 3. The session rides on the
+ * The browser's HTTP client for docs/API.md section 3. The session rides on the
  * httpOnly cookie that login sets, so the page never holds the token itself.
  */
 import type { ApiError as ApiErrorBody, LoginResponse, PublicUser, Run, RunEvent, RunStatus } from '../../../shared/protocol.js';
