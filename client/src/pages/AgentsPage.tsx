@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
-import { ApiError, type AgentInfo, type PatternInfo } from '../lib/api.js';
-import { formFields, initialValues, optionSchemaOf, routeFieldErrors, toOptions, withAgentChoices, type FormValue } from '../lib/schema-form.js';
+import type { AgentInfo, PatternInfo } from '../../../shared/catalog.js';
+import { ApiError } from '../lib/api.js';
+import { formFields, initialValues, routeFieldErrors, toOptions, withAgentChoices, type FormField, type FormValue } from '../lib/schema-form.js';
 import { useRouter, useSearchParams } from '../lib/router.js';
 import { useApi } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
@@ -85,8 +86,8 @@ function CatalogView({ catalog, selection, onSelect }: { catalog: Catalog; selec
                   key={a.name}
                   name={a.name}
                   description={a.description}
-                  model={typeof a.model === 'string' ? a.model : undefined}
-                  tags={Array.isArray(a.tags) ? a.tags.map(String) : undefined}
+                  model={a.model}
+                  tags={a.tags}
                   kind="agent"
                   selected={selectedAgent?.name === a.name}
                   onSelect={() => onSelect({ kind: 'agent', name: a.name })}
@@ -137,26 +138,31 @@ function CatalogCard(props: { name: string; description: string; model?: string;
 }
 
 function patternTags(p: PatternInfo): string[] {
-  const a = p.agents && typeof p.agents === 'object' && !Array.isArray(p.agents) ? (p.agents as Record<string, unknown>) : null;
-  if (!a || typeof a.min !== 'number') return ['pattern'];
-  const range = a.min === a.max ? `${a.min}` : typeof a.max === 'number' ? `${a.min}–${a.max}` : `${a.min}+`;
-  return ['pattern', `${range} agents`];
+  const { min, max } = p.agents;
+  return ['pattern', `${min === max ? min : `${min}–${max}`} agents`];
 }
 
-function numberFrom(...values: unknown[]): number | undefined {
-  for (const v of values) if (typeof v === 'number' && Number.isFinite(v)) return v;
-  return undefined;
-}
-
-/** How many agents a pattern takes, from whatever the catalog says. */
-function agentLimits(pattern: PatternInfo): { min?: number; max?: number; defaults: string[] } {
-  const nested = typeof pattern.agents === 'object' && pattern.agents !== null && !Array.isArray(pattern.agents) ? (pattern.agents as Record<string, unknown>) : {};
-  const defaults = [pattern.defaultAgents, nested.default, Array.isArray(pattern.agents) ? pattern.agents : undefined].find(Array.isArray) as unknown[] | undefined;
-  return {
-    min: numberFrom(pattern.minAgents, nested.min, nested.minItems),
-    max: numberFrom(pattern.maxAgents, nested.max, nested.maxItems),
-    defaults: (defaults ?? []).map(String),
-  };
+/**
+ * The agents a new run of `pattern` starts with: the ones its own description names
+ * as examples ("e.g. writer, verifier"), else the first agents the options do not
+ * already use (the judge should not also debate).
+ */
+function initialAgents(pattern: PatternInfo, agents: AgentInfo[], fields: FormField[]): string[] {
+  const want = Math.max(pattern.agents.min, 1);
+  const full = pattern.agents.description;
+  const eg = full.search(/e\.g\./i);
+  const described = eg >= 0 ? full.slice(eg) : full;
+  const mentioned = agents
+    .map((a) => ({ name: a.name, at: described.search(new RegExp(`\\b${a.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) }))
+    .filter((m) => m.at >= 0)
+    .sort((a, b) => a.at - b.at)
+    .map((m) => m.name);
+  if (mentioned.length >= want) return mentioned.slice(0, pattern.agents.max);
+  const referenced = new Set(fields.map((f) => f.default).filter((d): d is string => typeof d === 'string'));
+  return agents
+    .filter((a) => !referenced.has(a.name))
+    .slice(0, want)
+    .map((a) => a.name);
 }
 
 function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentInfo; pattern?: PatternInfo; agents: AgentInfo[]; onClose(): void }) {
@@ -166,36 +172,14 @@ function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentInfo; pa
     () =>
       pattern
         ? withAgentChoices(
-            formFields(optionSchemaOf(pattern)),
+            formFields(pattern.optionsSchema),
             agents.map((a) => a.name),
           )
         : [],
     [pattern, agents],
   );
-  const limits = useMemo(() => (pattern ? agentLimits(pattern) : { defaults: [] as string[] }), [pattern]);
   const [values, setValues] = useState<Record<string, FormValue>>(() => initialValues(fields));
-  const [picked, setPicked] = useState<string[]>(() => {
-    if (!pattern) return [];
-    const known = limits.defaults.filter((n) => agents.some((a) => a.name === n));
-    if (known.length) return known;
-    const want = Math.max(limits.min ?? 2, 1);
-    // Examples in the pattern's own description ("e.g. writer, verifier") make the best start.
-    const full = typeof pattern.agents === 'object' && pattern.agents && !Array.isArray(pattern.agents) ? String((pattern.agents as Record<string, unknown>).description ?? '') : '';
-    const eg = full.search(/e\.g\./i);
-    const described = eg >= 0 ? full.slice(eg) : full;
-    const mentioned = agents
-      .map((a) => ({ name: a.name, at: described.search(new RegExp(`\\b${a.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) }))
-      .filter((m) => m.at >= 0)
-      .sort((a, b) => a.at - b.at)
-      .map((m) => m.name);
-    if (mentioned.length >= want) return mentioned.slice(0, limits.max ?? mentioned.length);
-    // Otherwise skip agents the options already use (the judge should not also debate).
-    const referenced = new Set(fields.map((f) => f.default).filter((d): d is string => typeof d === 'string'));
-    return agents
-      .filter((a) => !referenced.has(a.name))
-      .slice(0, want)
-      .map((a) => a.name);
-  });
+  const [picked, setPicked] = useState<string[]>(() => (pattern ? initialAgents(pattern, agents, fields) : []));
   const [input, setInput] = useState('');
   const [priority, setPriority] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -246,12 +230,8 @@ function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentInfo; pa
 
   const optionErrors: Record<string, string> = {};
   for (const [k, v] of Object.entries(errors)) if (k.startsWith('options.')) optionErrors[k.slice(8)] = v;
-  const agentsHint =
-    limits.min !== undefined && limits.max !== undefined
-      ? `Pick ${limits.min === limits.max ? limits.min : `${limits.min} to ${limits.max}`} agents.`
-      : limits.min !== undefined
-        ? `Pick at least ${limits.min}.`
-        : 'Pick the agents that take part.';
+  const limits = pattern?.agents;
+  const agentsHint = limits ? `Pick ${limits.min === limits.max ? limits.min : `${limits.min} to ${limits.max}`} agents.` : '';
 
   return (
     <form className="card card-pad" onSubmit={submit} noValidate aria-labelledby="new-run-title" data-testid="new-run-form">

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
+import { readQuestion } from '../../../shared/events.js';
 import type { Run, RunEvent } from '../../../shared/protocol.js';
 import { ApiError } from '../lib/api.js';
 import { formatClock, formatCost, formatDuration, formatNumber, formatTime, isFinished, runDurationMs, runTitle, shortId, widthClass } from '../lib/format.js';
@@ -414,33 +415,12 @@ function NoteCard({ note }: { note: NoteItem }) {
   );
 }
 
-/** The question a run parked on, its choices if it offers some, and any suggestion. */
+/** The question a run parked on, its choices if it offers some, and the classifier's suggestion. */
 function parseQuestion(pending: unknown): { text: string; choices: { name: string; description?: string }[]; suggestion?: string } {
-  if (typeof pending === 'string') return { text: pending, choices: [] };
-  if (pending && typeof pending === 'object') {
-    const rec = pending as Record<string, unknown>;
-    const text = [rec.question, rec.prompt, rec.message, rec.text].find((v) => typeof v === 'string') as string | undefined;
-    const list = [rec.choices, rec.options, rec.candidates].find(Array.isArray) as unknown[] | undefined;
-    const choices = (list ?? []).map((c) => {
-      if (c && typeof c === 'object') {
-        const r = c as Record<string, unknown>;
-        return { name: String(r.name ?? r.value ?? r.agent ?? JSON.stringify(c)), description: typeof r.description === 'string' ? r.description : undefined };
-      }
-      return { name: String(c) };
-    });
-    let suggestion: string | undefined;
-    const s = rec.suggestion;
-    if (s && typeof s === 'object') {
-      const r = s as Record<string, unknown>;
-      const who = r.agent ?? r.choice;
-      if (typeof who === 'string') {
-        const conf = typeof r.confidence === 'number' ? ` (${Math.round(r.confidence * 100)}% confident)` : '';
-        suggestion = `Suggested: ${who}${conf}${typeof r.reason === 'string' ? ` — ${r.reason}` : ''}`;
-      }
-    }
-    return { text: text ?? JSON.stringify(pending, null, 2), choices, suggestion };
-  }
-  return { text: 'The run needs an answer from a person to continue.', choices: [] };
+  const q = readQuestion(pending);
+  const s = q.suggestion;
+  const suggestion = s ? `Suggested: ${s.agent} (${Math.round(s.confidence * 100)}% confident)${s.reason ? ` — ${s.reason}` : ''}` : undefined;
+  return { text: q.text, choices: q.choices, suggestion };
 }
 
 function AnswerForm({ run, onAnswered }: { run: Run; onAnswered(run: Run): void }) {
