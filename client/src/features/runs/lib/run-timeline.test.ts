@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Run, RunEvent } from '../../../shared/protocol.js';
+import type { Run, RunEvent } from '../../../../../shared/protocol.js';
 import { applyEvent, buildTimeline, emptyLiveState, type LiveRunState, type StepItem } from './run-timeline.js';
 
 const RUN_ID = '11111111-1111-4111-8111-111111111111';

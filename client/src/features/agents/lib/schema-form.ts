@@ -3,7 +3,7 @@
  * fields, and the form's text back into typed option values. Anything the form
  * cannot express becomes a JSON text field rather than being dropped.
  */
-import type { FieldError } from './api.js';
+import type { FieldError } from '../../../lib/api.js';
 
 export type FieldKind = 'integer' | 'number' | 'string' | 'boolean' | 'select' | 'multiselect' | 'list' | 'json';
 

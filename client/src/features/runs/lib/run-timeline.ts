@@ -4,8 +4,8 @@
  * without a browser. Events are read through their shared types (shared/events.ts):
  * each field is where the server puts it.
  */
-import { parseRunEvent, readQuestion, type TypedRunEvent } from '../../../shared/events.js';
-import type { Run, RunEvent, RunStep, Usage } from '../../../shared/protocol.js';
+import { parseRunEvent, readQuestion, type TypedRunEvent } from '../../../../../shared/events.js';
+import type { Run, RunEvent, RunStep, Usage } from '../../../../../shared/protocol.js';
 
 export interface LiveRunState {
   /** Stored events by seq, without duplicates, in order. */
