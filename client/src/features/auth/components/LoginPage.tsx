@@ -3,32 +3,29 @@ import { ApiError } from '../../../lib/api.js';
 import { useSession } from '../../../lib/session.js';
 import { Field, FormMessages, SubmitButton } from '../../../components/form.js';
 import { useDocumentTitle } from '../../../components/ui.js';
+import { useLogin } from '../api/login.js';
 
 export default function LoginPage() {
   useDocumentTitle('Sign in');
-  const { login, session } = useSession();
+  const { session } = useSession();
+  const signIn = useLogin();
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [missing, setMissing] = useState(false);
   const notice = session.status === 'signedOut' ? session.reason : undefined;
+  const failure = signIn.error;
+  const error = missing
+    ? 'Enter your username and password.'
+    : failure instanceof ApiError && failure.status === 401
+      ? 'That username and password do not match. Check them and try again.'
+      : failure instanceof ApiError && failure.status === 429
+        ? `Too many attempts. Wait ${failure.retryAfterSeconds ?? 'a minute'} s and try again.`
+        : (failure?.message ?? null);
 
-  async function submit(e: FormEvent) {
+  function submit(e: FormEvent) {
     e.preventDefault();
-    if (!username || !password) {
-      setError('Enter your username and password.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      await login(username, password);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) setError('That username and password do not match. Check them and try again.');
-      else if (err instanceof ApiError && err.status === 429) setError(`Too many attempts. Wait ${err.retryAfterSeconds ?? 'a minute'} s and try again.`);
-      else setError(err instanceof Error ? err.message : String(err));
-      setBusy(false);
-    }
+    setMissing(!username || !password);
+    if (username && password) signIn.mutate({ username, password });
   }
 
   // Both fields point at the one error: it is about the pair, not either field.
@@ -58,7 +55,7 @@ export default function LoginPage() {
         <Field id="password" name="password" label="Password" describedBy={describedBy}>
           {(control) => <input {...control} name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} />}
         </Field>
-        <SubmitButton busy={busy} busyLabel="Signing in…">
+        <SubmitButton busy={signIn.isPending || signIn.isSuccess} busyLabel="Signing in…">
           Sign in
         </SubmitButton>
       </form>
