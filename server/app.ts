@@ -42,7 +42,7 @@ export interface App {
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
-  /** Graceful shutdown (CONTRACT.md section 5), except closing the database, which its owner does. */
+  /** Graceful shutdown (docs/API.md section 5), except closing the database, which its owner does. */
   shutdown(reason?: string): Promise<void>;
 }
 

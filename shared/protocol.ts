@@ -1,5 +1,5 @@
 /**
- * The public protocol (CONTRACT.md sections 3 and 4), defined once and imported by
+ * The public protocol (docs/API.md sections 3 and 4), defined once and imported by
  * the server, the browser client and the tests. Schemas validate what crosses a
  * boundary; the types are inferred from them.
  */

@@ -1,5 +1,5 @@
 /**
- * A small typed client for the WebSocket hub (CONTRACT.md section 4), shared by the
+ * A small typed client for the WebSocket hub (docs/API.md section 4), shared by the
  * browser UI and Node tests. It keeps one socket, one server subscription per topic
  * (however many handlers), remembers the last stored `seq` seen per `run:<id>` topic,
  * and after any drop reconnects with exponential backoff and full jitter, then

@@ -41,7 +41,7 @@ describe('the app process', () => {
       const app = await launch({ DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: '5000' });
       await app.waitReady();
       expect(app.output()).not.toContain('embedded PostgreSQL');
-      const live = await fetch(`${app.url}/live`).then((r) => r.json());
+      const live = (await fetch(`${app.url}/live`).then((r) => r.json())) as { alive: boolean };
       expect(live.alive).toBe(true);
       app.signal('SIGTERM');
       const exit = await app.exited;

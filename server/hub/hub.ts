@@ -53,7 +53,7 @@ const RUNS_SEEN_LIMIT = 10_000;
 const CLOSE_WAIT_MS = 2000;
 
 /**
- * The WebSocket hub (CONTRACT.md section 4): a `ws` server on the app's HTTP
+ * The WebSocket hub (docs/API.md section 4): a `ws` server on the app's HTTP
  * server at /ws, topics with per-user authorization, and cross-instance fan-out
  * over LISTEN/NOTIFY. Local events are delivered at once and published; events
  * from other instances arrive on the LISTEN connection. Each watched run is

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/helpers.js';
 import { gate, startQueue, testPlanner, type QueueHarness } from './testing.js';
 
-/** The runs API (CONTRACT.md section 3) against the real queue and PostgreSQL. */
+/** The runs API (docs/API.md section 3) against the real queue and PostgreSQL. */
 describe('runs API', () => {
   let h: QueueHarness & { dropDatabase?: () => Promise<void> };
   let hold = gate();

@@ -67,7 +67,7 @@ function decodeCursor(cursor: string): { createdAtMicros: string; id: string } {
 
 const idempotencyHeaderSchema = z.string().min(1).max(200);
 
-/** Runs under /api (CONTRACT.md section 3). */
+/** Runs under /api (docs/API.md section 3). */
 export function createRunsRouter(deps: RoutesDeps): express.Router {
   const { pool, planner, sink } = deps;
   const router = express.Router();

@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers.js';
-import { ensureClientBuilt, launchBrowser, openPage, screenshot } from './browser.js';
+import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViolations } from './browser.js';
 
 const PASSWORD = 'correct horse battery';
 
@@ -30,12 +30,14 @@ describe('UI sign-in (authentication on)', () => {
     expect(await page.getByRole('navigation', { name: 'Main' }).count()).toBe(0);
     expect(await page.getByTestId('banner-auth-off').count()).toBe(0);
     await screenshot(page, 'login');
+    expect(await seriousA11yViolations(page)).toEqual([]);
 
     await page.getByLabel('Username').fill('admin');
     await page.getByLabel('Password').fill('wrong password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: 'do not match' }).waitFor();
     await screenshot(page, 'login-error');
+    expect(await seriousA11yViolations(page)).toEqual([]);
 
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();

@@ -4,7 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/protocol.js';
 import { startTestApp, waitFor, type TestApp } from '../helpers.js';
-import { ensureClientBuilt, launchBrowser, openPage, screenshot, type PageProblems } from './browser.js';
+import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViolations, type PageProblems } from './browser.js';
 
 /**
  * The UI against a real app with authentication off and the offline model slowed
@@ -80,6 +80,7 @@ describe('UI runs (authentication off, offline model)', () => {
     await page.getByTestId('pattern-debate').waitFor();
     expect(await page.locator('[data-testid^="agent-"]').count()).toBeGreaterThan(3);
     await screenshot(page, 'agents');
+    expect(await seriousA11yViolations(page)).toEqual([]);
     expectClean(problems);
     await context.close();
   });
@@ -99,6 +100,8 @@ describe('UI runs (authentication off, offline model)', () => {
     expect(await roundsError.textContent()).toMatch(/5/);
     expect(await form.getByLabel(/^Rounds/).getAttribute('aria-invalid')).toBe('true');
     await screenshot(page, 'agents-validation');
+    // The form with a pattern picked and a server error beside a field.
+    expect(await seriousA11yViolations(page)).toEqual([]);
 
     await form.getByLabel(/^Rounds/).fill('2');
     await form.getByRole('button', { name: 'Start run' }).click();
@@ -110,6 +113,8 @@ describe('UI runs (authentication off, offline model)', () => {
     await waitForStatus(page, 'succeeded');
     await page.getByTestId('run-output').waitFor();
     await screenshot(page, 'run-succeeded');
+    // A finished run: breadcrumb, stats, timeline with a verdict, output, details.
+    expect(await seriousA11yViolations(page)).toEqual([]);
 
     const run = await getRun(id);
     expect(run.status).toBe('succeeded');
@@ -163,6 +168,7 @@ describe('UI runs (authentication off, offline model)', () => {
     expect(await question.textContent()).toMatch(/Who should handle this request/);
     await page.getByTestId('router-choice').first().waitFor();
     await screenshot(page, 'run-awaiting-input');
+    expect(await seriousA11yViolations(page)).toEqual([]);
 
     await question.getByRole('radio', { name: /writer/ }).check();
     await question.getByRole('button', { name: 'Send answer' }).click();
@@ -255,6 +261,7 @@ describe('UI runs (authentication off, offline model)', () => {
     await row.waitFor();
     await row.locator('[data-status="succeeded"]').waitFor({ timeout: 30_000 });
     await screenshot(page, 'runs');
+    expect(await seriousA11yViolations(page)).toEqual([]);
 
     await page.getByRole('button', { name: 'Cancelled', exact: true }).click();
     await page.waitForURL(/status=cancelled/);
@@ -267,6 +274,7 @@ describe('UI runs (authentication off, offline model)', () => {
     await page.getByRole('button', { name: 'Needs input', exact: true }).click();
     await page.getByText('No needs input runs').waitFor();
     await screenshot(page, 'runs-empty-filter');
+    expect(await seriousA11yViolations(page)).toEqual([]);
     expectClean(problems);
     await context.close();
   });
@@ -294,6 +302,7 @@ describe('UI runs (authentication off, offline model)', () => {
     await createRun({ pattern: 'parallel', agents: ['researcher', 'writer', 'critic'], input: 'What makes a good incident review?' });
     await page.waitForTimeout(3000);
     await screenshot(page, 'ops');
+    expect(await seriousA11yViolations(page)).toEqual([]);
     expectClean(problems);
     await context.close();
   });
@@ -322,8 +331,10 @@ describe('UI runs (authentication off, offline model)', () => {
     await page.goto(`${t.url}/runs/00000000-0000-4000-8000-000000000000`);
     await page.getByRole('heading', { name: 'Run not found' }).waitFor();
     await page.getByRole('link', { name: 'Back to runs' }).waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
     await page.goto(`${t.url}/no/such/page`);
     await page.getByRole('heading', { name: 'There is no page here' }).waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
     await context.close();
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The browser's HTTP client for CONTRACT.md section 3. The session rides on the
+ * The browser's HTTP client for docs/API.md section 3. The session rides on the
  * httpOnly cookie that login sets, so the page never holds the token itself.
  */
+import type { AgentInfo, PatternInfo } from '../../../shared/catalog.js';
 import type { ApiError as ApiErrorBody, LoginResponse, PublicUser, Run, RunEvent, RunStatus } from '../../../shared/protocol.js';
 
 export interface FieldError {
@@ -57,18 +58,7 @@ async function toError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, `http_${res.status}`, res.status >= 500 ? 'the server had a problem; try again in a moment' : `request failed (${res.status})`);
 }
 
-export interface AgentInfo {
-  name: string;
-  description: string;
-  model?: string;
-  [key: string]: unknown;
-}
-
-export interface PatternInfo {
-  name: string;
-  description: string;
-  [key: string]: unknown;
-}
+export type { AgentInfo, PatternInfo };
 
 export interface RunsPage {
   runs: Run[];

@@ -1,4 +1,4 @@
-import { Link } from '../lib/router.js';
+import { Link } from 'react-router';
 import { EmptyState, useDocumentTitle } from '../components/ui.js';
 
 export default function NotFoundPage() {

@@ -1,71 +1,49 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Run, RunEvent, RunStatus } from '../../../shared/protocol.js';
-import { formatAge, formatCost, formatDuration, formatNumber, preview, runDurationMs, runTitle, shortId, STATUS_LABEL, STATUS_ORDER, totalTokens } from '../lib/format.js';
-import { useTopic } from '../lib/live.js';
-import { Link, useRouter, useSearchParams } from '../lib/router.js';
-import { useApi } from '../lib/session.js';
-import { EmptyState, ErrorBox, PageTitle, Spinner, StatusBadge, useDocumentTitle, useNow } from '../components/ui.js';
-
-const PAGE = 25;
+import { useCallback, useEffect, useMemo, useRef } from 'react';
+import { Link, useNavigate, useSearchParams } from 'react-router';
+import type { Run, RunStatus } from '../../../../../shared/protocol.js';
+import { formatAge, formatCost, formatDuration, formatNumber, preview, runDurationMs, runTitle, shortId, STATUS_LABEL, STATUS_ORDER, totalTokens } from '../../../lib/format.js';
+import { EmptyState, ErrorBox, PageTitle, Spinner, StatusBadge, useDocumentTitle, useNow } from '../../../components/ui.js';
+import { useRuns } from '../api/get-runs.js';
+import { useRunsLive } from '../hooks/use-runs-live.js';
 
 function isStatus(s: string | null): s is RunStatus {
   return s !== null && (STATUS_ORDER as readonly string[]).includes(s);
 }
 
-function newestFirst(a: Run, b: Run): number {
-  return b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id);
-}
-
 export default function RunsPage() {
   useDocumentTitle('Runs');
-  const api = useApi();
-  const { navigate } = useRouter();
+  const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
   const status = isStatus(params.get('status')) ? (params.get('status') as RunStatus) : undefined;
-  const [runs, setRuns] = useState<Run[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<Error | null>(null);
-  const [done, setDone] = useState(false);
-  const generation = useRef(0);
+  const setStatus = (next: RunStatus | undefined) =>
+    setParams(
+      (prev) => {
+        const p = new URLSearchParams(prev);
+        if (next) p.set('status', next);
+        else p.delete('status');
+        return p;
+      },
+      { replace: true },
+    );
+  const query = useRuns(status);
+  useRunsLive();
   const now = useNow(true, 1000);
-
-  const loadPage = useCallback(
-    async (from: string | null, gen: number) => {
-      setLoading(true);
-      setError(null);
-      try {
-        const page = await api.runs({ status, cursor: from, limit: PAGE });
-        if (gen !== generation.current) return;
-        setRuns((prev) => {
-          const byId = new Map(prev.map((r) => [r.id, r]));
-          for (const r of page.runs) if (!byId.has(r.id)) byId.set(r.id, r);
-          return [...byId.values()].sort(newestFirst);
-        });
-        setCursor(page.nextCursor);
-        setDone(page.nextCursor === null);
-      } catch (e) {
-        if (gen === generation.current) setError(e instanceof Error ? e : new Error(String(e)));
-      } finally {
-        if (gen === generation.current) setLoading(false);
-      }
-    },
-    [api, status],
-  );
-
-  useEffect(() => {
-    generation.current++;
-    setRuns([]);
-    setCursor(null);
-    setDone(false);
-    void loadPage(null, generation.current);
-  }, [loadPage]);
+  const { fetchNextPage, hasNextPage, isFetchingNextPage, isFetchNextPageError, isPending, error } = query;
+  const runs = useMemo(() => {
+    // Pages are cut by cursor while runs change; a run that moved across a cut shows once.
+    const byId = new Map<string, Run>();
+    for (const page of query.data?.pages ?? []) for (const run of page.runs) if (!byId.has(run.id)) byId.set(run.id, run);
+    return [...byId.values()];
+  }, [query.data]);
+  const done = !hasNextPage;
+  const loading = isPending || isFetchingNextPage;
 
   const loadMore = useCallback(() => {
-    if (!loading && !done && cursor && !error) void loadPage(cursor, generation.current);
-  }, [loading, done, cursor, error, loadPage]);
+    if (hasNextPage && !isFetchingNextPage && !isFetchNextPageError) void fetchNextPage();
+  }, [hasNextPage, isFetchingNextPage, isFetchNextPageError, fetchNextPage]);
 
-  // Infinite scroll: the sentinel under the table asks for the next page when it shows.
+  // Infinite scroll: the sentinel under the table asks for the next page when it shows. A new
+  // observer per state reports at once, so a page load cut short by a live refresh is asked again.
   const sentinel = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = sentinel.current;
@@ -75,42 +53,7 @@ export default function RunsPage() {
     }, { rootMargin: '300px' });
     io.observe(el);
     return () => io.disconnect();
-  }, [loadMore]);
-
-  // Live: each event names a run; fetch its current row (a few at a time) and merge it in.
-  const pending = useRef(new Set<string>());
-  const flushTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  const flush = useCallback(() => {
-    flushTimer.current = undefined;
-    const ids = [...pending.current];
-    pending.current.clear();
-    const gen = generation.current;
-    for (const id of ids) {
-      api.run(id).then(
-        (run) => {
-          if (gen !== generation.current) return;
-          setRuns((prev) => {
-            const rest = prev.filter((r) => r.id !== run.id);
-            const matches = !status || run.status === status;
-            const known = rest.length !== prev.length;
-            if (!matches) return rest;
-            // A new run older than the last loaded row belongs to a page not loaded yet.
-            const oldest = prev[prev.length - 1];
-            if (!known && oldest && !done && run.createdAt < oldest.createdAt) return prev;
-            return [...rest, run].sort(newestFirst);
-          });
-        },
-        () => undefined,
-      );
-    }
-  }, [api, status, done]);
-  useEffect(() => () => clearTimeout(flushTimer.current), []);
-
-  useTopic('runs', (event: RunEvent) => {
-    if (event.type === 'run.token' || !event.runId) return;
-    pending.current.add(event.runId);
-    flushTimer.current ??= setTimeout(flush, 250);
-  });
+  }, [loadMore, runs.length]);
 
   const filterButtons = [{ value: undefined, label: 'All' }, ...STATUS_ORDER.map((s) => ({ value: s, label: STATUS_LABEL[s] }))];
 
@@ -129,14 +72,14 @@ export default function RunsPage() {
       <div className="toolbar">
         <div className="segmented" role="group" aria-label="Filter by status">
           {filterButtons.map((b) => (
-            <button key={b.label} type="button" aria-pressed={status === b.value} onClick={() => setParams({ status: b.value })}>
+            <button key={b.label} type="button" aria-pressed={status === b.value} onClick={() => setStatus(b.value)}>
               {b.label}
             </button>
           ))}
         </div>
       </div>
       {error && runs.length === 0 ? (
-        <ErrorBox title="Could not load runs" message={error.message} onRetry={() => void loadPage(cursor, generation.current)} />
+        <ErrorBox title="Could not load runs" message={error.message} onRetry={() => void query.refetch()} />
       ) : runs.length === 0 && loading ? (
         <Spinner label="Loading runs…" />
       ) : runs.length === 0 ? (
@@ -145,7 +88,7 @@ export default function RunsPage() {
             title={status ? `No ${STATUS_LABEL[status].toLowerCase()} runs` : 'No runs yet'}
             action={
               status ? (
-                <button type="button" className="btn" onClick={() => setParams({ status: undefined })}>
+                <button type="button" className="btn" onClick={() => setStatus(undefined)}>
                   Show all runs
                 </button>
               ) : (
@@ -211,10 +154,10 @@ export default function RunsPage() {
             </table>
           </div>
           <div className="list-foot" ref={sentinel}>
-            {error ? (
+            {isFetchNextPageError && error ? (
               <>
                 Could not load more: {error.message}{' '}
-                <button type="button" className="btn btn-sm" onClick={() => void loadPage(cursor, generation.current)}>
+                <button type="button" className="btn btn-sm" onClick={() => void fetchNextPage()}>
                   Try again
                 </button>
               </>

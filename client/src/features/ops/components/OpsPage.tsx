@@ -1,97 +1,19 @@
-import { useEffect, useState } from 'react';
-import type { QueueStats, QueueStatsEvent } from '../../../shared/protocol.js';
-import type { Health } from '../lib/api.js';
-import { formatBytes, formatDuration, formatNumber, STATUS_LABEL } from '../lib/format.js';
-import { useConnectionState, useTopic } from '../lib/live.js';
-import { useApi } from '../lib/session.js';
-import { LineChart, type Point } from '../components/LineChart.js';
-import { ErrorBox, PageTitle, StatusBadge, useDocumentTitle } from '../components/ui.js';
+import type { QueueStats } from '../../../../../shared/protocol.js';
+import type { Health } from '../../../lib/api.js';
+import { formatBytes, formatDuration, formatNumber, STATUS_LABEL } from '../../../lib/format.js';
+import { useConnectionState } from '../../../lib/live.js';
+import { ErrorBox, PageTitle, StatusBadge, useDocumentTitle } from '../../../components/ui.js';
+import { useHealth } from '../api/get-health.js';
+import { CHARTS, useQueueSeries, WINDOW_MS } from '../hooks/use-queue-series.js';
+import { LineChart } from './LineChart.js';
 
-const WINDOW_MS = 5 * 60_000;
 const HEALTH_EVERY_MS = 5000;
-const USAGE_EVERY_MS = 5000;
-
-type Series = 'queued' | 'running' | 'runsPerSecond' | 'p95' | 'wsClients' | 'tokensPerMinute';
-
-const CHARTS: { key: Series; title: string; unit?: string; format?: (v: number) => string; from(s: QueueStats): number | null }[] = [
-  { key: 'queued', title: 'Queue depth', unit: 'runs waiting', from: (s) => s.queued },
-  { key: 'running', title: 'Running', unit: 'runs', from: (s) => s.running },
-  { key: 'runsPerSecond', title: 'Throughput', unit: 'runs/s', from: (s) => s.runsPerSecond },
-  { key: 'p95', title: 'p95 run duration', unit: 's', from: (s) => s.p95DurationSeconds },
-  { key: 'wsClients', title: 'WebSocket clients', unit: 'connected', from: (s) => s.wsClients ?? null },
-  { key: 'tokensPerMinute', title: 'LLM tokens', unit: 'per min', from: (s) => s.llmTokensPerMinute ?? null },
-];
 
 export default function OpsPage() {
   useDocumentTitle('Operations');
-  const api = useApi();
   const connection = useConnectionState();
-  const [health, setHealth] = useState<Health | null>(null);
-  const [healthError, setHealthError] = useState<string | null>(null);
-  const [latest, setLatest] = useState<QueueStats | null>(null);
-  const [series, setSeries] = useState<Record<Series, Point[]>>(() => ({ queued: [], running: [], runsPerSecond: [], p95: [], wsClients: [], tokensPerMinute: [] }));
-
-  useEffect(() => {
-    const controller = new AbortController();
-    const check = () =>
-      api.health(controller.signal).then(
-        (h) => {
-          setHealth(h);
-          setHealthError(null);
-        },
-        (e: unknown) => {
-          if (!controller.signal.aborted) setHealthError(e instanceof Error ? e.message : String(e));
-        },
-      );
-    void check();
-    const t = setInterval(check, HEALTH_EVERY_MS);
-    return () => {
-      clearInterval(t);
-      controller.abort();
-    };
-  }, [api]);
-
-  // Queue stats may not carry LLM tokens/min; then the usage API's last minute stands in.
-  const statsHaveTokens = latest?.llmTokensPerMinute !== undefined;
-  useEffect(() => {
-    if (statsHaveTokens) return;
-    const controller = new AbortController();
-    const poll = () =>
-      api
-        .request<{ total?: { promptTokens?: number; completionTokens?: number } }>('GET', `/api/usage?since=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`, undefined, {
-          signal: controller.signal,
-        })
-        .then(
-          (u) => {
-            const v = (u.total?.promptTokens ?? 0) + (u.total?.completionTokens ?? 0);
-            setSeries((prev) => ({ ...prev, tokensPerMinute: [...prev.tokensPerMinute.filter((p) => p.t >= Date.now() - WINDOW_MS - 10_000), { t: Date.now(), v }] }));
-          },
-          () => undefined,
-        );
-    void poll();
-    const t = setInterval(poll, USAGE_EVERY_MS);
-    return () => {
-      clearInterval(t);
-      controller.abort();
-    };
-  }, [api, statsHaveTokens]);
-
-  useTopic('queue', (event: QueueStatsEvent) => {
-    if (event.type !== 'queue.stats' || !event.data) return;
-    const stats = event.data;
-    const t = Date.parse(stats.at) || Date.now();
-    setLatest(stats);
-    setSeries((prev) => {
-      const next = { ...prev };
-      for (const c of CHARTS) {
-        if (c.key === 'tokensPerMinute' && stats.llmTokensPerMinute === undefined) continue;
-        const list = prev[c.key];
-        const keep = list.length && list[0].t < t - WINDOW_MS - 10_000 ? list.slice(1) : list;
-        next[c.key] = [...keep, { t, v: c.from(stats) }];
-      }
-      return next;
-    });
-  });
+  const { data: health, error: healthError } = useHealth({ everyMs: HEALTH_EVERY_MS });
+  const { latest, series } = useQueueSeries();
 
   return (
     <>
@@ -101,7 +23,7 @@ export default function OpsPage() {
           <h2 id="health-title">Instance health</h2>
           <p>Refreshes every {HEALTH_EVERY_MS / 1000} s</p>
         </div>
-        {healthError && !health ? <ErrorBox title="Health check unreachable" message={`${healthError}. The instance may be restarting.`} /> : <HealthPanel health={health} />}
+        {healthError && !health ? <ErrorBox title="Health check unreachable" message={`${healthError.message}. The instance may be restarting.`} /> : <HealthPanel health={health ?? null} />}
       </section>
       <section className="section" aria-labelledby="queue-title">
         <div className="section-head">

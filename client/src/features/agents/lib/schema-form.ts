@@ -3,7 +3,7 @@
  * fields, and the form's text back into typed option values. Anything the form
  * cannot express becomes a JSON text field rather than being dropped.
  */
-import type { FieldError } from './api.js';
+import type { FieldError } from '../../../lib/api.js';
 
 export type FieldKind = 'integer' | 'number' | 'string' | 'boolean' | 'select' | 'multiselect' | 'list' | 'json';
 
@@ -122,27 +122,7 @@ export function withAgentChoices(fields: FormField[], agentNames: string[]): For
   );
 }
 
-/** A simpler list form some servers use: [{name, type, default, min, max, description, enum}]. */
-function fieldsFromList(list: unknown[]): FormField[] {
-  const out: FormField[] = [];
-  for (const item of list) {
-    if (!isObject(item) || typeof item.name !== 'string') continue;
-    const schema: Schema = { ...item, minimum: item.minimum ?? item.min, maximum: item.maximum ?? item.max };
-    out.push(fieldFromSchema(item.name, schema, item.required === true));
-  }
-  return out;
-}
-
-/** Where a pattern keeps its option schema varies by name; accept the usual ones. */
-export function optionSchemaOf(pattern: Record<string, unknown>): unknown {
-  for (const key of ['optionsSchema', 'optionSchema', 'options', 'schema', 'parameters']) {
-    if (pattern[key] !== undefined) return pattern[key];
-  }
-  return undefined;
-}
-
 export function formFields(schema: unknown): FormField[] {
-  if (Array.isArray(schema)) return fieldsFromList(schema);
   if (!isObject(schema)) return [];
   const root = unwrap(schema);
   const props = root.properties;

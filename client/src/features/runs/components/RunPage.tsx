@@ -1,92 +1,36 @@
-import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
-import type { Run, RunEvent } from '../../../shared/protocol.js';
-import { ApiError } from '../lib/api.js';
-import { formatClock, formatCost, formatDuration, formatNumber, formatTime, isFinished, runDurationMs, runTitle, shortId, widthClass } from '../lib/format.js';
-import { useConnectionState, useTopic } from '../lib/live.js';
-import { Link } from '../lib/router.js';
-import { applyEvent, buildTimeline, emptyLiveState, hasErrorItem, type NoteItem, type StepItem } from '../lib/run-timeline.js';
-import { useApi } from '../lib/session.js';
-import { OutputView } from '../components/OutputView.js';
-import { EmptyState, ErrorBox, Spinner, StatusBadge, useDocumentTitle, useNow } from '../components/ui.js';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { Link, useParams } from 'react-router';
+import { readQuestion } from '../../../../../shared/events.js';
+import type { Run } from '../../../../../shared/protocol.js';
+import { ApiError } from '../../../lib/api.js';
+import { formatClock, formatCost, formatDuration, formatNumber, formatTime, isFinished, runDurationMs, runTitle, shortId, widthClass } from '../../../lib/format.js';
+import { useConnectionState } from '../../../lib/live.js';
+import { Field, SubmitButton } from '../../../components/form.js';
+import { EmptyState, ErrorBox, Spinner, StatusBadge, useDocumentTitle, useNow } from '../../../components/ui.js';
+import { useAnswerRun } from '../api/answer-run.js';
+import { useCancelRun } from '../api/cancel-run.js';
+import { useRun } from '../api/get-run.js';
+import { useRunLive } from '../hooks/use-run-live.js';
+import { buildTimeline, hasErrorItem, type LiveRunState, type NoteItem, type StepItem } from '../lib/run-timeline.js';
+import { OutputView } from './OutputView.js';
 
-type Load = { status: 'loading' } | { status: 'ok' } | { status: 'notFound' } | { status: 'error'; message: string };
-
-export default function RunPage({ id }: { id: string }) {
-  const api = useApi();
-  const [run, setRun] = useState<Run | null>(null);
-  const [load, setLoad] = useState<Load>({ status: 'loading' });
-  const [live, dispatch] = useReducer(applyEvent, emptyLiveState);
+export default function RunPage() {
+  const { id = '' } = useParams();
+  // Without the hub (down, or blocked by a proxy) the page still moves, by polling.
+  const connection = useConnectionState();
+  const { data: run, error, refetch, isFetchedAfterMount } = useRun(id, { poll: connection !== 'open' });
+  const { live, notFound: hubNotFound } = useRunLive(id, { finished: run ? isFinished(run.status) : false });
   // Tokens are not stored: a step already speaking when the page opened streams only its rest.
   const [joinedMidway, setJoinedMidway] = useState<ReadonlySet<number> | null>(null);
-  const connection = useConnectionState();
   useDocumentTitle(run ? `${runTitle(run)} ${shortId(run.id)}` : 'Run');
-
-  // Snapshot refresh: one request at a time; events that arrive meanwhile ask for one more.
-  const inFlight = useRef(false);
-  const again = useRef(false);
-  const alive = useRef(true);
-  const refresh = useCallback(async () => {
-    if (inFlight.current) {
-      again.current = true;
-      return;
-    }
-    inFlight.current = true;
-    try {
-      do {
-        again.current = false;
-        try {
-          const r = await api.run(id);
-          if (!alive.current) return;
-          setJoinedMidway((prev) => prev ?? new Set(r.steps.filter((st) => st.status === 'running').map((st) => st.index)));
-          setRun(r);
-          setLoad({ status: 'ok' });
-        } catch (e) {
-          if (!alive.current) return;
-          if (e instanceof ApiError && e.status === 404) setLoad({ status: 'notFound' });
-          else setLoad((l) => (l.status === 'ok' ? l : { status: 'error', message: e instanceof Error ? e.message : String(e) }));
-        }
-      } while (again.current);
-    } finally {
-      inFlight.current = false;
-    }
-  }, [api, id]);
-
   useEffect(() => {
-    alive.current = true;
-    void refresh();
-    return () => {
-      alive.current = false;
-    };
-  }, [refresh]);
+    // Only a snapshot fetched now says what was already speaking; a cached one (the answer
+    // to the POST that created the run, an earlier visit) predates the page.
+    if (!run || !isFetchedAfterMount) return;
+    setJoinedMidway((prev) => prev ?? new Set(run.steps.filter((st) => st.status === 'running').map((st) => st.index)));
+  }, [run, isFetchedAfterMount]);
 
-  // Live: replay every stored event from the start, then follow; reconnects resume from the last seq.
-  useTopic(
-    `run:${id}`,
-    (event: RunEvent) => {
-      dispatch(event);
-      if (event.type !== 'run.token') void refresh();
-    },
-    { after: 0, onError: (e) => (e.code === 'not_found' ? setLoad({ status: 'notFound' }) : undefined) },
-  );
-
-  // Without the hub (down, or blocked by a proxy) the page still moves, by polling.
-  const lastSeq = useRef(0);
-  lastSeq.current = live.lastSeq;
-  const finished = run ? isFinished(run.status) : false;
-  useEffect(() => {
-    if (connection === 'open' || finished || load.status !== 'ok') return;
-    const controller = new AbortController();
-    const t = setInterval(() => {
-      void refresh();
-      api.events(id, lastSeq.current, controller.signal).then((events) => events.forEach(dispatch), () => undefined);
-    }, 2000);
-    return () => {
-      clearInterval(t);
-      controller.abort();
-    };
-  }, [connection, finished, load.status, api, id, refresh]);
-
-  if (load.status === 'notFound') {
+  if (hubNotFound || (error instanceof ApiError && error.status === 404)) {
     return (
       <div className="card">
         <EmptyState
@@ -102,31 +46,27 @@ export default function RunPage({ id }: { id: string }) {
       </div>
     );
   }
-  if (load.status === 'error') return <ErrorBox title="Could not load this run" message={load.message} onRetry={() => void refresh()} />;
-  if (!run) return <Spinner label="Loading run…" />;
-  return <RunView run={run} live={live} joinedMidway={joinedMidway} onChanged={setRun} />;
+  // The page shows once it knows which steps it joined midway (a cached run cannot say), so a
+  // step never shows a stream without its start as if it were whole. After that, a failed
+  // refresh keeps showing the run it has.
+  if (error && (!run || !joinedMidway)) return <ErrorBox title="Could not load this run" message={error.message} onRetry={() => void refetch()} />;
+  if (!run || !joinedMidway) return <Spinner label="Loading run…" />;
+  return <RunView run={run} live={live} joinedMidway={joinedMidway} />;
 }
 
-function RunView({ run, live, joinedMidway, onChanged }: { run: Run; live: typeof emptyLiveState; joinedMidway: ReadonlySet<number> | null; onChanged(run: Run): void }) {
-  const api = useApi();
+function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; joinedMidway: ReadonlySet<number> | null }) {
+  const cancelRun = useCancelRun(run.id);
   const finished = isFinished(run.status);
   const now = useNow(!finished, 1000);
   const items = buildTimeline(run, live);
-  const [cancelError, setCancelError] = useState<string | null>(null);
-  const [cancelling, setCancelling] = useState(false);
   const cost = run.usage?.costUsd;
-
-  async function cancel() {
-    setCancelling(true);
-    setCancelError(null);
-    try {
-      onChanged(await api.cancelRun(run.id));
-    } catch (e) {
-      setCancelError(e instanceof ApiError && e.status === 409 ? 'This run has already finished.' : e instanceof Error ? e.message : String(e));
-    } finally {
-      setCancelling(false);
-    }
-  }
+  const cancelError = cancelRun.error
+    ? cancelRun.error instanceof ApiError && cancelRun.error.status === 409
+      ? 'This run has already finished.'
+      : cancelRun.error.message
+    : null;
+  const cancelling = cancelRun.isPending;
+  const cancel = () => cancelRun.mutate();
 
   const attemptsText = `${run.attempts} of ${run.maxAttempts}`;
   return (
@@ -189,7 +129,7 @@ function RunView({ run, live, joinedMidway, onChanged }: { run: Run; live: typeo
         </div>
       </dl>
 
-      {run.status === 'awaiting_input' ? <AnswerForm run={run} onAnswered={onChanged} /> : null}
+      {run.status === 'awaiting_input' ? <AnswerForm run={run} /> : null}
       {run.status === 'failed' && run.error && !hasErrorItem(items) ? (
         <div className="block">
           <ErrorBox title="The run failed" message={`${run.error.message} (${run.error.code})`} />
@@ -414,61 +354,38 @@ function NoteCard({ note }: { note: NoteItem }) {
   );
 }
 
-/** The question a run parked on, its choices if it offers some, and any suggestion. */
+/** The question a run parked on, its choices if it offers some, and the classifier's suggestion. */
 function parseQuestion(pending: unknown): { text: string; choices: { name: string; description?: string }[]; suggestion?: string } {
-  if (typeof pending === 'string') return { text: pending, choices: [] };
-  if (pending && typeof pending === 'object') {
-    const rec = pending as Record<string, unknown>;
-    const text = [rec.question, rec.prompt, rec.message, rec.text].find((v) => typeof v === 'string') as string | undefined;
-    const list = [rec.choices, rec.options, rec.candidates].find(Array.isArray) as unknown[] | undefined;
-    const choices = (list ?? []).map((c) => {
-      if (c && typeof c === 'object') {
-        const r = c as Record<string, unknown>;
-        return { name: String(r.name ?? r.value ?? r.agent ?? JSON.stringify(c)), description: typeof r.description === 'string' ? r.description : undefined };
-      }
-      return { name: String(c) };
-    });
-    let suggestion: string | undefined;
-    const s = rec.suggestion;
-    if (s && typeof s === 'object') {
-      const r = s as Record<string, unknown>;
-      const who = r.agent ?? r.choice;
-      if (typeof who === 'string') {
-        const conf = typeof r.confidence === 'number' ? ` (${Math.round(r.confidence * 100)}% confident)` : '';
-        suggestion = `Suggested: ${who}${conf}${typeof r.reason === 'string' ? ` — ${r.reason}` : ''}`;
-      }
-    }
-    return { text: text ?? JSON.stringify(pending, null, 2), choices, suggestion };
-  }
-  return { text: 'The run needs an answer from a person to continue.', choices: [] };
+  const q = readQuestion(pending);
+  const s = q.suggestion;
+  const suggestion = s ? `Suggested: ${s.agent} (${Math.round(s.confidence * 100)}% confident)${s.reason ? ` — ${s.reason}` : ''}` : undefined;
+  return { text: q.text, choices: q.choices, suggestion };
 }
 
-function AnswerForm({ run, onAnswered }: { run: Run; onAnswered(run: Run): void }) {
-  const api = useApi();
+function AnswerForm({ run }: { run: Run }) {
+  const answerRun = useAnswerRun(run.id);
   const { text, choices, suggestion } = parseQuestion(run.pendingInput);
   const [choice, setChoice] = useState<string>('');
   const [answer, setAnswer] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [missing, setMissing] = useState<string | null>(null);
+  const failure = answerRun.error;
+  const error =
+    missing ??
+    (failure instanceof ApiError && failure.status === 409
+      ? 'The run is no longer waiting for an answer (someone else may have answered).'
+      : failure instanceof ApiError && failure.fields.length
+        ? failure.fields.map((f) => f.message).join('; ')
+        : (failure?.message ?? null));
 
-  async function submit(e: FormEvent) {
+  function submit(e: FormEvent) {
     e.preventDefault();
     const value = choice || answer.trim();
     if (!value) {
-      setError(choices.length ? 'Pick one of the choices or write an answer.' : 'Write an answer.');
+      setMissing(choices.length ? 'Pick one of the choices or write an answer.' : 'Write an answer.');
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      onAnswered(await api.answerRun(run.id, value));
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 409) setError('The run is no longer waiting for an answer (someone else may have answered).');
-      else if (err instanceof ApiError && err.fields.length) setError(err.fields.map((f) => f.message).join('; '));
-      else setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
+    setMissing(null);
+    answerRun.mutate(value);
   }
 
   return (
@@ -483,7 +400,16 @@ function AnswerForm({ run, onAnswered }: { run: Run; onAnswered(run: Run): void 
             <div className="choice-list">
               {choices.map((c) => (
                 <label className="choice" key={c.name}>
-                  <input type="radio" name="choice" value={c.name} checked={choice === c.name} onChange={() => { setChoice(c.name); setAnswer(''); }} />
+                  <input
+                    type="radio"
+                    name="choice"
+                    value={c.name}
+                    checked={choice === c.name}
+                    onChange={() => {
+                      setChoice(c.name);
+                      setAnswer('');
+                    }}
+                  />
                   <span>
                     <strong>{c.name}</strong>
                     {c.description ? <span className="choice-desc">{c.description}</span> : null}
@@ -493,28 +419,22 @@ function AnswerForm({ run, onAnswered }: { run: Run; onAnswered(run: Run): void 
             </div>
           </fieldset>
         ) : null}
-        <div className="field">
-          <label htmlFor="answer">{choices.length ? 'Or answer in words' : 'Your answer'}</label>
-          <textarea
-            id="answer"
-            value={answer}
-            onChange={(e) => {
-              setAnswer(e.target.value);
-              if (e.target.value) setChoice('');
-            }}
-            aria-invalid={error ? true : undefined}
-            aria-describedby={error ? 'answer-error' : undefined}
-          />
-          {error ? (
-            <span className="field-error" id="answer-error" role="alert">
-              {error}
-            </span>
-          ) : null}
-        </div>
+        <Field id="answer" name="answer" label={choices.length ? 'Or answer in words' : 'Your answer'} error={error ?? undefined} alert>
+          {(control) => (
+            <textarea
+              {...control}
+              value={answer}
+              onChange={(e) => {
+                setAnswer(e.target.value);
+                if (e.target.value) setChoice('');
+              }}
+            />
+          )}
+        </Field>
         <div className="form-actions">
-          <button type="submit" className="btn btn-primary" disabled={busy}>
-            {busy ? 'Sending…' : 'Send answer'}
-          </button>
+          <SubmitButton busy={answerRun.isPending} busyLabel="Sending…">
+            Send answer
+          </SubmitButton>
         </div>
       </form>
     </section>

@@ -1,13 +1,15 @@
 /**
  * The run view's model: stored events (replayed, then live) plus token deltas, folded
  * over the latest Run snapshot into one ordered timeline. Pure, so it is tested
- * without a browser.
+ * without a browser. Events are read through their shared types (shared/events.ts):
+ * each field is where the server puts it.
  */
-import type { Run, RunEvent, RunStep, Usage } from '../../../shared/protocol.js';
+import { parseRunEvent, readQuestion, type TypedRunEvent } from '../../../../../shared/events.js';
+import type { Run, RunEvent, RunStep, Usage } from '../../../../../shared/protocol.js';
 
 export interface LiveRunState {
   /** Stored events by seq, without duplicates, in order. */
-  events: RunEvent[];
+  events: TypedRunEvent[];
   /** Text streamed so far per step index (token events; never stored). */
   streams: Record<number, string>;
   lastSeq: number;
@@ -15,42 +17,23 @@ export interface LiveRunState {
 
 export const emptyLiveState: LiveRunState = { events: [], streams: {}, lastSeq: 0 };
 
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
-/** Event data names the step as index, step or stepIndex depending on the event. */
-export function stepIndexOf(data: Record<string, unknown>): number | undefined {
-  const step = data.step;
-  if (step && typeof step === 'object') return num((step as Record<string, unknown>).index);
-  return num(data.index) ?? num(step) ?? num(data.stepIndex);
-}
-
-function deltaOf(data: Record<string, unknown>): string {
-  return str(data.delta) ?? str(data.text) ?? str(data.token) ?? str(data.content) ?? '';
-}
-
-export function applyEvent(state: LiveRunState, event: RunEvent): LiveRunState {
-  if (event.type === 'run.token') {
-    const index = stepIndexOf(event.data) ?? -1;
-    const delta = deltaOf(event.data);
+export function applyEvent(state: LiveRunState, raw: RunEvent): LiveRunState {
+  const event = parseRunEvent(raw);
+  if (event?.type === 'run.token') {
+    const { index, delta } = event.data;
     if (!delta) return state;
     return { ...state, streams: { ...state.streams, [index]: (state.streams[index] ?? '') + delta } };
   }
-  if (event.seq <= state.lastSeq && state.events.some((e) => e.seq === event.seq)) return state;
+  if (raw.type === 'run.token') return state;
+  if (raw.seq <= state.lastSeq && state.events.some((e) => e.seq === raw.seq)) return state;
+  // A stored event this client cannot read still moves the position, so polling does not ask for it again.
+  if (!event) return { ...state, lastSeq: Math.max(state.lastSeq, raw.seq) };
   const events = event.seq > state.lastSeq ? [...state.events, event] : [...state.events, event].sort((a, b) => a.seq - b.seq);
   let streams = state.streams;
-  if (event.type === 'run.step.started') {
+  if (event.type === 'run.step.started' && streams[event.data.index] !== undefined) {
     // A step that starts again (a retry) streams from the beginning.
-    const index = stepIndexOf(event.data);
-    if (index !== undefined && streams[index] !== undefined) {
-      streams = { ...streams };
-      delete streams[index];
-    }
+    streams = { ...streams };
+    delete streams[event.data.index];
   }
   return { events, streams, lastSeq: Math.max(state.lastSeq, event.seq) };
 }
@@ -93,25 +76,9 @@ export function outputText(output: unknown): string | null {
   return null;
 }
 
-function errorMessage(data: Record<string, unknown>): string | undefined {
-  const err = data.error;
-  if (err && typeof err === 'object') {
-    const e = err as Record<string, unknown>;
-    const msg = str(e.message);
-    const code = str(e.code);
-    return msg ? (code ? `${msg} (${code})` : msg) : code;
-  }
-  return str(err) ?? str(data.message) ?? str(data.reason);
-}
-
-function questionText(q: unknown): string {
-  if (typeof q === 'string') return q;
-  if (q && typeof q === 'object') {
-    const rec = q as Record<string, unknown>;
-    const text = str(rec.question) ?? str(rec.prompt) ?? str(rec.message) ?? str(rec.text);
-    if (text) return text;
-  }
-  return JSON.stringify(q);
+function errorText(error: { code?: string; message: string } | null | undefined): string | undefined {
+  if (!error) return undefined;
+  return error.code ? `${error.message} (${error.code})` : error.message;
 }
 
 export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem[] {
@@ -120,28 +87,26 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
   const snapshot = new Map<number, RunStep>((run?.steps ?? []).map((s) => [s.index, s]));
   let attempts = 0;
 
-  const stepFrom = (index: number, data: Record<string, unknown>): StepItem => {
+  const stepFrom = (index: number, from?: { agent: string | null; meta?: Record<string, unknown>; at: string }): StepItem => {
     const snap = snapshot.get(index);
-    const meta = { ...(data.meta && typeof data.meta === 'object' ? (data.meta as Record<string, unknown>) : {}), ...(snap?.meta ?? {}) };
     return {
       kind: 'step',
       key: `step-${index}`,
       index,
-      agent: snap?.agent ?? str(data.agent) ?? null,
+      agent: snap?.agent ?? from?.agent ?? null,
       status: snap?.status ?? 'running',
       output: snap?.output ?? null,
       text: null,
       streaming: false,
-      meta,
+      meta: { ...(from?.meta ?? {}), ...(snap?.meta ?? {}) },
       usage: snap?.usage,
-      startedAt: snap?.startedAt ?? str(data.at) ?? null,
+      startedAt: snap?.startedAt ?? from?.at ?? null,
       finishedAt: snap?.finishedAt ?? null,
     };
   };
 
-  let previous: string | undefined;
+  let previous: TypedRunEvent['type'] | undefined;
   for (const e of live.events) {
-    const d = e.data ?? {};
     const before = previous;
     previous = e.type;
     switch (e.type) {
@@ -150,13 +115,12 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
         if (attempts > 1) {
           // After an answer or a hand-over the run continues where it was; after a failure it is a new attempt.
           const resumed = before === 'run.input_received' || before === 'run.released' || before === 'run.awaiting_input';
-          items.push({ kind: 'started', key: `e${e.seq}`, seq: e.seq, at: e.at, title: resumed ? 'Resumed' : `Attempt ${num(d.attempt) ?? attempts} started` });
+          items.push({ kind: 'started', key: `e${e.seq}`, seq: e.seq, at: e.at, title: resumed ? 'Resumed' : `Attempt ${e.data.attempt} started` });
         }
         break;
       }
       case 'run.step.started': {
-        const index = stepIndexOf(d);
-        if (index === undefined) break;
+        const { index } = e.data;
         const existing = stepAt.get(index);
         if (existing) {
           if (!snapshot.has(index)) {
@@ -165,47 +129,45 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
           }
           break;
         }
-        const item = stepFrom(index, d);
+        const item = stepFrom(index, { agent: e.data.agent, meta: e.data.meta, at: e.at });
         stepAt.set(index, item);
         items.push(item);
         break;
       }
       case 'run.step.finished': {
-        const index = stepIndexOf(d);
-        if (index === undefined) break;
-        let item = stepAt.get(index);
+        const d = e.data;
+        let item = stepAt.get(d.index);
         if (!item) {
-          item = stepFrom(index, d);
-          stepAt.set(index, item);
+          item = stepFrom(d.index, { agent: d.agent, meta: d.meta, at: e.at });
+          stepAt.set(d.index, item);
           items.push(item);
         }
-        if (!snapshot.has(index)) {
-          const status = str(d.status);
-          item.status = status === 'failed' ? 'failed' : 'succeeded';
-          if ('output' in d) item.output = d.output;
-          if (d.meta && typeof d.meta === 'object') item.meta = { ...item.meta, ...(d.meta as Record<string, unknown>) };
+        if (!snapshot.has(d.index)) {
+          item.status = d.status;
+          item.output = d.status === 'failed' ? { error: d.error ?? { message: 'step failed' } } : (d.output ?? null);
+          if (d.meta) item.meta = { ...item.meta, ...d.meta };
+          if (d.usage) item.usage = d.usage;
+          item.finishedAt = e.at;
         }
         break;
       }
       case 'run.retrying': {
-        const delay = num(d.delayMs) ?? num(d.retryInMs) ?? num(d.backoffMs);
-        const attempt = num(d.attempt) ?? num(d.attempts);
+        const d = e.data;
         items.push({
           kind: 'retry',
           key: `e${e.seq}`,
           seq: e.seq,
           at: e.at,
-          title: attempt !== undefined ? `Attempt ${attempt} failed; retrying` : 'Retrying',
-          detail: [errorMessage(d), delay !== undefined ? `next try in ${Math.max(0, Math.round(delay / 100) / 10)} s` : undefined].filter(Boolean).join(' · '),
+          title: `Attempt ${d.attempt} failed; retrying`,
+          detail: [errorText(d.error), `next try in ${Math.max(0, Math.round(d.delayMs / 100) / 10)} s`].join(' · '),
         });
         break;
       }
       case 'run.awaiting_input':
-        items.push({ kind: 'question', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Asked a person', detail: questionText(d.question ?? d), value: d.question ?? d });
+        items.push({ kind: 'question', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Asked a person', detail: readQuestion(e.data.question).text, value: e.data.question });
         break;
       case 'run.input_received': {
-        const answer = d.answer;
-        const by = str(d.by) ?? str(d.user);
+        const { answer, by } = e.data;
         items.push({
           kind: 'answer',
           key: `e${e.seq}`,
@@ -217,16 +179,16 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
         break;
       }
       case 'run.cancel_requested':
-        items.push({ kind: 'cancel', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Cancel requested', detail: str(d.by) ? `by ${str(d.by)}` : undefined });
+        items.push({ kind: 'cancel', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Cancel requested', detail: e.data.by ? `by ${e.data.by}` : undefined });
         break;
       case 'run.cancelled':
         items.push({ kind: 'cancel', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Cancelled' });
         break;
       case 'run.released':
-        items.push({ kind: 'released', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Handed back to the queue', detail: str(d.reason) ?? 'the instance running it shut down; another one continues' });
+        items.push({ kind: 'released', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Handed back to the queue', detail: e.data.reason ?? 'the instance running it shut down; another one continues' });
         break;
       case 'run.failed':
-        items.push({ kind: 'error', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Run failed', detail: errorMessage(d) ?? run?.error?.message });
+        items.push({ kind: 'error', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Run failed', detail: errorText(e.data.error) ?? e.data.reason ?? run?.error?.message });
         break;
       default:
         break;
@@ -239,7 +201,7 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
     const firstStep = items.findIndex((i) => i.kind === 'step');
     const at = firstStep === -1 ? items.findIndex((i) => i.kind !== 'started') : firstStep;
     const made = missing.map((s) => {
-      const item = stepFrom(s.index, {});
+      const item = stepFrom(s.index);
       stepAt.set(s.index, item);
       return item;
     });

@@ -1,3 +1,4 @@
+import { FieldNotes, fieldIds } from '../../../components/form.js';
 import type { FormField, FormValue } from '../lib/schema-form.js';
 
 interface Props {
@@ -8,24 +9,6 @@ interface Props {
   onChange(name: string, value: FormValue): void;
 }
 
-/** A field's hint and its server error, the targets of its aria-describedby. */
-function FieldNotes(props: { name: string; description?: string; hintId?: string; error?: string; errorId?: string }) {
-  return (
-    <>
-      {props.description ? (
-        <span className="hint" id={props.hintId}>
-          {props.description}
-        </span>
-      ) : null}
-      {props.error ? (
-        <span className="field-error" id={props.errorId} data-field-error={props.name}>
-          {props.error}
-        </span>
-      ) : null}
-    </>
-  );
-}
-
 /** The generated option inputs; each error sits under its field and is tied to it by aria-describedby. */
 export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Props) {
   return (
@@ -33,9 +16,8 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
       {fields.map((f) => {
         const id = `${idPrefix}-${f.name}`;
         const err = errors[f.name];
-        const hintId = f.description ? `${id}-hint` : undefined;
-        const errId = err ? `${id}-error` : undefined;
-        const describedBy = [hintId, errId].filter(Boolean).join(' ') || undefined;
+        const { hintId, errorId: errId, control } = fieldIds(id, { hint: f.description, error: err });
+        const describedBy = control['aria-describedby'];
         const range =
           f.min !== undefined && f.max !== undefined ? `${f.min}–${f.max}` : f.min !== undefined ? `at least ${f.min}` : f.max !== undefined ? `at most ${f.max}` : '';
         const v = values[f.name];
@@ -47,7 +29,7 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
                 <input id={id} type="checkbox" checked={v === true} onChange={(e) => onChange(f.name, e.target.checked)} aria-describedby={describedBy} aria-invalid={err ? true : undefined} />
                 {f.label}
               </label>
-              <FieldNotes name={f.name} description={f.description} hintId={hintId} error={err} errorId={errId} />
+              <FieldNotes name={f.name} hint={f.description} hintId={hintId} error={err} errorId={errId} />
             </div>
           );
         }
@@ -69,19 +51,13 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
                   </label>
                 ))}
               </div>
-              <FieldNotes name={f.name} description={f.description} hintId={hintId} error={err} errorId={errId} />
+              <FieldNotes name={f.name} hint={f.description} hintId={hintId} error={err} errorId={errId} />
             </fieldset>
           );
         }
 
         let input;
-        const common = {
-          id,
-          name: f.name,
-          'aria-describedby': describedBy,
-          'aria-invalid': err ? true : undefined,
-          'aria-required': f.required || undefined,
-        } as const;
+        const common = { ...control, name: f.name, 'aria-required': f.required || undefined } as const;
         if (f.kind === 'select') {
           input = (
             <select {...common} value={typeof v === 'string' ? v : ''} onChange={(e) => onChange(f.name, e.target.value)}>
@@ -120,7 +96,7 @@ export function SchemaFields({ idPrefix, fields, values, errors, onChange }: Pro
               {range && (f.kind === 'integer' || f.kind === 'number') ? <span className="hint"> ({range})</span> : null}
             </label>
             {input}
-            <FieldNotes name={f.name} description={f.description} hintId={hintId} error={err} errorId={errId} />
+            <FieldNotes name={f.name} hint={f.description} hintId={hintId} error={err} errorId={errId} />
           </div>
         );
       })}

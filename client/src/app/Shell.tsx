@@ -1,52 +1,59 @@
 /**
- * The shell: header, banners and the current page. Pages are lazy chunks so the first
- * load carries only React, the router and the shell.
+ * The shell around every page: header, banners, sign-in handling and the current
+ * route's page (a lazy chunk, so the first load carries only React, the router, the
+ * data layer and the shell).
  */
-import { Component, lazy, Suspense, useEffect, useState, type ReactNode } from 'react';
-import type { Health } from './lib/api.js';
-import { LiveProvider, useConnectionState } from './lib/live.js';
-import { Link, RouterProvider, useRouter, type Route } from './lib/router.js';
-import { SessionProvider, useSession } from './lib/session.js';
-import { ErrorBox, Spinner } from './components/ui.js';
+import { useQueryClient } from '@tanstack/react-query';
+import { Component, Suspense, useEffect, type ReactNode } from 'react';
+import { Link, Outlet, ScrollRestoration, useLocation, useNavigate } from 'react-router';
+import type { Health } from '../lib/api.js';
+import { LiveProvider, useConnectionState } from '../lib/live.js';
+import { useSession } from '../lib/session.js';
+import { ErrorBox, Spinner } from '../components/ui.js';
+import { useHealth } from '../features/ops/api/get-health.js';
+import { LoginPage } from './pages.js';
 
-const AgentsPage = lazy(() => import('./pages/AgentsPage.js'));
-const RunsPage = lazy(() => import('./pages/RunsPage.js'));
-const RunPage = lazy(() => import('./pages/RunPage.js'));
-const OpsPage = lazy(() => import('./pages/OpsPage.js'));
-const LoginPage = lazy(() => import('./pages/LoginPage.js'));
-const NotFoundPage = lazy(() => import('./pages/NotFoundPage.js'));
+type Section = 'agents' | 'runs' | 'ops' | 'login' | 'other';
 
-export function App() {
-  return (
-    <RouterProvider>
-      <SessionProvider>
-        <Shell />
-      </SessionProvider>
-    </RouterProvider>
-  );
+/** Which part of the app a path belongs to, for the navigation's current item. */
+function navSection(pathname: string): Section {
+  const path = pathname.replace(/\/+$/, '') || '/';
+  if (path === '/' || path === '/agents') return 'agents';
+  if (path === '/runs' || path.startsWith('/runs/')) return 'runs';
+  if (path === '/ops') return 'ops';
+  if (path === '/login') return 'login';
+  return 'other';
 }
 
-const NAV: { to: string; label: string; match: Route['name'][] }[] = [
-  { to: '/agents', label: 'Agents', match: ['agents'] },
-  { to: '/runs', label: 'Runs', match: ['runs', 'run'] },
-  { to: '/ops', label: 'Operations', match: ['ops'] },
+const NAV: { to: string; label: string; section: Section }[] = [
+  { to: '/agents', label: 'Agents', section: 'agents' },
+  { to: '/runs', label: 'Runs', section: 'runs' },
+  { to: '/ops', label: 'Operations', section: 'ops' },
 ];
 
-function Shell() {
+export function Shell() {
   const { session, retry } = useSession();
-  const { route, location, navigate } = useRouter();
+  const location = useLocation();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const onLogin = navSection(location.pathname) === 'login';
 
   // Signed out: every page but /login sends you there and back afterwards.
   useEffect(() => {
-    if (session.status === 'signedOut' && route.name !== 'login') {
+    if (session.status === 'signedOut' && !onLogin) {
       const next = `${location.pathname}${location.search}`;
-      navigate(`/login${next && next !== '/' ? `?next=${encodeURIComponent(next)}` : ''}`, { replace: true });
+      void navigate(`/login${next && next !== '/' ? `?next=${encodeURIComponent(next)}` : ''}`, { replace: true });
     }
-    if (session.status === 'signedIn' && route.name === 'login') {
+    if (session.status === 'signedIn' && onLogin) {
       const next = new URLSearchParams(location.search).get('next');
-      navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
+      void navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
     }
-  }, [session.status, route.name, location.pathname, location.search, navigate]);
+  }, [session.status, onLogin, location.pathname, location.search, navigate]);
+
+  // What one user saw must not show to the next one on this page.
+  useEffect(() => {
+    if (session.status === 'signedOut') queryClient.clear();
+  }, [session.status, queryClient]);
 
   const identity = session.status === 'signedIn' ? (session.user?.username ?? 'local') : '';
 
@@ -54,8 +61,8 @@ function Shell() {
   if (session.status === 'loading') content = <Spinner label="Starting…" />;
   else if (session.status === 'error')
     content = <ErrorBox title="Agentry is not reachable" message={`${session.message}. The server may be restarting; try again in a moment.`} onRetry={retry} />;
-  else if (session.status === 'signedOut' || route.name === 'login') content = <LoginPage />;
-  else content = <Page route={route} />;
+  else if (session.status === 'signedOut' || onLogin) content = <LoginPage />;
+  else content = <Outlet />;
 
   const body = (
     <div className="app">
@@ -65,31 +72,15 @@ function Shell() {
       <Header />
       <Banners />
       <main id="main" className="main" tabIndex={-1}>
-        <ChunkBoundary key={route.name === 'run' ? `run-${route.id}` : route.name}>
+        <ChunkBoundary key={location.pathname}>
           <Suspense fallback={<Spinner />}>{content}</Suspense>
         </ChunkBoundary>
       </main>
       <footer className="footer">Agentry · multi-agent runs on a durable queue</footer>
+      <ScrollRestoration />
     </div>
   );
   return session.status === 'signedIn' ? <LiveProvider identity={identity}>{body}</LiveProvider> : body;
-}
-
-function Page({ route }: { route: Route }) {
-  switch (route.name) {
-    case 'agents':
-      return <AgentsPage />;
-    case 'runs':
-      return <RunsPage />;
-    case 'run':
-      return <RunPage id={route.id} />;
-    case 'ops':
-      return <OpsPage />;
-    case 'login':
-      return <LoginPage />;
-    default:
-      return <NotFoundPage />;
-  }
 }
 
 function BrandMark() {
@@ -106,7 +97,7 @@ function BrandMark() {
 
 function Header() {
   const { session, logout } = useSession();
-  const { route } = useRouter();
+  const current = navSection(useLocation().pathname);
   const signedIn = session.status === 'signedIn';
   return (
     <header className="header">
@@ -118,7 +109,7 @@ function Header() {
         {signedIn ? (
           <nav className="nav" aria-label="Main">
             {NAV.map((item) => (
-              <Link key={item.to} to={item.to} current={item.match.includes(route.name)}>
+              <Link key={item.to} to={item.to} aria-current={current === item.section ? 'page' : undefined}>
                 {item.label}
               </Link>
             ))}
@@ -171,18 +162,9 @@ export function healthSaysOffline(health: Health | null): boolean {
 }
 
 function Banners() {
-  const { session, api } = useSession();
-  const [offline, setOffline] = useState(false);
-  const signedIn = session.status === 'signedIn';
-  useEffect(() => {
-    if (!signedIn) return;
-    const controller = new AbortController();
-    api.health(controller.signal).then(
-      (h) => setOffline(healthSaysOffline(h)),
-      () => undefined,
-    );
-    return () => controller.abort();
-  }, [api, signedIn]);
+  const { session } = useSession();
+  const health = useHealth({ enabled: session.status === 'signedIn' });
+  const offline = healthSaysOffline(health.data ?? null);
   const authOff = session.status === 'signedIn' && !session.authEnabled;
   if (!authOff && !offline) return null;
   return (

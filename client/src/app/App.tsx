@@ -1,0 +1,46 @@
+/**
+ * The app: the data layer, the session and the routes. URLs are those of docs/API.md
+ * section 6; every page is a lazy chunk.
+ */
+import { QueryClientProvider } from '@tanstack/react-query';
+import { useState } from 'react';
+import { createBrowserRouter, useParams } from 'react-router';
+import { RouterProvider } from 'react-router/dom';
+import { createQueryClient } from '../lib/query.js';
+import { SessionProvider } from '../lib/session.js';
+import { AgentsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage } from './pages.js';
+import { Shell } from './Shell.js';
+
+const RUN_ID = /^[0-9a-fA-F-]{36}$/;
+
+/** /runs/<id> with something that cannot be a run id is an unknown page, not a missing run. */
+function RunRoute() {
+  const { id = '' } = useParams();
+  return RUN_ID.test(id) ? <RunPage /> : <NotFoundPage />;
+}
+
+const router = createBrowserRouter([
+  {
+    element: <Shell />,
+    children: [
+      { index: true, element: <AgentsPage /> },
+      { path: 'agents', element: <AgentsPage /> },
+      { path: 'runs', element: <RunsPage /> },
+      { path: 'runs/:id', element: <RunRoute /> },
+      { path: 'ops', element: <OpsPage /> },
+      { path: 'login', element: <LoginPage /> },
+      { path: '*', element: <NotFoundPage /> },
+    ],
+  },
+]);
+
+export function App() {
+  const [queryClient] = useState(createQueryClient);
+  return (
+    <QueryClientProvider client={queryClient}>
+      <SessionProvider>
+        <RouterProvider router={router} />
+      </SessionProvider>
+    </QueryClientProvider>
+  );
+}

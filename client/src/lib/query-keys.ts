@@ -1,0 +1,10 @@
+import type { RunStatus } from '../../../shared/protocol.js';
+
+/** Cache keys of runs, shared by the features that read (runs) and create (agents) them; hub events invalidate by these prefixes. */
+export const runKeys = {
+  all: ['runs'] as const,
+  lists: () => [...runKeys.all, 'list'] as const,
+  list: (status: RunStatus | undefined) => [...runKeys.lists(), { status: status ?? null }] as const,
+  detail: (id: string) => [...runKeys.all, 'detail', id] as const,
+  events: (id: string) => [...runKeys.all, 'events', id] as const,
+};
