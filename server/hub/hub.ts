@@ -207,8 +207,22 @@ export function createHub(deps: HubDeps): Hub {
     return topics.count(conn) + (conn.runs ? 1 : 0) + (conn.queue ? 1 : 0);
   }
 
+  /** Whether `conn` already holds `topic` (subscribing again replaces it, so it does not count against the cap). */
+  function holds(conn: Connection, topic: string, runId?: string): boolean {
+    if (topic === 'runs') return conn.runs;
+    if (topic === 'queue') return conn.queue;
+    return runId !== undefined && topics.holds(conn, runId);
+  }
+
+  function overCap(conn: Connection, topic: string, runId?: string): boolean {
+    if (holds(conn, topic, runId) || subscriptionCount(conn) < MAX_SUBSCRIPTIONS) return false;
+    conn.error('too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} topics per connection`, topic);
+    return true;
+  }
+
   function subscribe(conn: Connection, topic: string, after: number | undefined): void {
     if (topic === 'runs' || topic === 'queue') {
+      if (overCap(conn, topic)) return;
       if (topic === 'runs') {
         conn.runs = true;
         runsSubscribers.add(conn);
@@ -226,10 +240,8 @@ export function createHub(deps: HubDeps): Hub {
       conn.error('not_found', 'run not found', topic);
       return;
     }
-    if (subscriptionCount(conn) >= MAX_SUBSCRIPTIONS && !topics.has(runId)) {
-      conn.error('too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} topics per connection`, topic);
-      return;
-    }
+    // The cap is per connection: a run someone else already watches still costs this one a topic.
+    if (overCap(conn, topic, runId)) return;
     topics
       .subscribe(conn, runId, after, () => conn.sendFrame({ type: 'subscribed', topic: name }))
       .then((result) => {

@@ -308,6 +308,10 @@ export function createRunTopics(deps: {
     count(who: Subscriber): number {
       return subsOf.get(who)?.size ?? 0;
     },
+    /** Whether `who` itself holds (or is joining) this run's topic; other subscribers' topics do not count. */
+    holds(who: Subscriber, runId: string): boolean {
+      return subsOf.get(who)?.has(runId) ?? false;
+    },
     has(runId: string): boolean {
       return topics.has(runId);
     },
