@@ -39,6 +39,10 @@ export interface HubDeps {
   tokenBatchMs?: number;
   /** How often watched runs are compared with their stored head (lost-notification safety net). */
   reconcileMs?: number;
+  /** How long a hello probe waits to hear itself. */
+  helloTimeoutMs?: number;
+  /** How soon a hub that did not hear its hello probes again. */
+  probeRetryMs?: number;
 }
 
 /** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
@@ -82,8 +86,12 @@ export function createHub(deps: HubDeps): Hub {
   let started = false;
   let stopping = false;
   let listening = false;
-  let helloNonce = '';
-  let onHello: (() => void) | undefined;
+  /** Open hello probes by nonce; only the latest (`probeGeneration`) may set `listening`. */
+  const probes = new Map<string, { timer: NodeJS.Timeout; settle: (heard: boolean) => void }>();
+  let probeGeneration = 0;
+  let probeTimer: NodeJS.Timeout | undefined;
+  const helloTimeoutMs = deps.helloTimeoutMs ?? 5000;
+  const probeRetryMs = deps.probeRetryMs ?? 5000;
   let unlisten: (() => void) | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
@@ -147,7 +155,7 @@ export function createHub(deps: HubDeps): Hub {
     const own = message.s === instanceId;
     for (const item of message.m) {
       if (item.k === 'hello') {
-        if (own && item.n === helloNonce) onHello?.();
+        if (own) probes.get(item.n)?.settle(true);
         continue;
       }
       // Our own events were delivered locally before they were published.
@@ -346,25 +354,40 @@ export function createHub(deps: HubDeps): Hub {
 
   // ------------------------------------------------------------ lifecycle
 
-  async function confirmListening(timeoutMs: number): Promise<boolean> {
-    helloNonce = randomUUID();
+  /**
+   * Sends this hub a hello over NOTIFY and waits to hear it. Probes may overlap
+   * (start, every reconnect, retries): a stale one that times out after a newer one
+   * succeeded must not mark the hub deaf, so only the latest decides. A hub that
+   * did not hear itself probes again until it does.
+   */
+  async function probe(): Promise<boolean> {
+    const generation = ++probeGeneration;
+    clearTimeout(probeTimer);
+    probeTimer = undefined;
+    const nonce = randomUUID();
     const heard = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      onHello = () => {
-        clearTimeout(timer);
-        resolve(true);
+      const settle = (value: boolean) => {
+        const open = probes.get(nonce);
+        if (!open) return;
+        clearTimeout(open.timer);
+        probes.delete(nonce);
+        resolve(value);
       };
+      probes.set(nonce, { timer: setTimeout(() => settle(false), helloTimeoutMs), settle });
     });
-    publisher.publish({ k: 'hello', n: helloNonce });
+    publisher.publish({ k: 'hello', n: nonce });
     const ok = await heard;
-    onHello = undefined;
+    if (generation !== probeGeneration || !started || stopping) return ok;
+    listening = ok;
+    if (!ok) {
+      probeTimer = setTimeout(() => void probe(), probeRetryMs);
+      probeTimer.unref();
+    }
     return ok;
   }
 
   const onReconnected = () => {
-    void confirmListening(5000).then((ok) => {
-      listening = ok;
-    });
+    void probe();
     void catchUp();
   };
   const onDisconnected = () => {
@@ -396,8 +419,7 @@ export function createHub(deps: HubDeps): Hub {
       unlisten = listener.listen(HUB_CHANNEL, onNotification);
       listener.on('reconnected', onReconnected);
       listener.on('disconnected', onDisconnected);
-      listening = await confirmListening(5000);
-      if (!listening) log.warn('hub did not hear its own notification; cross-instance delivery may be down');
+      if (!(await probe())) log.warn({ retryMs: probeRetryMs }, 'hub did not hear its own notification; cross-instance delivery may be down; probing again');
       heartbeatTimer = setInterval(heartbeat, config.ws.heartbeatMs);
       reconcileTimer = setInterval(() => {
         if (topics.size() === 0) return;
@@ -408,6 +430,9 @@ export function createHub(deps: HubDeps): Hub {
     },
     async stop(deadline) {
       stopping = true;
+      probeGeneration++;
+      clearTimeout(probeTimer);
+      for (const open of [...probes.values()]) open.settle(false);
       clearInterval(heartbeatTimer);
       clearInterval(reconcileTimer);
       clearInterval(metricsTimer);
