@@ -3,9 +3,11 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { z } from 'zod';
 import { EVENT_TYPES, WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
 import { canSeeRun } from '../auth/roles.js';
-import type { Auth, AuthUser } from '../auth/types.js';
+import { SESSION_CHANNEL } from '../auth/sql.js';
+import type { Auth, AuthUser, SocketSession } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import type { Part } from '../lifecycle/part.js';
@@ -55,6 +57,11 @@ const MAX_SUBSCRIPTIONS = 100;
 /** Runs whose last lifecycle seq sent on `runs` is remembered (duplicates from catch-up are dropped). */
 const RUNS_SEEN_LIMIT = 10_000;
 const CLOSE_WAIT_MS = 2000;
+/** A session check that failed (database away) is tried again this much later. */
+const RECHECK_RETRY_MS = 1000;
+/** How long a session notification is remembered for sockets still completing their handshake. */
+const NOTICE_MEMORY_MS = 10_000;
+const sessionNoticeSchema = z.object({ u: z.string().min(1).max(100) });
 
 /**
  * The WebSocket hub (CONTRACT.md section 4): a `ws` server on the app's HTTP
@@ -97,6 +104,11 @@ export function createHub(deps: HubDeps): Hub {
   let reconcileTimer: NodeJS.Timeout | undefined;
   let metricsTimer: NodeJS.Timeout | undefined;
   let disconnectedAt: Date | undefined;
+  let unlistenSessions: (() => void) | undefined;
+  const recheckPending = new Set<string>();
+  let recheckTimer: NodeJS.Timeout | undefined;
+  /** User id → when its last session notification arrived (for upgrades in flight meanwhile). */
+  const sessionNotices = new Map<string, number>();
   let unsentCount = 0;
   let lastQueueFrame: string | undefined;
 
@@ -202,13 +214,111 @@ export function createHub(deps: HubDeps): Hub {
         conn.sendFrame({ type: 'pong' });
         return;
       case 'unsubscribe':
-        unsubscribe(conn, frame.topic);
-        conn.sendFrame({ type: 'unsubscribed', topic: frame.topic });
+        // Queued behind any subscribe still checking the session, so the two keep their order.
+        conn.serial(() => {
+          unsubscribe(conn, frame.topic);
+          conn.sendFrame({ type: 'unsubscribed', topic: frame.topic });
+        });
         return;
       case 'subscribe':
-        subscribe(conn, frame.topic, frame.after);
+        conn.serial(() => checkedSubscribe(conn, frame.topic, frame.after));
         return;
     }
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  /**
+   * A socket lives no longer than its session: it closes with 4401 at the token's
+   * expiry, when a subscribe finds the session over, and when an `auth_sessions`
+   * notification (logout, password or role change, deleted user; from any
+   * instance) leads to a check that finds it over. A role change applies at once.
+   */
+  function applySession(conn: Connection, user: AuthUser | null): boolean {
+    if (conn.closing) return false;
+    if (!user) {
+      endSession(conn, 'revoked');
+      return false;
+    }
+    if (user.role !== conn.user.role || user.username !== conn.user.username) {
+      conn.user = user;
+      // `runs` is filtered per event with the current role; run topics are checked now.
+      for (const name of topics.recheck(conn)) conn.error('not_found', 'run not found', name);
+    }
+    return true;
+  }
+
+  function endSession(conn: Connection, why: 'expired' | 'revoked'): void {
+    if (conn.closing) return;
+    log.info({ user: conn.user.username, why }, 'WebSocket session ended');
+    conn.close(WS_CLOSE.unauthorized, why === 'expired' ? 'token expired; sign in again' : 'session ended; sign in again');
+  }
+
+  async function checkedSubscribe(conn: Connection, topic: string, after: number | undefined): Promise<void> {
+    let user: AuthUser | null;
+    try {
+      user = await auth.revalidate(conn.session);
+    } catch (error) {
+      log.warn({ err: error, user: conn.user.username }, 'could not check a WebSocket session');
+      conn.error('unavailable', 'could not check the session; try again', topic);
+      return;
+    }
+    if (applySession(conn, user) && conn.open) subscribe(conn, topic, after);
+  }
+
+  /** Checks sockets' sessions against the database now (one query per token). */
+  async function recheck(list: Connection[]): Promise<void> {
+    const answers = new Map<string, Promise<AuthUser | null>>();
+    for (const conn of list) {
+      const claims = conn.session.claims;
+      if (conn.closing || !claims) continue;
+      let answer = answers.get(claims.jti);
+      if (!answer) {
+        answer = auth.revalidate(conn.session, { fresh: true });
+        answers.set(claims.jti, answer);
+      }
+      try {
+        applySession(conn, await answer);
+      } catch (error) {
+        log.warn({ err: error, user: conn.user.username }, 'could not check a WebSocket session; trying again');
+        recheckLater(claims.uid);
+      }
+    }
+  }
+
+  function recheckUser(userId: string): Promise<void> {
+    return recheck([...connections].filter((c) => c.session.userId === userId));
+  }
+
+  function recheckLater(userId: string): void {
+    recheckPending.add(userId);
+    if (recheckTimer || stopping) return;
+    recheckTimer = setTimeout(() => {
+      recheckTimer = undefined;
+      const ids = [...recheckPending];
+      recheckPending.clear();
+      for (const id of ids) void recheckUser(id);
+    }, RECHECK_RETRY_MS);
+    recheckTimer.unref();
+  }
+
+  function onSessionNotification(payload: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(payload);
+    } catch {
+      raw = undefined;
+    }
+    const parsed = sessionNoticeSchema.safeParse(raw);
+    if (!parsed.success) {
+      log.warn({ bytes: payload.length }, 'ignored a malformed session notification');
+      return;
+    }
+    const userId = parsed.data.u;
+    const now = Date.now();
+    for (const [id, at] of sessionNotices) if (now - at > NOTICE_MEMORY_MS) sessionNotices.delete(id);
+    sessionNotices.set(userId, now);
+    void recheckUser(userId);
   }
 
   function subscriptionCount(conn: Connection): number {
@@ -276,8 +386,9 @@ export function createHub(deps: HubDeps): Hub {
 
   // ------------------------------------------------------------ connections
 
-  function onConnection(ws: WebSocket, user: AuthUser): void {
-    const conn = new Connection(ws, user, limits, connectionEvents);
+  function onConnection(ws: WebSocket, session: SocketSession, checkedAt: number): void {
+    const conn = new Connection(ws, session, limits, connectionEvents);
+    const user = conn.user;
     connections.add(conn);
     metrics.wsConnections.set(connections.size);
     ws.on('message', (data, isBinary) => conn.onMessage(data, isBinary));
@@ -290,13 +401,21 @@ export function createHub(deps: HubDeps): Hub {
     });
     ws.on('close', () => {
       conn.closing = true;
+      conn.dispose();
       connections.delete(conn);
       runsSubscribers.delete(conn);
       queueSubscribers.delete(conn);
       topics.removeAll(conn);
       metrics.wsConnections.set(connections.size);
     });
-    if (stopping) conn.close(WS_CLOSE.serviceRestart, 'server restarting');
+    if (stopping) {
+      conn.close(WS_CLOSE.serviceRestart, 'server restarting');
+      return;
+    }
+    if (session.expiresAt) conn.expireAt(session.expiresAt, () => endSession(conn, 'expired'));
+    // The session changed while the handshake was under way: the check at the upgrade may predate it.
+    const noticed = session.userId === null ? undefined : sessionNotices.get(session.userId);
+    if (noticed !== undefined && noticed >= checkedAt) void recheck([conn]);
   }
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -310,15 +429,16 @@ export function createHub(deps: HubDeps): Hub {
       refuseUpgrade(socket, 403, 'forbidden_origin', 'this origin may not open a WebSocket here');
       return;
     }
-    let user: AuthUser | null;
+    let session: SocketSession | null;
+    const checkedAt = Date.now();
     try {
-      user = await auth.authenticateUpgrade(req);
+      session = await auth.authenticateUpgrade(req);
     } catch (error) {
       log.warn({ err: error }, 'WebSocket authentication failed');
       refuseUpgrade(socket, 503, 'unavailable', 'authentication is unavailable; try again');
       return;
     }
-    if (!user) {
+    if (!session) {
       refuseUpgrade(socket, 401, 'unauthorized', 'a valid token is required (Authorization header, session cookie or token query)', {
         'WWW-Authenticate': 'Bearer',
       });
@@ -330,8 +450,8 @@ export function createHub(deps: HubDeps): Hub {
       return;
     }
     socket.off('error', onSocketError);
-    const authenticated = user;
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, authenticated));
+    const authenticated = session;
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, authenticated, checkedAt));
   }
 
   function heartbeat(): void {
@@ -389,6 +509,8 @@ export function createHub(deps: HubDeps): Hub {
   const onReconnected = () => {
     void probe();
     void catchUp();
+    // Session notifications sent while LISTEN was away are lost: check every socket.
+    void recheck([...connections]);
   };
   const onDisconnected = () => {
     // A margin for events committed just before the connection noticed it was gone.
@@ -417,6 +539,7 @@ export function createHub(deps: HubDeps): Hub {
       started = true;
       stopping = false;
       unlisten = listener.listen(HUB_CHANNEL, onNotification);
+      unlistenSessions = listener.listen(SESSION_CHANNEL, onSessionNotification);
       listener.on('reconnected', onReconnected);
       listener.on('disconnected', onDisconnected);
       if (!(await probe())) log.warn({ retryMs: probeRetryMs }, 'hub did not hear its own notification; cross-instance delivery may be down; probing again');
@@ -440,6 +563,10 @@ export function createHub(deps: HubDeps): Hub {
       await publisher.flush(Math.min(2000, config.server.shutdownTimeoutMs));
       publisher.stop();
       unlisten?.();
+      unlistenSessions?.();
+      clearTimeout(recheckTimer);
+      recheckTimer = undefined;
+      recheckPending.clear();
       listener.off('reconnected', onReconnected);
       listener.off('disconnected', onDisconnected);
       for (const conn of connections) conn.close(WS_CLOSE.serviceRestart, 'server restarting');

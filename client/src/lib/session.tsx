@@ -19,6 +19,8 @@ interface SessionValue {
   session: SessionState;
   login(username: string, password: string): Promise<void>;
   logout(): Promise<void>;
+  /** The server ended the session on its own (the hub closed the socket with 4401): back to sign-in. */
+  sessionEnded(): void;
   retry(): void;
 }
 
@@ -100,12 +102,19 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setSession({ status: 'signedOut' });
   }, [api]);
 
+  const sessionEnded = useCallback(() => {
+    const s = sessionRef.current;
+    if (s.status !== 'signedIn' || !s.authEnabled) return;
+    storeUser(null);
+    setSession({ status: 'signedOut', reason: 'Your session has ended. Sign in again to continue.' });
+  }, []);
+
   const retry = useCallback(() => {
     setSession({ status: 'loading' });
     setAttempt((n) => n + 1);
   }, []);
 
-  const value = useMemo(() => ({ api, session, login, logout, retry }), [api, session, login, logout, retry]);
+  const value = useMemo(() => ({ api, session, login, logout, sessionEnded, retry }), [api, session, login, logout, sessionEnded, retry]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 
