@@ -18,7 +18,7 @@ import { Connection } from './connection.js';
 import { eventItem, HUB_CHANNEL, parseNotification, type HubItem } from './messages.js';
 import { createPublisher } from './publisher.js';
 import { createRunTopics } from './run-topics.js';
-import { selectEvent, selectLifecycleEventsSince } from './sql.js';
+import { selectEvent, selectLifecycleEventsAfter, selectLifecycleEventsSince } from './sql.js';
 import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
 export interface Hub extends Part, EventSink {
@@ -61,6 +61,14 @@ const CLOSE_WAIT_MS = 2000;
 const RECHECK_RETRY_MS = 1000;
 /** How long a session notification is remembered for sockets still completing their handshake. */
 const NOTICE_MEMORY_MS = 10_000;
+/** Lifecycle events read per page when the `runs` topic catches up. */
+const CATCH_UP_PAGE = 1000;
+/**
+ * Catch-up reaches this far before the disconnect: an event's `at` is its transaction's
+ * start, so one that began before the drop may commit (and be missed live) just after it.
+ */
+const CATCH_UP_MARGIN_SECONDS = 2;
+const CATCH_UP_RETRY_MS = 1000;
 const sessionNoticeSchema = z.object({ u: z.string().min(1).max(100) });
 
 /**
@@ -103,7 +111,9 @@ export function createHub(deps: HubDeps): Hub {
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
   let metricsTimer: NodeJS.Timeout | undefined;
-  let disconnectedAt: Date | undefined;
+  /** performance.now() when the LISTEN connection dropped: monotonic, and compared with nothing but itself. */
+  let disconnectedAt: number | undefined;
+  let catchUpTimer: NodeJS.Timeout | undefined;
   let unlistenSessions: (() => void) | undefined;
   const recheckPending = new Set<string>();
   let recheckTimer: NodeJS.Timeout | undefined;
@@ -197,13 +207,35 @@ export function createHub(deps: HubDeps): Hub {
     disconnectedAt = undefined;
     try {
       await topics.reconcile();
-      if (since && runsSubscribers.size > 0) {
-        const missed = await selectLifecycleEventsSince(pool, since, [...LIFECYCLE_TYPES], 2000);
-        for (const { event, owner } of missed) deliverRuns(event, owner);
-      }
+      // The window is measured here and applied to the database's clock there: app and database clocks may disagree.
+      if (since !== undefined && runsSubscribers.size > 0) await replayRuns((performance.now() - since) / 1000 + CATCH_UP_MARGIN_SECONDS);
     } catch (error) {
-      log.warn({ err: error }, 'hub catch-up after reconnect failed; the reconciler retries');
+      // Keep the window (widened by any outage since) and try again; delivered events are not repeated (runsSeen).
+      if (since !== undefined) disconnectedAt = Math.min(since, disconnectedAt ?? since);
+      log.warn({ err: error }, 'hub catch-up after reconnect failed; trying again');
+      if (!catchUpTimer && !stopping) {
+        catchUpTimer = setTimeout(() => {
+          catchUpTimer = undefined;
+          void catchUp();
+        }, CATCH_UP_RETRY_MS);
+        catchUpTimer.unref();
+      }
     }
+  }
+
+  /** Every lifecycle event of the window, page by page: none is dropped for being one too many. */
+  async function replayRuns(secondsAgo: number): Promise<void> {
+    const types = [...LIFECYCLE_TYPES];
+    let page = await selectLifecycleEventsSince(pool, secondsAgo, types, CATCH_UP_PAGE);
+    let total = 0;
+    for (;;) {
+      for (const { event, owner } of page) deliverRuns(event, owner);
+      total += page.length;
+      if (page.length < CATCH_UP_PAGE || stopping) break;
+      const last = page[page.length - 1]!.event;
+      page = await selectLifecycleEventsAfter(pool, last.runId, last.seq, types, CATCH_UP_PAGE);
+    }
+    if (total > 0) log.info({ events: total, seconds: Math.round(secondsAgo) }, 'runs topic caught up after the LISTEN connection came back');
   }
 
   // ------------------------------------------------------------ client frames
@@ -513,8 +545,7 @@ export function createHub(deps: HubDeps): Hub {
     void recheck([...connections]);
   };
   const onDisconnected = () => {
-    // A margin for events committed just before the connection noticed it was gone.
-    disconnectedAt ??= new Date(Date.now() - 2000);
+    disconnectedAt ??= performance.now();
   };
 
   return {
@@ -566,6 +597,8 @@ export function createHub(deps: HubDeps): Hub {
       unlistenSessions?.();
       clearTimeout(recheckTimer);
       recheckTimer = undefined;
+      clearTimeout(catchUpTimer);
+      catchUpTimer = undefined;
       recheckPending.clear();
       listener.off('reconnected', onReconnected);
       listener.off('disconnected', onDisconnected);

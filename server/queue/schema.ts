@@ -92,5 +92,6 @@ export const runEvents = pgTable(
     data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
+  // run_events_at_idx: migrations/0005_run_events_at.sql (the hub's catch-up of the `runs` topic).
+  (t) => [primaryKey({ columns: [t.runId, t.seq] }), index('run_events_at_idx').on(t.at, t.runId, t.seq)],
 );
