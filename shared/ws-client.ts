@@ -60,6 +60,12 @@ export interface WsClientOptions {
   onError?: (error: HubError) => void;
   /** Lets tests (and the UI) see each close code, e.g. 1012 on a server restart or 4008 when too slow. */
   onClose?: (code: number, reason: string) => void;
+  /**
+   * The server ended the session (close 4401: token expired, logged out, password or role
+   * changed, user deleted). The client stops for good, since reconnecting with the same
+   * credentials would be refused: sign in again and make a new client.
+   */
+  onUnauthorized?: (reason: string) => void;
 }
 
 export interface WsClient {
@@ -76,6 +82,8 @@ export interface WsClient {
 
 const OPEN = 1;
 const CONNECTING = 0;
+/** WS_CLOSE.unauthorized in protocol.ts (not imported: this file stays free of runtime dependencies). */
+const SESSION_ENDED = 4401;
 
 interface Subscription {
   topic: Topic;
@@ -217,6 +225,12 @@ export function createWsClient(options: WsClientOptions): WsClient {
       socket = undefined;
       stopPing();
       options.onClose?.(event.code, event.reason);
+      if (event.code === SESSION_ENDED && !closedForGood) {
+        closedForGood = true;
+        setState('closed');
+        options.onUnauthorized?.(event.reason);
+        return;
+      }
       if (closedForGood) {
         setState('closed');
         return;

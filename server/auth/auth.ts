@@ -12,7 +12,7 @@ import { createHashLimiter, dummyPasswordHash, hashPassword, verifyPassword } fr
 import { requireRole } from './roles.js';
 import * as sql from './sql.js';
 import { createTokens, type Claims, type IssuedToken } from './tokens.js';
-import type { Auth, AuthUser } from './types.js';
+import type { Auth, AuthUser, SocketSession } from './types.js';
 import { createUsers, toPublicUser } from './users.js';
 
 /** How long one instance trusts what it read about a session; deletes and password changes made here apply at once. */
@@ -168,6 +168,8 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
       if (session) {
         if (everywhere) await sql.bumpTokenVersion(pool, session.claims.uid);
         else await sql.revokeToken(pool, session.claims.jti, new Date(session.claims.exp * 1000));
+        // WebSockets opened with the ended session(s), on any instance, close now.
+        await sql.notifySessionChange(pool, session.claims.uid);
         cache.delete(session.claims.jti);
         if (everywhere) cache.clear();
         logger.info({ username: req.user?.username, everywhere: Boolean(everywhere) }, 'logout');
@@ -296,7 +298,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     authenticate,
     router,
     async authenticateUpgrade(req: IncomingMessage) {
-      if (!enabled) return localAdmin;
+      if (!enabled) return { user: localAdmin, userId: null, expiresAt: null, claims: null };
       let queryToken: string | null;
       try {
         queryToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
@@ -308,7 +310,16 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
       if (credential.kind === 'cookie' && !originAllowed(req.headers, corsOrigins)) return null;
       // A database error throws: the hub answers 503 (try again), not 401 (log in again).
       const result = await check(credential);
-      return result instanceof HttpError ? null : result.user;
+      if (result instanceof HttpError) return null;
+      const { claims } = result;
+      const session: SocketSession = { user: result.user, userId: claims.uid, expiresAt: new Date(claims.exp * 1000), claims };
+      return session;
+    },
+    async revalidate(session, options = {}) {
+      if (!enabled || !session.claims) return localAdmin;
+      if (session.expiresAt !== null && session.expiresAt.getTime() <= Date.now()) return null;
+      if (options.fresh) cache.delete(session.claims.jti);
+      return resolveSession(session.claims);
     },
     async start() {
       if (!enabled) {

@@ -101,6 +101,14 @@ export async function sessionState(db: Queryable, userId: string, jti: string): 
   return rows[0];
 }
 
+/** Every instance LISTENs here: a user's sessions changed (payload `{"u": <user id>}`), so hubs re-check that user's sockets. */
+export const SESSION_CHANNEL = 'auth_sessions';
+
+/** Inside a transaction the notification goes out at commit, never before the change is visible. */
+export async function notifySessionChange(db: Queryable, userId: string): Promise<void> {
+  await db.query({ name: 'auth_notify_session', text: 'SELECT pg_notify($1, $2)', values: [SESSION_CHANNEL, JSON.stringify({ u: userId })] });
+}
+
 export async function revokeToken(db: Queryable, jti: string, expiresAt: Date): Promise<void> {
   await db.query({
     name: 'auth_revoke_token',

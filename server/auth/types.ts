@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { RequestHandler, Router } from 'express';
 import type { Role } from '../../shared/protocol.js';
 import type { Part } from '../lifecycle/part.js';
+import type { Claims } from './tokens.js';
 
 export interface AuthUser {
   username: string;
@@ -28,7 +29,29 @@ export interface Auth extends Part {
    * For the WebSocket upgrade: header, cookie (same origin only) or `token` query. Null when
    * refused; throws when the database cannot be asked (answer 503, not 401).
    */
-  authenticateUpgrade(req: IncomingMessage): Promise<AuthUser | null>;
+  authenticateUpgrade(req: IncomingMessage): Promise<SocketSession | null>;
+  /**
+   * The user a socket's session stands for now (current role), or null once it is over
+   * (expired, logged out, password or role changed, user deleted). `fresh` skips the
+   * one-second session cache (after an `auth_sessions` notification). Throws when the
+   * database cannot be asked.
+   */
+  revalidate(session: SocketSession, options?: { fresh?: boolean }): Promise<AuthUser | null>;
+}
+
+/**
+ * What a WebSocket keeps of the token that opened it, so the session can be
+ * checked again for as long as the socket lives (docs/SECURITY.md, "WebSocket sessions").
+ */
+export interface SocketSession {
+  /** As of the last check; the role is the one in the database, not the token's. */
+  user: AuthUser;
+  /** The user's id (the `auth_sessions` notifications name it); null with authentication off. */
+  readonly userId: string | null;
+  /** The token's expiry: the socket closes then. Null with authentication off. */
+  readonly expiresAt: Date | null;
+  /** The token's claims; null with authentication off. */
+  readonly claims: Claims | null;
 }
 
 /** 403 unless the user has one of the roles. */

@@ -68,6 +68,7 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
         }
         const updated = await sql.updateUser(client, username, { passwordHash, role: change.role });
         if (!updated) throw notFound('user');
+        await sql.notifySessionChange(client, updated.id);
         // Whoever changes a password has proven who they are; old lockouts should not linger.
         if (passwordHash) await sql.clearFailures(client, `user:${updated.username.toLowerCase()}`);
         return updated;
@@ -83,6 +84,7 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
         if (isAdmin && admins.length === 1) throw conflict(LAST_ADMIN);
         const deleted = await sql.deleteUser(client, username);
         if (!deleted) throw notFound('user');
+        await sql.notifySessionChange(client, deleted.id);
         return deleted;
       });
       changed();

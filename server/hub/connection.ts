@@ -1,6 +1,6 @@
 import type { RawData, WebSocket } from 'ws';
 import { clientFrameSchema, WS_CLOSE, type ClientFrame, type ServerFrame } from '../../shared/protocol.js';
-import type { AuthUser } from '../auth/types.js';
+import type { AuthUser, SocketSession } from '../auth/types.js';
 import type { Subscriber } from './run-topics.js';
 
 export interface ConnectionLimits {
@@ -23,6 +23,8 @@ const OPEN = 1;
 const FLOOD_FACTOR = 4;
 /** A slow consumer gets this long to take its close frame before the socket is cut. */
 const SLOW_CLOSE_GRACE_MS = 5000;
+/** setTimeout's ceiling (about 24.8 days); a later expiry re-arms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function textOf(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
@@ -45,14 +47,49 @@ export class Connection implements Subscriber {
   private allowanceAt = Date.now();
   private dropped = 0;
   private limitNotedAt = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Frames whose handling waits on the database (a session check) still run in arrival order. */
+  private tasks: Promise<void> = Promise.resolve();
 
   constructor(
     readonly ws: WebSocket,
-    readonly user: AuthUser,
+    readonly session: SocketSession,
     private readonly limits: ConnectionLimits,
     private readonly events: ConnectionEvents,
   ) {
     this.allowance = limits.maxMessagesPerSecond;
+  }
+
+  /** Who the socket acts for, with the role as of the last session check. */
+  get user(): AuthUser {
+    return this.session.user;
+  }
+
+  set user(user: AuthUser) {
+    this.session.user = user;
+  }
+
+  /** Runs `task` after every task queued before it (a failing task does not stop the queue). */
+  serial(task: () => void | Promise<void>): void {
+    this.tasks = this.tasks.then(task).catch(() => undefined);
+  }
+
+  /** Calls `onExpired` at `at` (the token's expiry), unless the socket closed first. */
+  expireAt(at: Date, onExpired: () => void): void {
+    clearTimeout(this.expiryTimer);
+    const wait = at.getTime() - Date.now();
+    if (wait <= 0) {
+      onExpired();
+      return;
+    }
+    this.expiryTimer = setTimeout(() => (wait > MAX_TIMER_MS ? this.expireAt(at, onExpired) : onExpired()), Math.min(wait, MAX_TIMER_MS));
+    this.expiryTimer.unref();
+  }
+
+  /** Clears the connection's timers once the socket has closed. */
+  dispose(): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
   }
 
   get open(): boolean {

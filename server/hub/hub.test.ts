@@ -272,3 +272,43 @@ describe('hub shutdown', () => {
     }
   });
 });
+
+describe('hub subscription cap', () => {
+  let t: T;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { WS_MAX_MESSAGES_PER_SECOND: '10000' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await t?.dropDatabase?.();
+  });
+
+  it('caps topics per connection, counting runs that another connection already watches', async () => {
+    const { rows } = await t.db.pool.query<{ id: string }>(
+      `INSERT INTO runs (id, owner, agent, input, status, finished_at)
+       SELECT gen_random_uuid(), 'admin', 'echo', '{}'::jsonb, 'succeeded', now() FROM generate_series(1, 101) RETURNING id`,
+    );
+    const ids = rows.map((r) => r.id);
+    const watched = ids.pop()!;
+    const other = await openSocket(wsUrl(t.url));
+    other.send({ type: 'subscribe', topic: `run:${watched}` });
+    await other.next((f) => f.type === 'subscribed' && f.topic === `run:${watched}`);
+    const s = await openSocket(wsUrl(t.url));
+    for (const id of ids) {
+      s.send({ type: 'subscribe', topic: `run:${id}` });
+      await s.next((f) => f.type === 'subscribed' && f.topic === `run:${id}`);
+    }
+    s.send({ type: 'subscribe', topic: `run:${watched}` });
+    expect(await s.next((f) => (f.type === 'error' || f.type === 'subscribed') && f.topic === `run:${watched}`)).toMatchObject({
+      type: 'error',
+      code: 'too_many_subscriptions',
+    });
+    s.send({ type: 'subscribe', topic: 'runs' });
+    expect(await s.next((f) => (f.type === 'error' || f.type === 'subscribed') && f.topic === 'runs')).toMatchObject({ code: 'too_many_subscriptions' });
+    // Subscribing again to a topic it holds replaces it, and is not refused.
+    s.send({ type: 'subscribe', topic: `run:${ids[0]}`, after: 0 });
+    await s.next((f) => f.type === 'subscribed' && f.topic === `run:${ids[0]}` && s.frames.filter((g) => g.type === 'subscribed' && g.topic === `run:${ids[0]}`).length === 2);
+    s.close();
+    other.close();
+  }, 60_000);
+});

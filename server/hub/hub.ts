@@ -3,9 +3,11 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { z } from 'zod';
 import { EVENT_TYPES, WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
 import { canSeeRun } from '../auth/roles.js';
-import type { Auth, AuthUser } from '../auth/types.js';
+import { SESSION_CHANNEL } from '../auth/sql.js';
+import type { Auth, AuthUser, SocketSession } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import type { Part } from '../lifecycle/part.js';
@@ -16,7 +18,7 @@ import { Connection } from './connection.js';
 import { eventItem, HUB_CHANNEL, parseNotification, type HubItem } from './messages.js';
 import { createPublisher } from './publisher.js';
 import { createRunTopics } from './run-topics.js';
-import { selectEvent, selectLifecycleEventsSince } from './sql.js';
+import { selectEvent, selectLifecycleEventsAfter, selectLifecycleEventsSince } from './sql.js';
 import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
 export interface Hub extends Part, EventSink {
@@ -39,6 +41,10 @@ export interface HubDeps {
   tokenBatchMs?: number;
   /** How often watched runs are compared with their stored head (lost-notification safety net). */
   reconcileMs?: number;
+  /** How long a hello probe waits to hear itself. */
+  helloTimeoutMs?: number;
+  /** How soon a hub that did not hear its hello probes again. */
+  probeRetryMs?: number;
 }
 
 /** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
@@ -51,6 +57,19 @@ const MAX_SUBSCRIPTIONS = 100;
 /** Runs whose last lifecycle seq sent on `runs` is remembered (duplicates from catch-up are dropped). */
 const RUNS_SEEN_LIMIT = 10_000;
 const CLOSE_WAIT_MS = 2000;
+/** A session check that failed (database away) is tried again this much later. */
+const RECHECK_RETRY_MS = 1000;
+/** How long a session notification is remembered for sockets still completing their handshake. */
+const NOTICE_MEMORY_MS = 10_000;
+/** Lifecycle events read per page when the `runs` topic catches up. */
+const CATCH_UP_PAGE = 1000;
+/**
+ * Catch-up reaches this far before the disconnect: an event's `at` is its transaction's
+ * start, so one that began before the drop may commit (and be missed live) just after it.
+ */
+const CATCH_UP_MARGIN_SECONDS = 2;
+const CATCH_UP_RETRY_MS = 1000;
+const sessionNoticeSchema = z.object({ u: z.string().min(1).max(100) });
 
 /**
  * The WebSocket hub (docs/API.md section 4): a `ws` server on the app's HTTP
@@ -82,13 +101,24 @@ export function createHub(deps: HubDeps): Hub {
   let started = false;
   let stopping = false;
   let listening = false;
-  let helloNonce = '';
-  let onHello: (() => void) | undefined;
+  /** Open hello probes by nonce; only the latest (`probeGeneration`) may set `listening`. */
+  const probes = new Map<string, { timer: NodeJS.Timeout; settle: (heard: boolean) => void }>();
+  let probeGeneration = 0;
+  let probeTimer: NodeJS.Timeout | undefined;
+  const helloTimeoutMs = deps.helloTimeoutMs ?? 5000;
+  const probeRetryMs = deps.probeRetryMs ?? 5000;
   let unlisten: (() => void) | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
   let metricsTimer: NodeJS.Timeout | undefined;
-  let disconnectedAt: Date | undefined;
+  /** performance.now() when the LISTEN connection dropped: monotonic, and compared with nothing but itself. */
+  let disconnectedAt: number | undefined;
+  let catchUpTimer: NodeJS.Timeout | undefined;
+  let unlistenSessions: (() => void) | undefined;
+  const recheckPending = new Set<string>();
+  let recheckTimer: NodeJS.Timeout | undefined;
+  /** User id → when its last session notification arrived (for upgrades in flight meanwhile). */
+  const sessionNotices = new Map<string, number>();
   let unsentCount = 0;
   let lastQueueFrame: string | undefined;
 
@@ -147,7 +177,7 @@ export function createHub(deps: HubDeps): Hub {
     const own = message.s === instanceId;
     for (const item of message.m) {
       if (item.k === 'hello') {
-        if (own && item.n === helloNonce) onHello?.();
+        if (own) probes.get(item.n)?.settle(true);
         continue;
       }
       // Our own events were delivered locally before they were published.
@@ -177,13 +207,35 @@ export function createHub(deps: HubDeps): Hub {
     disconnectedAt = undefined;
     try {
       await topics.reconcile();
-      if (since && runsSubscribers.size > 0) {
-        const missed = await selectLifecycleEventsSince(pool, since, [...LIFECYCLE_TYPES], 2000);
-        for (const { event, owner } of missed) deliverRuns(event, owner);
-      }
+      // The window is measured here and applied to the database's clock there: app and database clocks may disagree.
+      if (since !== undefined && runsSubscribers.size > 0) await replayRuns((performance.now() - since) / 1000 + CATCH_UP_MARGIN_SECONDS);
     } catch (error) {
-      log.warn({ err: error }, 'hub catch-up after reconnect failed; the reconciler retries');
+      // Keep the window (widened by any outage since) and try again; delivered events are not repeated (runsSeen).
+      if (since !== undefined) disconnectedAt = Math.min(since, disconnectedAt ?? since);
+      log.warn({ err: error }, 'hub catch-up after reconnect failed; trying again');
+      if (!catchUpTimer && !stopping) {
+        catchUpTimer = setTimeout(() => {
+          catchUpTimer = undefined;
+          void catchUp();
+        }, CATCH_UP_RETRY_MS);
+        catchUpTimer.unref();
+      }
     }
+  }
+
+  /** Every lifecycle event of the window, page by page: none is dropped for being one too many. */
+  async function replayRuns(secondsAgo: number): Promise<void> {
+    const types = [...LIFECYCLE_TYPES];
+    let page = await selectLifecycleEventsSince(pool, secondsAgo, types, CATCH_UP_PAGE);
+    let total = 0;
+    for (;;) {
+      for (const { event, owner } of page) deliverRuns(event, owner);
+      total += page.length;
+      if (page.length < CATCH_UP_PAGE || stopping) break;
+      const last = page[page.length - 1]!.event;
+      page = await selectLifecycleEventsAfter(pool, last.runId, last.seq, types, CATCH_UP_PAGE);
+    }
+    if (total > 0) log.info({ events: total, seconds: Math.round(secondsAgo) }, 'runs topic caught up after the LISTEN connection came back');
   }
 
   // ------------------------------------------------------------ client frames
@@ -194,21 +246,133 @@ export function createHub(deps: HubDeps): Hub {
         conn.sendFrame({ type: 'pong' });
         return;
       case 'unsubscribe':
-        unsubscribe(conn, frame.topic);
-        conn.sendFrame({ type: 'unsubscribed', topic: frame.topic });
+        // Queued behind any subscribe still checking the session, so the two keep their order.
+        conn.serial(() => {
+          unsubscribe(conn, frame.topic);
+          conn.sendFrame({ type: 'unsubscribed', topic: frame.topic });
+        });
         return;
       case 'subscribe':
-        subscribe(conn, frame.topic, frame.after);
+        conn.serial(() => checkedSubscribe(conn, frame.topic, frame.after));
         return;
     }
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  /**
+   * A socket lives no longer than its session: it closes with 4401 at the token's
+   * expiry, when a subscribe finds the session over, and when an `auth_sessions`
+   * notification (logout, password or role change, deleted user; from any
+   * instance) leads to a check that finds it over. A role change applies at once.
+   */
+  function applySession(conn: Connection, user: AuthUser | null): boolean {
+    if (conn.closing) return false;
+    if (!user) {
+      endSession(conn, 'revoked');
+      return false;
+    }
+    if (user.role !== conn.user.role || user.username !== conn.user.username) {
+      conn.user = user;
+      // `runs` is filtered per event with the current role; run topics are checked now.
+      for (const name of topics.recheck(conn)) conn.error('not_found', 'run not found', name);
+    }
+    return true;
+  }
+
+  function endSession(conn: Connection, why: 'expired' | 'revoked'): void {
+    if (conn.closing) return;
+    log.info({ user: conn.user.username, why }, 'WebSocket session ended');
+    conn.close(WS_CLOSE.unauthorized, why === 'expired' ? 'token expired; sign in again' : 'session ended; sign in again');
+  }
+
+  async function checkedSubscribe(conn: Connection, topic: string, after: number | undefined): Promise<void> {
+    let user: AuthUser | null;
+    try {
+      user = await auth.revalidate(conn.session);
+    } catch (error) {
+      log.warn({ err: error, user: conn.user.username }, 'could not check a WebSocket session');
+      conn.error('unavailable', 'could not check the session; try again', topic);
+      return;
+    }
+    if (applySession(conn, user) && conn.open) subscribe(conn, topic, after);
+  }
+
+  /** Checks sockets' sessions against the database now (one query per token). */
+  async function recheck(list: Connection[]): Promise<void> {
+    const answers = new Map<string, Promise<AuthUser | null>>();
+    for (const conn of list) {
+      const claims = conn.session.claims;
+      if (conn.closing || !claims) continue;
+      let answer = answers.get(claims.jti);
+      if (!answer) {
+        answer = auth.revalidate(conn.session, { fresh: true });
+        answers.set(claims.jti, answer);
+      }
+      try {
+        applySession(conn, await answer);
+      } catch (error) {
+        log.warn({ err: error, user: conn.user.username }, 'could not check a WebSocket session; trying again');
+        recheckLater(claims.uid);
+      }
+    }
+  }
+
+  function recheckUser(userId: string): Promise<void> {
+    return recheck([...connections].filter((c) => c.session.userId === userId));
+  }
+
+  function recheckLater(userId: string): void {
+    recheckPending.add(userId);
+    if (recheckTimer || stopping) return;
+    recheckTimer = setTimeout(() => {
+      recheckTimer = undefined;
+      const ids = [...recheckPending];
+      recheckPending.clear();
+      for (const id of ids) void recheckUser(id);
+    }, RECHECK_RETRY_MS);
+    recheckTimer.unref();
+  }
+
+  function onSessionNotification(payload: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(payload);
+    } catch {
+      raw = undefined;
+    }
+    const parsed = sessionNoticeSchema.safeParse(raw);
+    if (!parsed.success) {
+      log.warn({ bytes: payload.length }, 'ignored a malformed session notification');
+      return;
+    }
+    const userId = parsed.data.u;
+    const now = Date.now();
+    for (const [id, at] of sessionNotices) if (now - at > NOTICE_MEMORY_MS) sessionNotices.delete(id);
+    sessionNotices.set(userId, now);
+    void recheckUser(userId);
   }
 
   function subscriptionCount(conn: Connection): number {
     return topics.count(conn) + (conn.runs ? 1 : 0) + (conn.queue ? 1 : 0);
   }
 
+  /** Whether `conn` already holds `topic` (subscribing again replaces it, so it does not count against the cap). */
+  function holds(conn: Connection, topic: string, runId?: string): boolean {
+    if (topic === 'runs') return conn.runs;
+    if (topic === 'queue') return conn.queue;
+    return runId !== undefined && topics.holds(conn, runId);
+  }
+
+  function overCap(conn: Connection, topic: string, runId?: string): boolean {
+    if (holds(conn, topic, runId) || subscriptionCount(conn) < MAX_SUBSCRIPTIONS) return false;
+    conn.error('too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} topics per connection`, topic);
+    return true;
+  }
+
   function subscribe(conn: Connection, topic: string, after: number | undefined): void {
     if (topic === 'runs' || topic === 'queue') {
+      if (overCap(conn, topic)) return;
       if (topic === 'runs') {
         conn.runs = true;
         runsSubscribers.add(conn);
@@ -226,10 +390,8 @@ export function createHub(deps: HubDeps): Hub {
       conn.error('not_found', 'run not found', topic);
       return;
     }
-    if (subscriptionCount(conn) >= MAX_SUBSCRIPTIONS && !topics.has(runId)) {
-      conn.error('too_many_subscriptions', `at most ${MAX_SUBSCRIPTIONS} topics per connection`, topic);
-      return;
-    }
+    // The cap is per connection: a run someone else already watches still costs this one a topic.
+    if (overCap(conn, topic, runId)) return;
     topics
       .subscribe(conn, runId, after, () => conn.sendFrame({ type: 'subscribed', topic: name }))
       .then((result) => {
@@ -256,8 +418,9 @@ export function createHub(deps: HubDeps): Hub {
 
   // ------------------------------------------------------------ connections
 
-  function onConnection(ws: WebSocket, user: AuthUser): void {
-    const conn = new Connection(ws, user, limits, connectionEvents);
+  function onConnection(ws: WebSocket, session: SocketSession, checkedAt: number): void {
+    const conn = new Connection(ws, session, limits, connectionEvents);
+    const user = conn.user;
     connections.add(conn);
     metrics.wsConnections.set(connections.size);
     ws.on('message', (data, isBinary) => conn.onMessage(data, isBinary));
@@ -270,13 +433,21 @@ export function createHub(deps: HubDeps): Hub {
     });
     ws.on('close', () => {
       conn.closing = true;
+      conn.dispose();
       connections.delete(conn);
       runsSubscribers.delete(conn);
       queueSubscribers.delete(conn);
       topics.removeAll(conn);
       metrics.wsConnections.set(connections.size);
     });
-    if (stopping) conn.close(WS_CLOSE.serviceRestart, 'server restarting');
+    if (stopping) {
+      conn.close(WS_CLOSE.serviceRestart, 'server restarting');
+      return;
+    }
+    if (session.expiresAt) conn.expireAt(session.expiresAt, () => endSession(conn, 'expired'));
+    // The session changed while the handshake was under way: the check at the upgrade may predate it.
+    const noticed = session.userId === null ? undefined : sessionNotices.get(session.userId);
+    if (noticed !== undefined && noticed >= checkedAt) void recheck([conn]);
   }
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -290,15 +461,16 @@ export function createHub(deps: HubDeps): Hub {
       refuseUpgrade(socket, 403, 'forbidden_origin', 'this origin may not open a WebSocket here');
       return;
     }
-    let user: AuthUser | null;
+    let session: SocketSession | null;
+    const checkedAt = Date.now();
     try {
-      user = await auth.authenticateUpgrade(req);
+      session = await auth.authenticateUpgrade(req);
     } catch (error) {
       log.warn({ err: error }, 'WebSocket authentication failed');
       refuseUpgrade(socket, 503, 'unavailable', 'authentication is unavailable; try again');
       return;
     }
-    if (!user) {
+    if (!session) {
       refuseUpgrade(socket, 401, 'unauthorized', 'a valid token is required (Authorization header, session cookie or token query)', {
         'WWW-Authenticate': 'Bearer',
       });
@@ -310,8 +482,8 @@ export function createHub(deps: HubDeps): Hub {
       return;
     }
     socket.off('error', onSocketError);
-    const authenticated = user;
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, authenticated));
+    const authenticated = session;
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, authenticated, checkedAt));
   }
 
   function heartbeat(): void {
@@ -334,30 +506,46 @@ export function createHub(deps: HubDeps): Hub {
 
   // ------------------------------------------------------------ lifecycle
 
-  async function confirmListening(timeoutMs: number): Promise<boolean> {
-    helloNonce = randomUUID();
+  /**
+   * Sends this hub a hello over NOTIFY and waits to hear it. Probes may overlap
+   * (start, every reconnect, retries): a stale one that times out after a newer one
+   * succeeded must not mark the hub deaf, so only the latest decides. A hub that
+   * did not hear itself probes again until it does.
+   */
+  async function probe(): Promise<boolean> {
+    const generation = ++probeGeneration;
+    clearTimeout(probeTimer);
+    probeTimer = undefined;
+    const nonce = randomUUID();
     const heard = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      onHello = () => {
-        clearTimeout(timer);
-        resolve(true);
+      const settle = (value: boolean) => {
+        const open = probes.get(nonce);
+        if (!open) return;
+        clearTimeout(open.timer);
+        probes.delete(nonce);
+        resolve(value);
       };
+      probes.set(nonce, { timer: setTimeout(() => settle(false), helloTimeoutMs), settle });
     });
-    publisher.publish({ k: 'hello', n: helloNonce });
+    publisher.publish({ k: 'hello', n: nonce });
     const ok = await heard;
-    onHello = undefined;
+    if (generation !== probeGeneration || !started || stopping) return ok;
+    listening = ok;
+    if (!ok) {
+      probeTimer = setTimeout(() => void probe(), probeRetryMs);
+      probeTimer.unref();
+    }
     return ok;
   }
 
   const onReconnected = () => {
-    void confirmListening(5000).then((ok) => {
-      listening = ok;
-    });
+    void probe();
     void catchUp();
+    // Session notifications sent while LISTEN was away are lost: check every socket.
+    void recheck([...connections]);
   };
   const onDisconnected = () => {
-    // A margin for events committed just before the connection noticed it was gone.
-    disconnectedAt ??= new Date(Date.now() - 2000);
+    disconnectedAt ??= performance.now();
   };
 
   return {
@@ -382,10 +570,10 @@ export function createHub(deps: HubDeps): Hub {
       started = true;
       stopping = false;
       unlisten = listener.listen(HUB_CHANNEL, onNotification);
+      unlistenSessions = listener.listen(SESSION_CHANNEL, onSessionNotification);
       listener.on('reconnected', onReconnected);
       listener.on('disconnected', onDisconnected);
-      listening = await confirmListening(5000);
-      if (!listening) log.warn('hub did not hear its own notification; cross-instance delivery may be down');
+      if (!(await probe())) log.warn({ retryMs: probeRetryMs }, 'hub did not hear its own notification; cross-instance delivery may be down; probing again');
       heartbeatTimer = setInterval(heartbeat, config.ws.heartbeatMs);
       reconcileTimer = setInterval(() => {
         if (topics.size() === 0) return;
@@ -396,6 +584,9 @@ export function createHub(deps: HubDeps): Hub {
     },
     async stop(deadline) {
       stopping = true;
+      probeGeneration++;
+      clearTimeout(probeTimer);
+      for (const open of [...probes.values()]) open.settle(false);
       clearInterval(heartbeatTimer);
       clearInterval(reconcileTimer);
       clearInterval(metricsTimer);
@@ -403,6 +594,12 @@ export function createHub(deps: HubDeps): Hub {
       await publisher.flush(Math.min(2000, config.server.shutdownTimeoutMs));
       publisher.stop();
       unlisten?.();
+      unlistenSessions?.();
+      clearTimeout(recheckTimer);
+      recheckTimer = undefined;
+      clearTimeout(catchUpTimer);
+      catchUpTimer = undefined;
+      recheckPending.clear();
       listener.off('reconnected', onReconnected);
       listener.off('disconnected', onDisconnected);
       for (const conn of connections) conn.close(WS_CLOSE.serviceRestart, 'server restarting');

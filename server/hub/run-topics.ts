@@ -305,8 +305,26 @@ export function createRunTopics(deps: {
       if (!mine) return;
       for (const runId of [...mine.keys()]) remove(who, runId);
     },
+    /** Drops the run topics `who` may no longer see (its role changed); returns their names. */
+    recheck(who: Subscriber): string[] {
+      const mine = subsOf.get(who);
+      if (!mine) return [];
+      const dropped: string[] = [];
+      for (const runId of [...mine.keys()]) {
+        const topic = topics.get(runId);
+        if (topic && topic.owner !== null && !deps.canSee(who.user, topic.owner)) {
+          remove(who, runId);
+          dropped.push(topic.name);
+        }
+      }
+      return dropped;
+    },
     count(who: Subscriber): number {
       return subsOf.get(who)?.size ?? 0;
+    },
+    /** Whether `who` itself holds (or is joining) this run's topic; other subscribers' topics do not count. */
+    holds(who: Subscriber, runId: string): boolean {
+      return subsOf.get(who)?.has(runId) ?? false;
     },
     has(runId: string): boolean {
       return topics.has(runId);

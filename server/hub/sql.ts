@@ -63,15 +63,36 @@ export async function selectEvent(db: pg.Pool, runId: string, seq: number): Prom
   return rows[0] ? { event: toEvent(rows[0]), owner: rows[0].owner } : null;
 }
 
-/** Lifecycle events stored since `since` (catch-up for the `runs` topic after the LISTEN connection was down). */
-export async function selectLifecycleEventsSince(db: pg.Pool, since: Date, types: readonly string[], limit: number): Promise<{ event: RunEvent; owner: string }[]> {
+/**
+ * Catch-up for the `runs` topic after the LISTEN connection was away: lifecycle events
+ * stored in the last `secondsAgo` seconds by the database's own clock (the app's may
+ * differ), first page. Pages are in (at, run_id, seq) order, the run_events_at_idx order.
+ */
+export async function selectLifecycleEventsSince(db: pg.Pool, secondsAgo: number, types: readonly string[], limit: number): Promise<{ event: RunEvent; owner: string }[]> {
   const { rows } = await db.query<EventRow & { owner: string }>({
     name: 'hub_select_lifecycle_since',
     text: `SELECT e.run_id, e.seq, e.type, e.data, e.at, r.owner
              FROM run_events e JOIN runs r ON r.id = e.run_id
-            WHERE e.at >= $1 AND e.type = ANY($2::text[])
-            ORDER BY e.at, e.seq LIMIT $3`,
-    values: [since, [...types], limit],
+            WHERE e.at >= now() - make_interval(secs => $1) AND e.type = ANY($2::text[])
+            ORDER BY e.at, e.run_id, e.seq LIMIT $3`,
+    values: [secondsAgo, [...types], limit],
+  });
+  return rows.map((row) => ({ event: toEvent(row), owner: row.owner }));
+}
+
+/**
+ * The next page after the event (runId, seq). The cursor's `at` is read in the database,
+ * not sent back from JavaScript, whose Date would drop its microseconds.
+ */
+export async function selectLifecycleEventsAfter(db: pg.Pool, runId: string, seq: number, types: readonly string[], limit: number): Promise<{ event: RunEvent; owner: string }[]> {
+  const { rows } = await db.query<EventRow & { owner: string }>({
+    name: 'hub_select_lifecycle_after',
+    text: `SELECT e.run_id, e.seq, e.type, e.data, e.at, r.owner
+             FROM run_events e JOIN runs r ON r.id = e.run_id
+            WHERE (e.at, e.run_id, e.seq) > (SELECT c.at, c.run_id, c.seq FROM run_events c WHERE c.run_id = $1 AND c.seq = $2)
+              AND e.type = ANY($3::text[])
+            ORDER BY e.at, e.run_id, e.seq LIMIT $4`,
+    values: [runId, seq, [...types], limit],
   });
   return rows.map((row) => ({ event: toEvent(row), owner: row.owner }));
 }

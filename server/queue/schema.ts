@@ -100,5 +100,7 @@ export const runEvents = pgTable(
   (t) => [
     primaryKey({ name: 'run_events_pkey', columns: [t.runId, t.seq] }),
     foreignKey({ name: 'run_events_run_id_fkey', columns: [t.runId], foreignColumns: [runs.id] }).onDelete('cascade'),
+    // migrations/0005_run_events_at.sql: the hub's catch-up of the `runs` topic.
+    index('run_events_at_idx').on(t.at, t.runId, t.seq),
   ],
 );

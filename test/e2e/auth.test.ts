@@ -1,4 +1,5 @@
 import type { Browser } from 'playwright-core';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers.js';
 import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViolations } from './browser.js';
@@ -58,6 +59,26 @@ describe('UI sign-in (authentication on)', () => {
     await page.goto(`${t.url}/ops`);
     await page.waitForURL(/\/login\?next=%2Fops$/);
     expect(problems.errors).toEqual([]);
+    await context.close();
+  });
+
+  it('goes back to sign-in when the session ends elsewhere (the hub closes the socket with 4401)', async () => {
+    const { page, context } = await openPage(browser);
+    await page.goto(`${t.url}/login?next=%2Fruns`);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+
+    // "Log out everywhere" from another client: the page makes no request of its own meanwhile.
+    const login = await request(t.url).post('/api/auth/login').send({ username: 'admin', password: PASSWORD });
+    const res = await request(t.url).post('/api/auth/logout').set('Authorization', `Bearer ${login.body.token as string}`).send({ everywhere: true });
+    expect(res.status).toBe(200);
+
+    await page.waitForURL(/\/login\?next=%2Fruns$/);
+    await page.getByText('Your session has ended').waitFor();
+    await screenshot(page, 'session-ended');
     await context.close();
   });
 });

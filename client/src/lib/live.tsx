@@ -5,20 +5,23 @@
  */
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { createWsClient, type ConnectionState, type SubscribeOptions, type Topic, type TopicEvent, type WsClient } from '../../../shared/ws-client.js';
+import { useSession } from './session.js';
 
 const LiveContext = createContext<WsClient | null>(null);
 
 /** `identity` changes when the user does, so the socket re-authenticates with the new cookie. */
 export function LiveProvider({ identity, children }: { identity: string; children: ReactNode }) {
   const [client, setClient] = useState<WsClient | null>(null);
+  const { sessionEnded } = useSession();
   useEffect(() => {
-    const c = createWsClient({ url: '/ws', pingIntervalMs: 20_000 });
+    // 4401: the session expired or was ended (possibly elsewhere); the sign-in page takes over.
+    const c = createWsClient({ url: '/ws', pingIntervalMs: 20_000, onUnauthorized: sessionEnded });
     setClient(c);
     return () => {
       c.close();
       setClient(null);
     };
-  }, [identity]);
+  }, [identity, sessionEnded]);
   return <LiveContext.Provider value={client}>{children}</LiveContext.Provider>;
 }
 

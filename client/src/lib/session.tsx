@@ -19,6 +19,8 @@ interface SessionValue {
   session: SessionState;
   login(username: string, password: string): Promise<void>;
   logout(): Promise<void>;
+  /** The hub closed the socket with 4401: back to sign-in, unless the cookie holds a newer session. */
+  sessionEnded(): void;
   retry(): void;
 }
 
@@ -100,12 +102,31 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setSession({ status: 'signedOut' });
   }, [api]);
 
+  const sessionEnded = useCallback(() => {
+    const s = sessionRef.current;
+    if (s.status !== 'signedIn' || !s.authEnabled) return;
+    // The socket's token is over, but the cookie may already hold a newer one (changing one's own
+    // password answers a fresh cookie). A 401 signs out through onUnauthorized; a success starts
+    // over, with a new socket on the new cookie.
+    api.me().then(
+      () => {
+        setSession({ status: 'loading' });
+        setAttempt((n) => n + 1);
+      },
+      (error: unknown) => {
+        if (error instanceof ApiError && error.status === 401) return;
+        storeUser(null);
+        setSession({ status: 'signedOut', reason: 'Your session has ended. Sign in again to continue.' });
+      },
+    );
+  }, [api]);
+
   const retry = useCallback(() => {
     setSession({ status: 'loading' });
     setAttempt((n) => n + 1);
   }, []);
 
-  const value = useMemo(() => ({ api, session, login, logout, retry }), [api, session, login, logout, retry]);
+  const value = useMemo(() => ({ api, session, login, logout, sessionEnded, retry }), [api, session, login, logout, sessionEnded, retry]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }
 
