@@ -145,6 +145,38 @@ export type CreateRunBody = z.infer<typeof createRunSchema>;
 
 export const runInputSchema = z.object({ answer: jsonValue.refine((v) => v !== undefined, 'answer is required') }).strict();
 
+/**
+ * A decision on one request of a run parked on decisions: approve or deny a tool
+ * call (`tool.approval`), or say what to do with a call whose outcome is unknown
+ * after a crash (`tool.unknown_outcome`: retry it, record its result, fail the run).
+ */
+export const runDecisionSchema = z
+  .object({
+    approvalId: z.string().regex(/^ap_[A-Za-z0-9_-]{1,40}$/, 'not an approval id'),
+    decision: z.enum(['approve', 'deny', 'retry', 'record', 'fail']),
+    reason: z.string().max(2000).optional(),
+    /** With approve: run the tool with these arguments instead of the model's. */
+    arguments: z.record(z.string(), jsonValue).optional(),
+    /** With record: the result the tool is taken to have returned. */
+    result: jsonValue.optional(),
+  })
+  .strict();
+export type RunDecisionBody = z.infer<typeof runDecisionSchema>;
+
+/** One pending request in GET /api/approvals. */
+export interface PendingApproval {
+  approvalId: string;
+  kind: 'tool.approval' | 'tool.unknown_outcome';
+  runId: string;
+  owner: string;
+  agent: string | null;
+  tool: string;
+  toolName: string;
+  arguments: unknown;
+  annotations?: { readOnly: boolean; destructive: boolean; idempotent: boolean };
+  since: string;
+}
+
 export const listRunsQuerySchema = z
   .object({
     status: runStatusSchema.optional(),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { httpToolSpecSchema, mcpServerSpecSchema } from '../tools/specs.js';
 
 /**
  * Every environment variable the process reads, validated once at start-up.
@@ -77,6 +78,13 @@ const envSchema = z.object({
   RUN_RETENTION_DAYS: int(1).default(30),
 
   AGENTS_FILE: optionalString,
+  MCP_SERVERS: optionalString,
+  HTTP_TOOLS: optionalString,
+  TOOL_HTTP_ALLOWED_HOSTS: optionalString,
+  MAX_TOOL_CALLS_PER_RUN: int(1, 10_000).default(50),
+  TOOL_OUTPUT_MAX_CHARS: int(100, 10_000_000).default(16_000),
+  AGENT_MAX_TURNS: int(1, 100).default(10),
+  AGENT_MAX_DEPTH: int(0, 10).default(3),
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
   OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
@@ -166,6 +174,26 @@ export function buildConfig(env: Env) {
     }
     prices = { ...DEFAULT_PRICES, ...result.data };
   }
+  const jsonList = <T>(variable: string, raw: string | undefined, schema: z.ZodType<T>): T[] => {
+    if (!raw) return [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new ConfigError(variable, 'must be a JSON array');
+    }
+    const result = z.array(schema).safeParse(parsed);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new ConfigError(variable, `${issue?.path.length ? `[${issue.path.join('].')}: ` : ''}${issue?.message ?? 'is invalid'}`);
+    }
+    return result.data;
+  };
+  const mcpServers = jsonList('MCP_SERVERS', env.MCP_SERVERS, mcpServerSpecSchema);
+  const httpTools = jsonList('HTTP_TOOLS', env.HTTP_TOOLS, httpToolSpecSchema);
+  const duplicate = (names: string[]) => names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate(mcpServers.map((s) => s.name))) throw new ConfigError('MCP_SERVERS', `names server "${duplicate(mcpServers.map((s) => s.name))}" twice`);
+  if (duplicate(httpTools.map((t) => t.name))) throw new ConfigError('HTTP_TOOLS', `names tool "${duplicate(httpTools.map((t) => t.name))}" twice`);
   return {
     env: env.NODE_ENV,
     production,
@@ -229,6 +257,17 @@ export function buildConfig(env: Env) {
       leaseMs: env.JOB_LEASE_MS,
       pollIntervalMs: env.JOB_POLL_INTERVAL_MS,
       retentionDays: env.RUN_RETENTION_DAYS,
+    },
+    tools: {
+      /** MCP servers and HTTP tools declared in the environment (the agents file may add more). */
+      mcpServers,
+      httpTools,
+      /** Hosts HTTP tools may reach; link-local and metadata addresses never. */
+      httpAllowedHosts: env.TOOL_HTTP_ALLOWED_HOSTS ? env.TOOL_HTTP_ALLOWED_HOSTS.split(',').map((h) => h.trim()).filter(Boolean) : [],
+      maxToolCallsPerRun: env.MAX_TOOL_CALLS_PER_RUN,
+      maxToolOutputChars: env.TOOL_OUTPUT_MAX_CHARS,
+      maxTurns: env.AGENT_MAX_TURNS,
+      maxAgentDepth: env.AGENT_MAX_DEPTH,
     },
     openai: {
       apiKey: env.OPENAI_API_KEY,

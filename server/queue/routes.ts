@@ -15,6 +15,7 @@ import { canSeeRun, requireRole } from '../auth/roles.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import { badRequest, conflict, notFound, parse, unauthorized } from '../http/errors.js';
+import { approvalsRoute, decideInput } from './approvals.js';
 import { answerInput, cancelRun, getRun, listEvents, listRuns, type ControlResult } from './sql/control.js';
 import { findRunByIdempotencyKey, insertRuns } from './sql/insert-runs.js';
 import { toEvent, toRun, type RunRow } from './sql/rows.js';
@@ -232,11 +233,25 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
     res.json({ run: await runJson(row.id) });
   });
 
+  approvalsRoute(router, { pool, userOf });
+
   router.post('/runs/:id/input', requireRole('operator'), async (req, res) => {
     const user = userOf(req);
+    if (typeof req.body === 'object' && req.body !== null && 'approvalId' in req.body) {
+      // A decision on one of several pending requests (tool approvals, unknown outcomes).
+      const row = await visibleRun(req, String(req.params.id));
+      const decided = await decideInput(pool, row.id, req.body, user);
+      publish(decided.event);
+      if (decided.remaining === 0) deps.wake();
+      res.json({ run: await runJson(row.id) });
+      return;
+    }
     const body = parse(runInputSchema, req.body);
     const row = await visibleRun(req, String(req.params.id));
     if (row.status !== 'awaiting_input') throw conflict(`run is ${row.status}, not awaiting_input`);
+    if (Array.isArray((row.pending_input as { requests?: unknown } | null)?.requests)) {
+      throw badRequest('body: this run waits for decisions: send {"approvalId", "decision"} (GET /api/approvals lists them)');
+    }
     const result = await answerInput(pool, row.id, body.answer, user.username);
     if (!result) throw conflict('run is no longer awaiting_input');
     publish(result);

@@ -1,0 +1,65 @@
+import type { Request } from 'express';
+import type express from 'express';
+import type pg from 'pg';
+import { runDecisionSchema, type PendingApproval, type RunDecisionBody } from '../../shared/protocol.js';
+import type { AuthUser } from '../auth/types.js';
+import { badRequest, conflict } from '../http/errors.js';
+import { decide, listPendingDecisions, type DecideResult } from './sql/decisions.js';
+import type { InputRequest } from './types.js';
+
+/** What a decision may say depends on what was asked. */
+function checkDecision(body: RunDecisionBody, request: InputRequest): void {
+  const allowed = request.kind === 'tool.approval' ? ['approve', 'deny'] : ['retry', 'record', 'fail'];
+  if (!allowed.includes(body.decision)) {
+    throw badRequest(`body.decision: a ${request.kind} request takes ${allowed.map((d) => `"${d}"`).join(', ')}, not "${body.decision}"`);
+  }
+  if (body.arguments !== undefined && body.decision !== 'approve') throw badRequest('body.arguments: only an approval may change the arguments');
+  if (body.decision === 'record' && body.result === undefined) throw badRequest('body.result: "record" needs the result the tool is taken to have returned');
+  if (body.result !== undefined && body.decision !== 'record') throw badRequest('body.result: only "record" takes a result');
+}
+
+/** POST /api/runs/:id/input with an approvalId: the decision half of the input route. */
+export async function decideInput(pool: pg.Pool, runId: string, raw: unknown, user: AuthUser): Promise<Extract<DecideResult, { ok: true }>> {
+  const body = runDecisionSchema.safeParse(raw);
+  if (!body.success) {
+    const issue = body.error.issues[0];
+    throw badRequest(`body${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'is invalid'}`);
+  }
+  const result = await decide(
+    pool,
+    runId,
+    { ...body.data, by: user.username, at: new Date().toISOString() },
+    (request) => checkDecision(body.data, request),
+  );
+  if (result.ok) return result;
+  if (result.reason === 'not_waiting') throw conflict('run is not waiting for a decision');
+  if (result.reason === 'already_decided') throw conflict(`approval ${body.data.approvalId} was already decided`);
+  throw badRequest(`body.approvalId: this run has no pending request ${body.data.approvalId}`);
+}
+
+/** GET /api/approvals: what the user may decide now (their runs; every run for admins; nothing for viewers). */
+export function approvalsRoute(router: express.Router, deps: { pool: pg.Pool; userOf(req: Request): AuthUser }): void {
+  router.get('/approvals', async (req, res) => {
+    const user = deps.userOf(req);
+    if (user.role === 'viewer') {
+      res.json({ approvals: [] });
+      return;
+    }
+    const rows = await listPendingDecisions(deps.pool, user.role === 'admin' ? null : user.username, 200);
+    const approvals: PendingApproval[] = rows.flatMap((row) =>
+      row.pending_input.requests.map((r) => ({
+        approvalId: r.approvalId,
+        kind: r.kind,
+        runId: row.id,
+        owner: row.owner,
+        agent: r.agent ?? row.agent,
+        tool: r.tool,
+        toolName: r.toolName,
+        arguments: r.arguments,
+        ...(r.annotations ? { annotations: r.annotations } : {}),
+        since: row.updated_at.toISOString(),
+      })),
+    );
+    res.json({ approvals });
+  });
+}
