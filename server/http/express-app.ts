@@ -10,6 +10,7 @@ import type { Config } from '../config/config.js';
 import { redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorHandler, notFoundHandler, requireJson, sendError } from './errors.js';
+import { createProxyTrust } from './proxy-trust.js';
 import { PostgresRateLimitStore } from './rate-limit-store.js';
 
 export interface ExpressAppOptions {
@@ -57,8 +58,18 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
   const { config, logger, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
-  // A hop count, never `true`: only the platform's proxy may set the client address.
-  app.set('trust proxy', config.server.trustProxyHops);
+  // Only a configured proxy may set the client address (TRUST_PROXY, docs/SECURITY.md):
+  // Express's own hop-count trust believes X-Forwarded-For from any peer and returns
+  // whatever string it holds, so req.ip is ours; protocol and hostname use the same trust.
+  const trust = createProxyTrust(config.server.trustProxy);
+  app.set('trust proxy', (address: string, hop: number) => trust.trusts(address, hop));
+  Object.defineProperty(app.request, 'ip', {
+    configurable: true,
+    enumerable: true,
+    get(this: express.Request) {
+      return trust.clientAddress(this);
+    },
+  });
   app.set('etag', false);
 
   // Metrics and the request log in one 'finish' listener; nothing per request is

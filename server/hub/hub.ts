@@ -8,6 +8,7 @@ import { canSeeRun } from '../auth/roles.js';
 import type { Auth, AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
+import { createProxyTrust } from '../http/proxy-trust.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -64,6 +65,7 @@ export function createHub(deps: HubDeps): Hub {
   const { config, logger, pool, listener, metrics, auth } = deps;
   const instanceId = deps.instanceId ?? randomUUID();
   const log = logger.child({ part: 'hub' });
+  const proxyTrust = createProxyTrust(config.server.trustProxy);
   const limits = { maxBufferedBytes: config.ws.maxBufferedBytes, maxMessagesPerSecond: config.ws.maxMessagesPerSecond };
 
   const wss = new WebSocketServer({
@@ -286,7 +288,7 @@ export function createHub(deps: HubDeps): Hub {
       refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; connect again', { 'Retry-After': '1' });
       return;
     }
-    if (!originAllowed(req, config.server.corsOrigins)) {
+    if (!originAllowed(req, config.server.corsOrigins, proxyTrust.peerTrusted(req))) {
       refuseUpgrade(socket, 403, 'forbidden_origin', 'this origin may not open a WebSocket here');
       return;
     }
