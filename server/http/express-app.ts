@@ -10,6 +10,7 @@ import type { Config } from '../config/config.js';
 import { redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorHandler, notFoundHandler, requireJson, sendError } from './errors.js';
+import { rejectUnsafeInput } from './input-guard.js';
 import { createProxyTrust } from './proxy-trust.js';
 import { PostgresRateLimitStore } from './rate-limit-store.js';
 
@@ -174,6 +175,7 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
   );
   api.use(express.json({ limit: config.server.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   api.use(requireJson);
+  api.use(rejectUnsafeInput);
   api.use(options.publicApi);
   api.use(options.authenticate);
   for (const router of options.api) api.use(router);
