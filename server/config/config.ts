@@ -64,6 +64,8 @@ const envSchema = z.object({
   RATE_LIMIT_MAX: int(1).default(100),
   RATE_LIMIT_WINDOW_MS: int(1000).default(900000),
   CORS_ORIGINS: optionalString,
+  MAX_CONNECTIONS_PER_CLIENT: int(0, 1_000_000).default(100),
+  MAX_CONNECTIONS_PER_USER: int(0, 1_000_000).default(50),
   SHUTDOWN_TIMEOUT_MS: int(0).default(25000),
   STATIC_DIR: z.string().min(1).default('dist/public'),
 
@@ -166,6 +168,8 @@ export function buildConfig(env: Env) {
       headersTimeoutMs: env.HEADERS_TIMEOUT_MS ?? env.KEEP_ALIVE_TIMEOUT_MS + 1000,
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       corsOrigins,
+      /** Sockets, requests in flight and WebSockets per client address; WebSockets per user. 0: no cap. */
+      maxConnections: { perClient: env.MAX_CONNECTIONS_PER_CLIENT, perUser: env.MAX_CONNECTIONS_PER_USER },
       rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       staticDir: path.resolve(env.STATIC_DIR),

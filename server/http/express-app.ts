@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import { redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import { errorHandler, notFoundHandler, requireJson, sendError } from './errors.js';
 import { rejectUnsafeInput } from './input-guard.js';
 import { createProxyTrust } from './proxy-trust.js';
@@ -24,6 +25,8 @@ export interface ExpressAppOptions {
   authenticate: RequestHandler;
   /** Authenticated routes mounted under /api. */
   api: Router[];
+  /** Requests in flight per client address (server/http/connection-limits.ts). */
+  connectionLimits?: Pick<ConnectionLimits, 'requests'>;
 }
 
 const HOST_SAFE = /^[A-Za-z0-9.:[\]-]+$/;
@@ -97,6 +100,8 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
     });
     next();
   });
+
+  if (options.connectionLimits) app.use(options.connectionLimits.requests);
 
   // The CSP names the request's own host for ws:/wss: (older browsers do not count them as
   // 'self'), so it differs per host; it is built once per host rather than per request.

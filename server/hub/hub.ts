@@ -8,6 +8,7 @@ import { canSeeRun } from '../auth/roles.js';
 import type { Auth, AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
+import type { ConnectionLimits } from '../http/connection-limits.js';
 import { createProxyTrust } from '../http/proxy-trust.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
@@ -40,6 +41,8 @@ export interface HubDeps {
   tokenBatchMs?: number;
   /** How often watched runs are compared with their stored head (lost-notification safety net). */
   reconcileMs?: number;
+  /** WebSockets per client address and per user (server/http/connection-limits.ts). */
+  connectionLimits?: Pick<ConnectionLimits, 'acceptWebSocket'>;
 }
 
 /** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
@@ -309,6 +312,11 @@ export function createHub(deps: HubDeps): Hub {
     if (socket.destroyed) return;
     if (stopping) {
       refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; connect again', { 'Retry-After': '1' });
+      return;
+    }
+    const refusal = deps.connectionLimits?.acceptWebSocket(req, socket, user.username);
+    if (refusal) {
+      refuseUpgrade(socket, refusal.status, refusal.code, refusal.message, refusal.headers);
       return;
     }
     socket.off('error', onSocketError);
