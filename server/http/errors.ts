@@ -84,7 +84,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (isDatabaseUnavailable(error)) {
-      logger.warn({ err: error, method: req.method, url: req.originalUrl }, 'request failed: database unavailable');
+      logger.warn({ err: error, method: req.method, url: redactUrl(req.originalUrl) }, 'request failed: database unavailable');
       res.set('Retry-After', '5');
       sendError(res, 503, 'database_unavailable', 'the database is unavailable; retry shortly');
       return;
@@ -105,7 +105,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       sendError(res, status, 'bad_request', e.message);
       return;
     }
-    logger.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
+    logger.error({ err: error, method: req.method, url: redactUrl(req.originalUrl) }, 'request failed');
     sendError(res, 500, 'internal_error', 'something went wrong on our side');
   };
 }

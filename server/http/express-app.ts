@@ -60,6 +60,10 @@ function corsOrigin(origins: readonly string[]): cors.CorsOptions['origin'] {
 
 export function createExpressApp(options: ExpressAppOptions): { app: express.Express; rateLimitStore: PostgresRateLimitStore } {
   const { config, logger, metrics } = options;
+  if (config.production && !config.auth.metricsToken) {
+    // Contract: the probes stay unauthenticated, so say once, loudly, what is public.
+    logger.warn('METRICS_TOKEN is not set: /metrics and the details of /health (Node version, pid, pool, queue and WebSocket counts) are readable by anyone who can reach the app; set METRICS_TOKEN to require a Bearer token for /metrics');
+  }
   const app = express();
   app.disable('x-powered-by');
   // Only a configured proxy may set the client address (TRUST_PROXY, docs/SECURITY.md):
