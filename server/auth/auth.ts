@@ -74,7 +74,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     const state = entry.state;
     if (!state || state.revoked || state.tokenVersion !== claims.ver || state.username !== claims.sub) return null;
     // The role comes from the database, not the token: a demotion bumps the version anyway.
-    return { username: state.username, role: state.role };
+    return { id: claims.uid, username: state.username, role: state.role };
   }
 
   async function check(credential: Credential): Promise<{ user: AuthUser; claims: Claims } | HttpError> {

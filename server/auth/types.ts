@@ -4,6 +4,8 @@ import type { Role } from '../../shared/protocol.js';
 import type { Part } from '../lifecycle/part.js';
 
 export interface AuthUser {
+  /** users.id; absent for the local admin when authentication is off. */
+  id?: string;
   username: string;
   role: Role;
 }
