@@ -168,7 +168,7 @@ export function buildConfig(env: Env) {
       headersTimeoutMs: env.HEADERS_TIMEOUT_MS ?? env.KEEP_ALIVE_TIMEOUT_MS + 1000,
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       corsOrigins,
-      /** Sockets, requests in flight and WebSockets per client address; WebSockets per user. 0: no cap. */
+      /** Sockets, requests in flight and WebSockets per client address; requests in flight and WebSockets per user. 0: no cap. */
       maxConnections: { perClient: env.MAX_CONNECTIONS_PER_CLIENT, perUser: env.MAX_CONNECTIONS_PER_USER },
       rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,

@@ -110,10 +110,13 @@ describe('sockets per client address', () => {
 
 describe('requests and WebSockets per client address and per user (behind a proxy)', () => {
   let t: T;
+  const waits = new AbortController();
   beforeAll(async () => {
-    t = await startTestApp({ env: { TRUST_PROXY: '1', MAX_CONNECTIONS_PER_CLIENT: '2', MAX_CONNECTIONS_PER_USER: '3' } });
+    // Slow offline model: a run lasts long enough for `Prefer: wait` to hold its request.
+    t = await startTestApp({ env: { TRUST_PROXY: '1', MAX_CONNECTIONS_PER_CLIENT: '2', MAX_CONNECTIONS_PER_USER: '3', OFFLINE_MODEL_DELAY_MS: '10000' } });
   });
   afterAll(async () => {
+    waits.abort();
     await t.close();
     await t.dropDatabase?.();
   });
@@ -121,17 +124,23 @@ describe('requests and WebSockets per client address and per user (behind a prox
   const get = (forwardedFor: string) => fetch(`${t.url}/api/agents`, { headers: { 'X-Forwarded-For': forwardedFor } });
 
   it('caps requests in flight per forwarded client address', async () => {
-    // Two requests whose bodies never come hold their slots.
+    // Two runs waited for hold the address's two slots (one at a time: a stored run means
+    // its request is past the cap and waiting).
     for (let i = 0; i < 2; i++) {
-      await rawSocket(t.port, 'POST /api/runs HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.5\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n');
+      fetch(`${t.url}/api/runs`, {
+        method: 'POST',
+        headers: { 'X-Forwarded-For': '203.0.113.5', 'Content-Type': 'application/json', Prefer: 'wait=60' },
+        body: JSON.stringify({ agent: 'summarizer', input: 'slow' }),
+        signal: waits.signal,
+      }).catch(() => undefined);
+      await waitFor(async () => (await t.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM runs')).rows[0]!.n === i + 1, { what: `run ${i + 1} stored` });
     }
-    const refused = await waitFor(async () => {
-      const res = await get('203.0.113.5');
-      return res.status === 429 ? res : undefined;
-    }, { what: 'the third request from 203.0.113.5 to be refused' });
+    const refused = await get('203.0.113.5');
+    expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBeTruthy();
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('too_many_connections');
     expect((await get('203.0.113.6')).status).toBe(200);
+    waits.abort();
   });
 
   it('caps WebSockets per client address and per user', async () => {
@@ -145,11 +154,48 @@ describe('requests and WebSockets per client address and per user (behind a prox
     expect(third.status).toBe(101);
     const byUser = await openWs(t, '198.51.100.3');
     expect(byUser.status).toBe(429);
-    expect(JSON.parse(byUser.body).error.message).toMatch(/user/);
+    expect(JSON.parse(byUser.body).error.message).toMatch(/this user/);
     third.ws!.close();
     await waitFor(async () => {
       const again = await openWs(t, '198.51.100.3');
       return again.status === 101;
     }, { timeoutMs: 20_000, what: 'the user to get a socket back' });
+  });
+});
+
+describe('requests in flight per user', () => {
+  let t: T;
+  let token: string;
+  const waits = new AbortController();
+  beforeAll(async () => {
+    // Slow offline model: a run lasts long enough for `Prefer: wait` to hold its request.
+    t = await startTestApp({ env: { TRUST_PROXY: '1', JWT_SECRET: 'c'.repeat(40), ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'caps-admin-pw', MAX_CONNECTIONS_PER_USER: '2', OFFLINE_MODEL_DELAY_MS: '10000' } });
+    const res = await fetch(`${t.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'root', password: 'caps-admin-pw' }) });
+    token = ((await res.json()) as { token: string }).token;
+  });
+  afterAll(async () => {
+    waits.abort();
+    await t.close();
+    await t.dropDatabase?.();
+  });
+
+  it('are capped whatever address they come from', async () => {
+    // Two runs waited for, from two addresses, hold the user's two slots (one at a time: a
+    // stored run means its request is past the cap and waiting).
+    for (const [i, ip] of ['203.0.113.21', '203.0.113.22'].entries()) {
+      fetch(`${t.url}/api/runs`, {
+        method: 'POST',
+        headers: { 'X-Forwarded-For': ip, Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Prefer: 'wait=60' },
+        body: JSON.stringify({ agent: 'summarizer', input: 'slow' }),
+        signal: waits.signal,
+      }).catch(() => undefined);
+      await waitFor(async () => (await t.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM runs')).rows[0]!.n === i + 1, { what: `run ${i + 1} stored` });
+    }
+    const get = (ip: string, auth: boolean) => fetch(`${t.url}/api/agents`, { headers: { 'X-Forwarded-For': ip, ...(auth ? { Authorization: `Bearer ${token}` } : {}) } });
+    const refused = await get('203.0.113.23', true);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('too_many_connections');
+    // Another client without the token is not this user.
+    expect((await get('203.0.113.23', false)).status).toBe(401);
   });
 });

@@ -49,11 +49,13 @@ export interface ConnectionLimits {
   refused(socket: Socket): boolean;
   /** Express middleware: requests in flight per client address (behind a proxy: X-Forwarded-For). */
   requests: RequestHandler;
+  /** Express middleware after authentication: requests in flight per user (not the local admin of auth-off mode, who is everyone). */
+  userRequests: RequestHandler;
   /**
    * One call per WebSocket upgrade, once the user is known: counts the socket against its
    * client address and its user until it closes, or says why not.
    */
-  acceptWebSocket(req: IncomingMessage, socket: { once(event: 'close', fn: () => void): unknown }, user: string): Refusal | null;
+  acceptWebSocket(req: IncomingMessage, socket: { once(event: 'close', fn: () => void): unknown }, user: { id?: string; username: string }): Refusal | null;
 }
 
 const RETRY_AFTER_SECONDS = '5';
@@ -73,6 +75,7 @@ export function createConnectionLimits(config: Config): ConnectionLimits {
   const requests = new ConnectionCounter(perClient);
   const clientSockets = new ConnectionCounter(perClient);
   const userSockets = new ConnectionCounter(perUser);
+  const userRequests = new ConnectionCounter(perUser);
   const refusedSockets = new WeakSet<Socket>();
 
   return {
@@ -114,14 +117,27 @@ export function createConnectionLimits(config: Config): ConnectionLimits {
       res.once('close', release);
       next();
     },
+    userRequests(req, res, next) {
+      const id = req.user?.id;
+      if (id === undefined) return next();
+      const release = userRequests.acquire(id);
+      if (!release) {
+        res.set('Retry-After', RETRY_AFTER_SECONDS);
+        sendError(res, 429, 'too_many_connections', tooMany('this user', perUser).message);
+        return;
+      }
+      res.once('close', release);
+      next();
+    },
     acceptWebSocket(req, socket, user) {
       const client = trust.clientAddress(req);
       const byClient = clientSockets.acquire(client);
       if (!byClient) return tooMany('this address', perClient);
-      const byUser = userSockets.acquire(user);
+      // By id: a later account with a deleted user's name is someone else.
+      const byUser = userSockets.acquire(user.id ?? `name:${user.username}`);
       if (!byUser) {
         byClient();
-        return tooMany(`user "${user}"`, perUser);
+        return tooMany('this user', perUser);
       }
       socket.once('close', () => {
         byClient();

@@ -26,7 +26,7 @@ export interface ExpressAppOptions {
   /** Authenticated routes mounted under /api. */
   api: Router[];
   /** Requests in flight per client address (server/http/connection-limits.ts). */
-  connectionLimits?: Pick<ConnectionLimits, 'requests'>;
+  connectionLimits?: Pick<ConnectionLimits, 'requests' | 'userRequests'>;
 }
 
 const HOST_SAFE = /^[A-Za-z0-9.:[\]-]+$/;
@@ -187,6 +187,7 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
   api.use(rejectUnsafeInput);
   api.use(options.publicApi);
   api.use(options.authenticate);
+  if (options.connectionLimits) api.use(options.connectionLimits.userRequests);
   for (const router of options.api) api.use(router);
   api.use(notFoundHandler);
   app.use('/api', api);

@@ -314,7 +314,7 @@ export function createHub(deps: HubDeps): Hub {
       refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; connect again', { 'Retry-After': '1' });
       return;
     }
-    const refusal = deps.connectionLimits?.acceptWebSocket(req, socket, user.username);
+    const refusal = deps.connectionLimits?.acceptWebSocket(req, socket, user);
     if (refusal) {
       refuseUpgrade(socket, refusal.status, refusal.code, refusal.message, refusal.headers);
       return;
