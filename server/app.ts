@@ -10,6 +10,7 @@ import type { Auth } from './auth/types.js';
 import type { Config } from './config/config.js';
 import type { Listener } from './db/listener.js';
 import { poolStats, type PoolSizing } from './db/pool.js';
+import { createConnectionLimits } from './http/connection-limits.js';
 import { createExpressApp } from './http/express-app.js';
 import { createHub, type Hub } from './hub/hub.js';
 import type { Part } from './lifecycle/part.js';
@@ -47,6 +48,7 @@ export interface App {
 }
 
 const DB_CHECK_INTERVAL_MS = 1000;
+const CLIENT_ERROR_GRACE_MS = 1000;
 
 function closeAfterResponse(_req: http.IncomingMessage, res: http.ServerResponse): void {
   res.setHeader('Connection', 'close');
@@ -61,7 +63,8 @@ export function createApp(deps: AppDeps): App {
 
   const auth = createAuth({ config, logger, pool });
   const agents = createAgents({ config, logger, pool, metrics });
-  const hub = createHub({ config, logger, pool, listener, metrics, auth });
+  const connectionLimits = createConnectionLimits(config);
+  const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
   const parts: Part[] = [auth, agents, hub, queue];
 
@@ -93,6 +96,7 @@ export function createApp(deps: AppDeps): App {
     publicApi: auth.router,
     authenticate: auth.authenticate,
     api: [agents.router, queue.router],
+    connectionLimits,
   });
 
   const probes = createProbeHandler({ state, metrics, metricsToken: config.auth.metricsToken });
@@ -101,15 +105,27 @@ export function createApp(deps: AppDeps): App {
   // sweep at a quarter of the shorter timeout.
   const sweepMs = Math.max(250, Math.min(30_000, Math.floor(Math.min(config.server.headersTimeoutMs, config.server.requestTimeoutMs) / 4)));
   const server = http.createServer({ connectionsCheckingInterval: sweepMs }, (req, res) => {
+    // A socket over its address's cap has its 429 and is closing: nothing it sends is served.
+    if (connectionLimits.refused(req.socket)) return;
     if (!probes(req, res)) expressApp(req, res);
   });
+  server.on('connection', connectionLimits.onConnection);
   server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
   server.headersTimeout = config.server.headersTimeoutMs;
   server.requestTimeout = config.server.requestTimeoutMs;
-  server.on('clientError', (error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     logger.debug({ err: error }, 'client connection error');
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // end() only half-closes, and the HTTP server allows half-open sockets: a slow client that
+    // never closes its side would hold the socket (and a descriptor) for good. Destroy it once
+    // the answer has had a moment to be read.
+    const timer = setTimeout(() => socket.destroy(), CLIENT_ERROR_GRACE_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
   });
   hub.attach(server);
 

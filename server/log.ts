@@ -76,10 +76,36 @@ export const REDACT_PATHS = [
   'config.openai.apiKey',
 ];
 
-/** A URL with credential-bearing query parameters (`token`, `access_token`, `api_key`…) blanked, for logging. */
+/** A query parameter whose name, once decoded, mentions any of these carries a credential. */
+const SENSITIVE_PARAM = /token|key|pass|secret|auth|session|cookie|jwt|sig|credential/i;
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
+/**
+ * A URL with credential-bearing query parameters (`token`, `access_token`, `api_key`…)
+ * blanked, for logging. Names are matched after decoding (`%74oken=` is `token=`), and `;`
+ * counts as a separator as well as `&` (some proxies and frameworks split on it, so
+ * `x;token=…` may be a token to someone); a part whose decoded name matches loses its value.
+ */
 export function redactUrl(url: string | undefined): string | undefined {
-  if (!url || !url.includes('?')) return url;
-  return url.replace(/([?&](?:token|access_token|api_key|apikey|key|password|secret)=)[^&#]*/gi, '$1[redacted]');
+  if (!url) return url;
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const parts = url.slice(q + 1).split(/([&;])/);
+  for (let i = 0; i < parts.length; i += 2) {
+    const part = parts[i]!;
+    const eq = part.indexOf('=');
+    const name = eq === -1 ? part : part.slice(0, eq);
+    if (!SENSITIVE_PARAM.test(decodeName(name))) continue;
+    parts[i] = eq === -1 ? '[redacted]' : `${name}=[redacted]`;
+  }
+  return `${url.slice(0, q + 1)}${parts.join('')}`;
 }
 
 export type { Logger };

@@ -188,7 +188,8 @@ export const listRunsQuerySchema = z
 
 export const eventsQuerySchema = z
   .object({
-    after: z.coerce.number().int().min(0).default(0),
+    // seq is a PostgreSQL integer: a larger `after` would be an error there, not an empty page.
+    after: z.coerce.number().int().min(0).max(2147483647).default(0),
     limit: z.coerce.number().int().min(1).max(10000).default(1000),
   })
   .strict();

@@ -93,7 +93,7 @@ async function startServer(name: string, env: Record<string, string> = {}): Prom
 }
 
 async function crossInstance(databaseUrl: string): Promise<{ p50: number; p99: number; max: number; count: number }> {
-  const env = { DATABASE_URL: databaseUrl, NODE_ENV: 'development', LOG_LEVEL: 'warn', MAX_INSTANCES: '4' };
+  const env = { DATABASE_URL: databaseUrl, NODE_ENV: 'development', LOG_LEVEL: 'warn', MAX_INSTANCES: '4', MAX_CONNECTIONS_PER_CLIENT: '0', MAX_CONNECTIONS_PER_USER: '0' };
   const a = await startServer('ws-hub-server.ts', env);
   const b = await startServer('ws-hub-server.ts', env);
   try {
@@ -122,7 +122,8 @@ async function crossInstance(databaseUrl: string): Promise<{ p50: number; p99: n
 async function main(): Promise<void> {
   const db = await benchDatabase();
   try {
-    const env = { DATABASE_URL: db.url, NODE_ENV: 'development', LOG_LEVEL: 'warn', MAX_INSTANCES: '4' };
+    // Every client is one user on one address: the per-client and per-user caps are lifted.
+    const env = { DATABASE_URL: db.url, NODE_ENV: 'development', LOG_LEVEL: 'warn', MAX_INSTANCES: '4', MAX_CONNECTIONS_PER_CLIENT: '0', MAX_CONNECTIONS_PER_USER: '0' };
     // The first start migrates the scratch database.
     await (await startServer('ws-hub-server.ts', env)).child.stop();
 

@@ -74,7 +74,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     const state = entry.state;
     if (!state || state.revoked || state.tokenVersion !== claims.ver || state.username !== claims.sub) return null;
     // The role comes from the database, not the token: a demotion bumps the version anyway.
-    return { username: state.username, role: state.role };
+    return { id: claims.uid, username: state.username, role: state.role };
   }
 
   async function check(credential: Credential): Promise<{ user: AuthUser; claims: Claims } | HttpError> {
@@ -139,7 +139,11 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
         logger.warn({ username, ip }, 'login refused: locked out');
         throw new HttpError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`, undefined, { 'Retry-After': String(wait) });
       }
-      const row = await users.find(username);
+      // Names are ASCII at creation: a login held to the same rule has one spelling for the
+      // lockout key (JavaScript toLowerCase) and the lookup (PostgreSQL lower()), which
+      // otherwise disagree — lower('vİctim') is 'victim', a fresh budget of guesses for it.
+      // Any other name is an unknown user: same work, same answer, counted the same way.
+      const row = usernameParam.safeParse(username).success ? await users.find(username) : undefined;
       dummyHash ??= dummyPasswordHash();
       const stored = row?.passwordHash ?? (await dummyHash);
       const result = await hashes.run(() => verifyPassword(password, stored));

@@ -153,3 +153,51 @@ describe('WebSocket authentication and per-user topics', () => {
     });
   });
 });
+
+describe("a new account with a deleted user's name", () => {
+  let t: T;
+  let admin: { token: string; cookie: string };
+  const as = (who: { token: string }) => ({ Authorization: `Bearer ${who.token}` });
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { JWT_SECRET: SECRET, ADMIN_PASSWORD } });
+    admin = await login(t, 'admin', ADMIN_PASSWORD);
+  });
+  afterAll(async () => {
+    await t.close();
+    await t.dropDatabase?.();
+  });
+
+  it("does not inherit the old user's runs, events, idempotency keys or topics", async () => {
+    await request(t.url).post('/api/users').set(as(admin)).send({ username: 'dana', password: 'dana-password-1', role: 'operator' }).expect(201);
+    const oldDana = await login(t, 'dana', 'dana-password-1');
+    const created = await request(t.url).post('/api/runs').set(as(oldDana)).send({ agent: 'summarizer', input: 'private', idempotencyKey: 'k-1' }).expect(202);
+    const runId = created.body.run.id as string;
+    const { rows: owned } = await t.db.pool.query('SELECT r.owner_id, u.id FROM runs r JOIN users u ON u.username = $2 WHERE r.id = $1', [runId, 'dana']);
+    expect(owned[0].owner_id).toBe(owned[0].id);
+
+    await request(t.url).delete('/api/users/dana').set(as(admin)).expect((res) => expect(res.status).toBeLessThan(300));
+    await request(t.url).post('/api/users').set(as(admin)).send({ username: 'dana', password: 'dana-password-2', role: 'operator' }).expect(201);
+    const newDana = await login(t, 'dana', 'dana-password-2');
+
+    expect((await request(t.url).get(`/api/runs/${runId}`).set(as(newDana))).status).toBe(404);
+    expect((await request(t.url).get(`/api/runs/${runId}/events`).set(as(newDana))).status).toBe(404);
+    const list = await request(t.url).get('/api/runs').set(as(newDana)).expect(200);
+    expect(list.body.runs).toEqual([]);
+    const again = await request(t.url).post('/api/runs').set(as(newDana)).send({ agent: 'summarizer', input: 'mine', idempotencyKey: 'k-1' });
+    expect(again.status).toBe(202);
+    expect(again.body.run.id).not.toBe(runId);
+
+    const socket = await openSocket(wsUrl(t.url, '/ws', newDana.token));
+    socket.send({ type: 'subscribe', topic: `run:${runId}` });
+    expect(await socket.next((f) => f.type === 'error' || f.type === 'subscribed')).toMatchObject({ type: 'error', code: 'not_found' });
+    socket.close();
+
+    // Admins still see the deleted user's run, under a name no account can take.
+    const seen = await request(t.url).get(`/api/runs/${runId}`).set(as(admin)).expect(200);
+    expect(seen.body.run.id).toBe(runId);
+    const { rows } = await t.db.pool.query('SELECT owner, owner_id FROM runs WHERE id = $1', [runId]);
+    expect(rows[0].owner_id).toBeNull();
+    expect(rows[0].owner).toMatch(/^deleted:[0-9a-f-]{36}:dana$/);
+  });
+});

@@ -1,5 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { inject } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/helpers.js';
 
 /**
@@ -79,5 +81,50 @@ describe('login lockout', () => {
     expect((await attempt(a, '10.0.0.5', 'carol', 'wrong')).status).toBe(401);
     expect((await attempt(a, '10.0.0.5', 'carol', 'wrong')).status).toBe(401);
     expect((await attempt(a, '10.0.0.5', 'carol', 'carol-password')).status).toBe(200);
+  });
+});
+
+describe('login lockout and Unicode names', () => {
+  let t: T;
+  let dropDatabase: () => Promise<void>;
+  const env = { JWT_SECRET: SECRET, ADMIN_USERNAME: 'root', ADMIN_PASSWORD, LOGIN_MAX_FAILURES: '3', LOGIN_IP_MAX_FAILURES: '100', TRUST_PROXY: '1' };
+  const attempt = (ip: string, username: string, password: string) =>
+    request(t.url).post('/api/auth/login').set('X-Forwarded-For', ip).send({ username, password });
+
+  beforeAll(async () => {
+    // A database whose lower() folds Unicode as a production one does (the embedded server's
+    // default locale is C, where lower() only folds ASCII): lower('vİctim') = 'victim' there.
+    const adminUrl = inject('adminDatabaseUrl');
+    const name = `unicode_${Date.now().toString(36)}`;
+    const admin = new pg.Client(adminUrl);
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.utf8'`);
+    await admin.end();
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    dropDatabase = async () => {
+      const c = new pg.Client(adminUrl);
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    };
+    t = await startTestApp({ env, databaseUrl: url.toString() });
+    const { rows } = await t.db.pool.query<{ folded: string }>("SELECT lower('v\u0130ctim') AS folded");
+    expect(rows[0]!.folded).toBe('victim');
+    const admin2 = await attempt('10.9.9.9', 'root', ADMIN_PASSWORD);
+    await request(t.url).post('/api/users').set('Authorization', `Bearer ${admin2.body.token}`).send({ username: 'victim', password: 'victim-password', role: 'viewer' }).expect(201);
+  });
+  afterAll(async () => {
+    await t.close();
+    await dropDatabase();
+  });
+
+  it('holds logins to the ASCII names of creation, so a Unicode spelling is not a fresh budget', async () => {
+    const forged = 'v\u0130ctim';
+    for (let i = 0; i < 3; i++) expect((await attempt(`10.0.3.${i}`, 'victim', `wrong-${i}`)).status).toBe(401);
+    expect((await attempt('10.0.3.8', 'victim', 'victim-password')).status).toBe(429);
+    const res = await attempt('10.0.3.9', forged, 'victim-password');
+    expect(res.status).toBe(401);
+    expect(res.body.token).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogs, startTestApp, type TestApp } from '../../test/helpers.js';
+import { redactUrl } from '../log.js';
 
 /** Secrets never reach the log, whether logged by shape or by a whole running app. */
 
@@ -57,5 +58,21 @@ describe('log redaction', () => {
         expect(text, 'a secret reached the log').not.toContain(secret);
       }
     });
+  });
+});
+
+describe('redactUrl', () => {
+  it.each([
+    ['/ws?token=abc.def.ghi', '/ws?token=[redacted]'],
+    ['/ws?%74oken=abc', '/ws?%74oken=[redacted]'],
+    ['/ws?x;token=abc', '/ws?x;token=[redacted]'],
+    ['/ws?a=1;access_token=abc&b=2', '/ws?a=1;access_token=[redacted]&b=2'],
+    ['/x?API%5FKEY=abc', '/x?API%5FKEY=[redacted]'],
+    ['/x?%E0=1&password=abc', '/x?%E0=1&password=[redacted]'],
+    ['/x?session%3Dabc', '/x?[redacted]'],
+    ['/x?limit=5&after=3', '/x?limit=5&after=3'],
+    ['/x', '/x'],
+  ])('%s → %s', (url, expected) => {
+    expect(redactUrl(url)).toBe(expected);
   });
 });

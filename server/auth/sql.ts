@@ -82,6 +82,21 @@ export async function deleteUser(db: Queryable, username: string): Promise<UserR
   return rows[0];
 }
 
+/**
+ * A deleted user's runs keep their owner's id (now null: ON DELETE SET NULL) in the name
+ * column as `deleted:<id>:<name>`: no username can contain ':', so an account created later
+ * with the same name neither sees them (REST, WebSocket, usage) nor collides with their
+ * idempotency keys. Runs in the same transaction as the DELETE.
+ */
+export async function retireOwnerName(db: Queryable, user: { id: string; username: string }): Promise<number> {
+  const { rowCount } = await db.query({
+    name: 'auth_retire_owner_name',
+    text: `UPDATE runs SET owner = 'deleted:' || $1::text || ':' || owner WHERE owner = $2`,
+    values: [user.id, user.username],
+  });
+  return rowCount ?? 0;
+}
+
 export interface SessionState {
   username: string;
   role: Role;

@@ -5,6 +5,8 @@ import type { Part } from '../lifecycle/part.js';
 import type { Claims } from './tokens.js';
 
 export interface AuthUser {
+  /** users.id; absent for the local admin when authentication is off. */
+  id?: string;
   username: string;
   role: Role;
 }

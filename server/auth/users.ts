@@ -16,7 +16,7 @@ export interface Users {
   create(input: { username: string; password: string; role: Role }): Promise<PublicUser>;
   /** A new password or role ends every session of the user. 404 unknown; 409 when it would leave no admin. */
   update(username: string, change: { password?: string; role?: Role }): Promise<PublicUser>;
-  /** 404 unknown; 409 for the last admin. Their runs stay, owned by the name. */
+  /** 404 unknown; 409 for the last admin. Their runs stay (admins see them), under a name no new account can take. */
   remove(username: string): Promise<PublicUser>;
   /** The first-start admin (docs/SECURITY.md, "First admin"). */
   ensureInitialAdmin(): Promise<void>;
@@ -82,13 +82,16 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
         const admins = await sql.lockAdmins(client);
         const isAdmin = admins.some((a) => a.toLowerCase() === username.toLowerCase());
         if (isAdmin && admins.length === 1) throw conflict(LAST_ADMIN);
+        // The DELETE first: its row lock makes a run being created for this user (whose
+        // foreign key takes a key-share lock) either commit before it or fail.
         const deleted = await sql.deleteUser(client, username);
         if (!deleted) throw notFound('user');
         await sql.notifySessionChange(client, deleted.id);
-        return deleted;
+        const runs = await sql.retireOwnerName(client, deleted);
+        return { ...deleted, runs };
       });
       changed();
-      logger.info({ username: row.username }, 'user deleted; sessions ended');
+      logger.info({ username: row.username, runs: row.runs }, 'user deleted; sessions ended; runs kept under a retired name');
       return toPublicUser(row);
     },
     async ensureInitialAdmin() {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { httpToolSpecSchema, mcpServerSpecSchema } from '../tools/specs.js';
+import { parseTrustEntry, type TrustProxySetting } from '../http/proxy-trust.js';
 
 /**
  * Every environment variable the process reads, validated once at start-up.
@@ -23,6 +24,24 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/**
+ * TRUST_PROXY: unset means `loopback` (only a proxy on this machine may forward a client's
+ * address); a number is the hop count of proxies that always stand in front (Replit: 1);
+ * otherwise a comma-separated list of proxy addresses, CIDR ranges or range names.
+ */
+const trustProxy = optionalString.transform((value, ctx): TrustProxySetting => {
+  if (value === undefined) return { ranges: ['loopback'] };
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops <= 10) return { hops };
+  } else {
+    const ranges = value.split(',').map((v) => v.trim()).filter(Boolean);
+    if (ranges.length > 0 && ranges.every((r) => parseTrustEntry(r) !== undefined)) return { ranges };
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be a hop count 0-10, or addresses/CIDRs/loopback/linklocal/uniquelocal separated by commas (never "true")' });
+  return z.NEVER;
+});
+
 const postgresUrl = z
   .string()
   .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
@@ -31,7 +50,7 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(0, 65535).default(5000),
   HOST: z.string().min(1).default('0.0.0.0'),
-  TRUST_PROXY: int(0, 10).default(1),
+  TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   DATABASE_URL: optionalString.pipe(postgresUrl.optional()),
@@ -53,6 +72,8 @@ const envSchema = z.object({
   RATE_LIMIT_MAX: int(1).default(100),
   RATE_LIMIT_WINDOW_MS: int(1000).default(900000),
   CORS_ORIGINS: optionalString,
+  MAX_CONNECTIONS_PER_CLIENT: int(0, 1_000_000).default(100),
+  MAX_CONNECTIONS_PER_USER: int(0, 1_000_000).default(50),
   SHUTDOWN_TIMEOUT_MS: int(0).default(25000),
   SHUTDOWN_DRAIN_MS: int(0).optional(),
   STATIC_DIR: z.string().min(1).default('dist/public'),
@@ -201,12 +222,14 @@ export function buildConfig(env: Env) {
     server: {
       port: env.PORT,
       host: env.HOST,
-      trustProxyHops: env.TRUST_PROXY,
+      trustProxy: env.TRUST_PROXY,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
       headersTimeoutMs: env.HEADERS_TIMEOUT_MS ?? env.KEEP_ALIVE_TIMEOUT_MS + 1000,
       bodyLimitBytes: env.BODY_LIMIT_BYTES,
       corsOrigins,
+      /** Sockets, requests in flight and WebSockets per client address; requests in flight and WebSockets per user. 0: no cap. */
+      maxConnections: { perClient: env.MAX_CONNECTIONS_PER_CLIENT, perUser: env.MAX_CONNECTIONS_PER_USER },
       rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       /**

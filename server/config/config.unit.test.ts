@@ -19,7 +19,7 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config.server.port).toBe(5000);
     expect(config.server.host).toBe('0.0.0.0');
-    expect(config.server.trustProxyHops).toBe(1);
+    expect(config.server.trustProxy).toEqual({ ranges: ['loopback'] });
     expect(config.server.keepAliveTimeoutMs).toBe(65000);
     expect(config.server.headersTimeoutMs).toBeGreaterThan(config.server.keepAliveTimeoutMs);
     expect(config.server.rateLimit).toEqual({ max: 100, windowMs: 900000 });

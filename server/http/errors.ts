@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { ApiError } from '../../shared/protocol.js';
 import { isPoolTimeout } from '../db/pool.js';
-import type { Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 
 /** An error whose status, code and message are safe to show the client. */
 export class HttpError extends Error {
@@ -84,9 +84,16 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (isDatabaseUnavailable(error)) {
-      logger.warn({ err: error, method: req.method, url: req.originalUrl }, 'request failed: database unavailable');
+      logger.warn({ err: error, method: req.method, url: redactUrl(req.originalUrl) }, 'request failed: database unavailable');
       res.set('Retry-After', '5');
       sendError(res, 503, 'database_unavailable', 'the database is unavailable; retry shortly');
+      return;
+    }
+    if (isDataException(error)) {
+      // The edge (input-guard.ts) refuses what it knows of; whatever else a value does to a
+      // statement (out of range, not storable) is still the request's fault, not ours.
+      logger.info({ err: error, method: req.method, url: redactUrl(req.originalUrl) }, 'request refused by the database: invalid data');
+      sendError(res, 400, 'invalid_input', 'a value in the request is out of range or cannot be stored');
       return;
     }
     const status = e?.status ?? (e as { statusCode?: number })?.statusCode;
@@ -98,9 +105,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       sendError(res, status, 'bad_request', e.message);
       return;
     }
-    logger.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
+    logger.error({ err: error, method: req.method, url: redactUrl(req.originalUrl) }, 'request failed');
     sendError(res, 500, 'internal_error', 'something went wrong on our side');
   };
+}
+
+/** SQLSTATE class 22 (data exception): 22003 out of range, 22021 NUL byte, 22P02 bad JSON text, 22P05 bad Unicode escape… */
+export function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
 }
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300']);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startTestApp, type TestApp } from '../../test/helpers.js';
+import { captureLogs, createTestDatabase, startTestApp, type TestApp } from '../../test/helpers.js';
 
 let staticDir: string;
 const bigAsset = `console.log(${JSON.stringify('agentry '.repeat(1000))});\n`;
@@ -127,14 +127,29 @@ describe('HTTP stack', () => {
 });
 
 describe('production headers', () => {
-  it('sends HSTS in production', async () => {
-    const t = await startTestApp({ env: { NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), ADMIN_PASSWORD: 'admin-password-123', STATIC_DIR: staticDir, CORS_ORIGINS: 'https://app.example.com' } });
+  it('sends HSTS in production, and warns at start-up that /metrics is open without METRICS_TOKEN', async () => {
+    const logs = captureLogs();
+    const t = await startTestApp({ env: { NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), ADMIN_PASSWORD: 'admin-password-123', STATIC_DIR: staticDir, CORS_ORIGINS: 'https://app.example.com' }, logger: logs.logger });
     try {
       const res = await request(t.url).get('/');
       expect(res.headers['strict-transport-security']).toContain('max-age=31536000');
+      const warning = logs.lines().find((l) => l.level === 40 && String(l.msg).includes('METRICS_TOKEN'));
+      expect(warning).toBeDefined();
     } finally {
       await t.close();
       await t.dropDatabase?.();
+    }
+  });
+});
+
+describe('no start-up warning', () => {
+  it('when METRICS_TOKEN is set, or outside production', async () => {
+    for (const env of [{ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), ADMIN_PASSWORD: 'admin-password-123', METRICS_TOKEN: 'metrics-token-value' }, {}]) {
+      const logs = captureLogs();
+      const t = await startTestApp({ env: { STATIC_DIR: staticDir, ...env }, logger: logs.logger });
+      await t.close();
+      await t.dropDatabase?.();
+      expect(logs.lines().filter((l) => String(l.msg).includes('METRICS_TOKEN'))).toEqual([]);
     }
   });
 });

@@ -9,7 +9,10 @@ import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import { redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import { errorHandler, notFoundHandler, requireJson, sendError } from './errors.js';
+import { rejectUnsafeInput } from './input-guard.js';
+import { createProxyTrust } from './proxy-trust.js';
 import { PostgresRateLimitStore } from './rate-limit-store.js';
 
 export interface ExpressAppOptions {
@@ -22,6 +25,8 @@ export interface ExpressAppOptions {
   authenticate: RequestHandler;
   /** Authenticated routes mounted under /api. */
   api: Router[];
+  /** Requests in flight per client address (server/http/connection-limits.ts). */
+  connectionLimits?: Pick<ConnectionLimits, 'requests' | 'userRequests'>;
 }
 
 const HOST_SAFE = /^[A-Za-z0-9.:[\]-]+$/;
@@ -55,10 +60,24 @@ function corsOrigin(origins: readonly string[]): cors.CorsOptions['origin'] {
 
 export function createExpressApp(options: ExpressAppOptions): { app: express.Express; rateLimitStore: PostgresRateLimitStore } {
   const { config, logger, metrics } = options;
+  if (config.production && !config.auth.metricsToken) {
+    // Contract: the probes stay unauthenticated, so say once, loudly, what is public.
+    logger.warn('METRICS_TOKEN is not set: /metrics and the details of /health (Node version, pid, pool, queue and WebSocket counts) are readable by anyone who can reach the app; set METRICS_TOKEN to require a Bearer token for /metrics');
+  }
   const app = express();
   app.disable('x-powered-by');
-  // A hop count, never `true`: only the platform's proxy may set the client address.
-  app.set('trust proxy', config.server.trustProxyHops);
+  // Only a configured proxy may set the client address (TRUST_PROXY, docs/SECURITY.md):
+  // Express's own hop-count trust believes X-Forwarded-For from any peer and returns
+  // whatever string it holds, so req.ip is ours; protocol and hostname use the same trust.
+  const trust = createProxyTrust(config.server.trustProxy);
+  app.set('trust proxy', (address: string, hop: number) => trust.trusts(address, hop));
+  Object.defineProperty(app.request, 'ip', {
+    configurable: true,
+    enumerable: true,
+    get(this: express.Request) {
+      return trust.clientAddress(this);
+    },
+  });
   app.set('etag', false);
 
   // Metrics and the request log in one 'finish' listener; nothing per request is
@@ -85,6 +104,8 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
     });
     next();
   });
+
+  if (options.connectionLimits) app.use(options.connectionLimits.requests);
 
   // The CSP names the request's own host for ws:/wss: (older browsers do not count them as
   // 'self'), so it differs per host; it is built once per host rather than per request.
@@ -163,8 +184,10 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
   );
   api.use(express.json({ limit: config.server.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   api.use(requireJson);
+  api.use(rejectUnsafeInput);
   api.use(options.publicApi);
   api.use(options.authenticate);
+  if (options.connectionLimits) api.use(options.connectionLimits.userRequests);
   for (const router of options.api) api.use(router);
   api.use(notFoundHandler);
   app.use('/api', api);

@@ -10,6 +10,8 @@ import { SESSION_CHANNEL } from '../auth/sql.js';
 import type { Auth, AuthUser, SocketSession } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
+import type { ConnectionLimits } from '../http/connection-limits.js';
+import { createProxyTrust } from '../http/proxy-trust.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -45,6 +47,8 @@ export interface HubDeps {
   helloTimeoutMs?: number;
   /** How soon a hub that did not hear its hello probes again. */
   probeRetryMs?: number;
+  /** WebSockets per client address and per user (server/http/connection-limits.ts). */
+  connectionLimits?: Pick<ConnectionLimits, 'acceptWebSocket'>;
 }
 
 /** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
@@ -83,6 +87,7 @@ export function createHub(deps: HubDeps): Hub {
   const { config, logger, pool, listener, metrics, auth } = deps;
   const instanceId = deps.instanceId ?? randomUUID();
   const log = logger.child({ part: 'hub' });
+  const proxyTrust = createProxyTrust(config.server.trustProxy);
   const limits = { maxBufferedBytes: config.ws.maxBufferedBytes, maxMessagesPerSecond: config.ws.maxMessagesPerSecond };
 
   const wss = new WebSocketServer({
@@ -457,7 +462,7 @@ export function createHub(deps: HubDeps): Hub {
       refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; connect again', { 'Retry-After': '1' });
       return;
     }
-    if (!originAllowed(req, config.server.corsOrigins)) {
+    if (!originAllowed(req, config.server.corsOrigins, proxyTrust.peerTrusted(req))) {
       refuseUpgrade(socket, 403, 'forbidden_origin', 'this origin may not open a WebSocket here');
       return;
     }
@@ -479,6 +484,11 @@ export function createHub(deps: HubDeps): Hub {
     if (socket.destroyed) return;
     if (stopping) {
       refuseUpgrade(socket, 503, 'shutting_down', 'this instance is shutting down; connect again', { 'Retry-After': '1' });
+      return;
+    }
+    const refusal = deps.connectionLimits?.acceptWebSocket(req, socket, { id: session.userId ?? undefined, username: session.user.username });
+    if (refusal) {
+      refuseUpgrade(socket, refusal.status, refusal.code, refusal.message, refusal.headers);
       return;
     }
     socket.off('error', onSocketError);

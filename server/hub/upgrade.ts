@@ -9,8 +9,9 @@ export const HUB_PATH = '/ws';
  * foreign page could open a socket as the user (cross-site WebSocket hijacking):
  * accept only the configured CORS origins or the page's own origin. Clients that
  * send no Origin (scripts, servers) are not browsers and authenticate by token.
+ * `trustForwardedHost`: the peer is a configured proxy (server/http/proxy-trust.ts).
  */
-export function originAllowed(req: IncomingMessage, allowed: readonly string[]): boolean {
+export function originAllowed(req: IncomingMessage, allowed: readonly string[], trustForwardedHost = false): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true;
   if (allowed.includes('*') || allowed.includes(origin)) return true;
@@ -20,7 +21,8 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
   } catch {
     return false;
   }
-  const forwarded = req.headers['x-forwarded-host'];
+  // X-Forwarded-Host only from a trusted proxy (TRUST_PROXY): anyone else could name the foreign page's host.
+  const forwarded = trustForwardedHost ? req.headers['x-forwarded-host'] : undefined;
   const hosts = [req.headers.host, ...(typeof forwarded === 'string' ? forwarded.split(',').map((h) => h.trim()) : [])];
   return hosts.some((h) => h !== undefined && h.toLowerCase() === host.toLowerCase());
 }

@@ -137,6 +137,7 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
       {
         id: randomUUID(),
         owner: user.username,
+        ownerId: user.id ?? null,
         agent: body.agent ?? null,
         pattern: body.pattern ?? null,
         agents: body.agents ?? null,

@@ -7,12 +7,16 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, check, foreignKey, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { users } from '../auth/schema.js';
 
 export const runs = pgTable(
   'runs',
   {
     id: uuid('id').primaryKey(),
+    /** The stored spelling of the owner's name; `deleted:<user id>:<name>` once the user is deleted. */
     owner: text('owner').notNull(),
+    /** migrations/0006_run_owner_id.sql: the owner's users.id (null: local admin, or deleted). */
+    ownerId: uuid('owner_id'),
     agent: text('agent'),
     pattern: text('pattern'),
     agents: jsonb('agents').$type<string[]>(),
@@ -54,6 +58,8 @@ export const runs = pgTable(
     index('runs_lease_idx').on(t.leaseExpiresAt).where(sql`(status = 'running'::text)`),
     index('runs_list_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     index('runs_owner_list_idx').on(t.owner, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('runs_owner_id_idx').on(t.ownerId),
+    foreignKey({ name: 'runs_owner_id_fkey', columns: [t.ownerId], foreignColumns: [users.id] }).onDelete('set null'),
     index('runs_status_list_idx').on(t.status, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     index('runs_finished_idx').on(t.finishedAt).where(sql`(finished_at IS NOT NULL)`),
     uniqueIndex('runs_idempotency_idx').on(t.owner, t.idempotencyKey).where(sql`(idempotency_key IS NOT NULL)`),

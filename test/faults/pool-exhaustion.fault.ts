@@ -13,7 +13,8 @@ describe('pool exhaustion', () => {
   beforeAll(async () => {
     cluster = await startCluster({
       instances: 1,
-      env: { MAX_CONNECTIONS: '2', DB_CONNECTION_TIMEOUT_MS: '400', MAX_CONCURRENT_JOBS: '2' },
+      // 600 requests at once from one address: the per-client cap (429) would answer before the pool could shed.
+      env: { MAX_CONNECTIONS: '2', DB_CONNECTION_TIMEOUT_MS: '400', MAX_CONCURRENT_JOBS: '2', MAX_CONNECTIONS_PER_CLIENT: '0' },
     });
     // Enough finished runs that listing them takes a moment per request.
     await cluster.db.query(

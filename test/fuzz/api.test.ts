@@ -89,15 +89,36 @@ describe('fuzzing every /api route', () => {
   });
 
   // ------------------------------------------------------------------ generators
+  // UTF-16 code units, not code points: lone surrogates ("\ud800") and NULs, which JSON carries
+  // and PostgreSQL refuses (22P02, 22021, 22P05).
+  const utf16String = fc.string({ unit: fc.nat({ max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 12 });
   const weirdString = fc.oneof(
     fc.string({ maxLength: 40 }),
     fc.string({ unit: 'grapheme', maxLength: 20 }),
     fc.constantFrom('', ' ', '..', '../..', '%00', '%', '%zz', "'; DROP TABLE runs; --", '<script>', '\u0000', 'null', 'undefined', '-1', '1e309', 'NaN', '__proto__', 'constructor'),
+    fc.constantFrom('a\u0000b', '\ud800', '\udfff', 'x\udbffy', '\ud83d\ude00', '\u0000\ud800'),
+    utf16String,
     fc.string({ minLength: 300, maxLength: 2000 }),
   );
+  // Integers around every boundary a numeric field can hit: int4 (seq, priority), int8, JS safe integers, exponent forms.
+  const outOfRange = fc.oneof(
+    fc.constantFrom('2147483647', '2147483648', '-2147483649', '99999999999', '9223372036854775808', '9007199254740993', '1e20', '1e309', '-0', '0x10', '1.5'),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
+  );
+  // Nesting deep enough to overflow recursive code, placed where each JSON field goes.
+  const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  const deepBody = fc
+    .tuple(fc.integer({ min: 1, max: 6000 }), fc.constantFrom('input', 'options', 'answer', 'agents', 'idempotencyKey', 'username', 'extra'))
+    .map(([depth, field]) => `{"agent":"summarizer",${JSON.stringify(field)}:${nested(depth)}}`);
   const runId = fc.oneof(fc.uuid(), fc.constant('SEEDED'), weirdString);
   const username = fc.oneof(fc.constantFrom('fuzz-victim', 'fuzz-operator', 'nobody', 'ADMIN', 'Fuzz-Victim'), weirdString);
-  const segment = (s: string) => encodeURIComponent(s).slice(0, 3000);
+  // A lone surrogate has no UTF-8 form: send its WTF-8 bytes (%ED%A0%80), as a hostile client can.
+  const encodeChar = (ch: string) => {
+    if (!/^[\ud800-\udfff]$/.test(ch)) return encodeURIComponent(ch);
+    const c = ch.charCodeAt(0);
+    return [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)].map((b) => `%${b.toString(16).toUpperCase()}`).join('');
+  };
+  const segment = (s: string) => Array.from(s, encodeChar).join('').slice(0, 3000);
 
   const routes: [string, fc.Arbitrary<string>][] = [
     ['POST', fc.constant('/api/auth/login')],
@@ -127,7 +148,7 @@ describe('fuzzing every /api route', () => {
       fc.tuple(fc.oneof({ weight: 5, arbitrary: fc.constant(method) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE') }), path),
     ),
   );
-  const queryValue = fc.oneof(weirdString, fc.integer({ min: -5, max: 100_000 }).map(String), fc.constantFrom('queued', 'running', 'succeeded', 'true', '[]', '{}'));
+  const queryValue = fc.oneof(weirdString, fc.integer({ min: -5, max: 100_000 }).map(String), outOfRange, fc.constantFrom('queued', 'running', 'succeeded', 'true', '[]', '{}'));
   const query = fc.dictionary(fc.constantFrom('limit', 'cursor', 'status', 'after', 'owner', 'since', 'until', 'x', 'limit[]', '__proto__'), queryValue, { maxKeys: 3 });
 
   const nearValidRun = fc.record(
@@ -135,9 +156,9 @@ describe('fuzzing every /api route', () => {
       agent: fc.oneof(fc.constantFrom('summarizer', 'writer', 'no-such-agent'), weirdString, fc.integer(), fc.constant(null)),
       pattern: fc.oneof(fc.constantFrom('sequential', 'parallel', 'debate', 'verification', 'expert-panel', 'router', 'nope'), weirdString, fc.integer()),
       agents: fc.oneof(fc.array(fc.constantFrom('researcher', 'writer', 'editor', 'ghost'), { maxLength: 4 }), fc.array(fc.anything(), { maxLength: 3 }), weirdString),
-      input: fc.oneof(fc.string({ maxLength: 200 }), fc.jsonValue({ maxDepth: 3 })),
-      options: fc.oneof(fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.jsonValue({ maxDepth: 1 })),
-      priority: fc.oneof(fc.integer({ min: -2000, max: 2000 }), fc.double(), weirdString),
+      input: fc.oneof(fc.string({ maxLength: 200 }), fc.jsonValue({ maxDepth: 3 }), weirdString, fc.dictionary(weirdString, weirdString, { maxKeys: 2 })),
+      options: fc.oneof(fc.dictionary(fc.oneof(fc.string({ maxLength: 10 }), weirdString), fc.oneof(fc.jsonValue({ maxDepth: 2 }), weirdString), { maxKeys: 3 }), fc.jsonValue({ maxDepth: 1 })),
+      priority: fc.oneof(fc.integer({ min: -2000, max: 2000 }), fc.double(), weirdString, outOfRange.map(Number)),
       idempotencyKey: fc.oneof(weirdString, fc.integer()),
       extra: fc.anything({ maxDepth: 2 }),
     },
@@ -151,7 +172,7 @@ describe('fuzzing every /api route', () => {
       currentPassword: weirdString,
       newPassword: weirdString,
       everywhere: fc.oneof(fc.boolean(), weirdString),
-      answer: fc.jsonValue({ maxDepth: 2 }),
+      answer: fc.oneof(fc.jsonValue({ maxDepth: 2 }), weirdString, fc.array(weirdString, { maxLength: 2 })),
     },
     { requiredKeys: [] },
   );
@@ -173,6 +194,7 @@ describe('fuzzing every /api route', () => {
     { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
     { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
     { weight: 1, arbitrary: fc.constantFrom('{', '{"a":', '[1,2', '\u0000', '{"__proto__":{"polluted":true}}', '{"constructor":{"prototype":{"x":1}}}', `{"input":"${'x'.repeat(1024 * 1024 + 10)}"}`, `${'['.repeat(5000)}${']'.repeat(5000)}`) },
+    { weight: 1, arbitrary: deepBody },
     { weight: 1, arbitrary: fc.constant(undefined) },
   );
   const auth = fc.oneof(
@@ -186,7 +208,8 @@ describe('fuzzing every /api route', () => {
   const extraHeaders = fc.record(
     {
       prefer: fc.oneof(fc.constantFrom('wait=1', 'wait=0', 'wait=abc', 'wait=-1', 'respond-async'), weirdString.map((s) => s.replace(/[^\x20-\x7e]/g, ''))),
-      'idempotency-key': weirdString.map((s) => s.replace(/[^\x20-\x7e]/g, '')),
+      // Node refuses control characters in a header; any other byte arrives (as latin1).
+      'idempotency-key': weirdString.map((s) => [...s].filter((ch) => ch === '\t' || (ch >= ' ' && ch !== '\x7f' && ch <= '\xff')).join('')),
       origin: fc.constantFrom('http://evil.example', 'null', 'http://127.0.0.1'),
       'x-forwarded-for': fc.constantFrom('1.2.3.4', 'garbage', '::1, 10.0.0.1'),
     },
