@@ -102,7 +102,8 @@ describe('hub (auth on)', () => {
     // Several producers at once: commits and hub calls interleave, as with retries and a cancel.
     const producers = [0, 1, 2].map(async (p) => {
       let n = 0;
-      while (producing && n < 150) {
+      // Bounded, but long enough that the live-only subscriber below always joins while events still come.
+      while (producing && n < 3000) {
         const event = await appendEvent(t.db.pool, runId, 'run.step.finished', { p, n: n++ });
         // Some calls are late, out of order or missing entirely; the hub must fill from run_events.
         if (n % 17 === 0) continue;
@@ -117,7 +118,9 @@ describe('hub (auth on)', () => {
     });
     await sleep(30);
     sockets[3].send({ type: 'subscribe', topic });
-    await sleep(60);
+    // Stop producing only once the live-only subscriber has had a live event: on a loaded
+    // machine the producers could otherwise finish before its subscription lands.
+    await sockets[3].next((f) => f.type === 'event' && f.topic === topic && 'seq' in f.event && f.event.type !== 'run.token', 60_000);
     producing = false;
     await Promise.all(producers);
     const final = (await t.db.pool.query<{ last_seq: number }>('SELECT last_seq FROM runs WHERE id = $1', [runId])).rows[0].last_seq;
