@@ -5,6 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type express from 'express';
 import type pg from 'pg';
 import { createAgents, type Agents } from './agents/agents.js';
+import { findDefaultAgentsFile, loadCatalogTools } from './agents/catalog.js';
+import { createTools, type Tools } from './tools/tools.js';
 import { createAuth } from './auth/auth.js';
 import type { Auth } from './auth/types.js';
 import type { Config } from './config/config.js';
@@ -38,6 +40,7 @@ export interface App {
   readonly state: ProbeState;
   readonly auth: Auth;
   readonly agents: Agents;
+  readonly tools: Tools;
   readonly hub: Hub;
   readonly queue: Queue;
   /** Starts every part; `/ready` turns 200 when done. */
@@ -62,11 +65,12 @@ export function createApp(deps: AppDeps): App {
   metrics.setPoolSource(() => poolStats(pool, deps.sizing.poolMax));
 
   const auth = createAuth({ config, logger, pool });
-  const agents = createAgents({ config, logger, pool, metrics });
+  const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
+  const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
-  const parts: Part[] = [auth, agents, hub, queue];
+  const parts: Part[] = [auth, tools, agents, hub, queue];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -95,7 +99,7 @@ export function createApp(deps: AppDeps): App {
     pool,
     publicApi: auth.router,
     authenticate: auth.authenticate,
-    api: [agents.router, queue.router],
+    api: [agents.router, tools.router, queue.router],
     connectionLimits,
   });
 
@@ -169,6 +173,7 @@ export function createApp(deps: AppDeps): App {
     state,
     auth,
     agents,
+    tools,
     hub,
     queue,
     async start() {

@@ -13,6 +13,7 @@ import { findDefaultAgentsFile, loadCatalog, type AgentSpec } from './catalog.js
 import { createLlm, type Llm } from './llm.js';
 import type { OpenAiAttempt } from './openai-model.js';
 import { createRunner, type Runner } from './runner.js';
+import type { ToolRegistry } from '../tools/registry.js';
 import { createUsageRouter } from './usage.js';
 
 export interface Agents extends Part, RunPlanner {
@@ -40,13 +41,30 @@ export function createAgents(deps: {
   metrics: Metrics;
   /** Replaces the SDK call (benchmarks). */
   attempt?: OpenAiAttempt;
+  /** The tools agents may be given (server/tools); without it agents answer in text only. */
+  tools?: ToolRegistry;
 }): Agents {
   const { config, logger, pool, metrics } = deps;
   const file = config.agents.file ?? findDefaultAgentsFile();
   const catalog = loadCatalog(file);
   const patterns = createPatternRegistry();
   const llm = createLlm({ config, logger, pool, metrics, offlineDelayMs: config.openai.offlineDelayMs, attempt: deps.attempt });
-  const runner = createRunner({ catalog, backend: llm, config });
+  const limits = {
+    maxTurns: config.tools.maxTurns,
+    maxToolCalls: config.tools.maxToolCallsPerRun,
+    maxToolOutputChars: config.tools.maxToolOutputChars,
+    maxAgentDepth: config.tools.maxAgentDepth,
+  };
+  // Every declaration must name a tool that exists: a typo stops start-up naming the agent.
+  const checkTools = () => {
+    for (const spec of catalog.values()) {
+      if (!spec.tools?.length) continue;
+      if (!deps.tools) throw new Error(`agent "${spec.name}" declares tools, but no tools are configured`);
+      deps.tools.check(spec.name, spec.tools.filter((t) => t !== 'run_agent'));
+    }
+  };
+  checkTools();
+  const runner = createRunner({ catalog, backend: llm, config, tools: deps.tools, limits });
   const offline = llm.name === 'offline';
   let started = false;
 
@@ -61,6 +79,8 @@ export function createAgents(deps: {
     ...(a.outputSchema ? { outputSchema: a.outputSchema } : {}),
     systemPrompt: a.systemPrompt,
     tags: a.tags ?? [],
+    tools: a.tools ?? [],
+    maxTurns: a.maxTurns ?? config.tools.maxTurns,
   });
   // Both lists are fixed for the life of the process: serialize them once.
   const agentsBody = JSON.stringify({ agents: [...catalog.values()].map(publicAgent), offline, model: offline ? 'offline' : config.openai.model });
@@ -148,6 +168,8 @@ export function createAgents(deps: {
       return models.size === 1 ? [...models][0] : config.openai.model;
     },
     async start() {
+      // Again now that MCP servers have listed their tools.
+      checkTools();
       llm.start();
       started = true;
       logger.info({ agents: catalog.size, file, mode: llm.name, model: offline ? 'offline' : config.openai.model }, offline ? 'agents ready on the OFFLINE model (no OPENAI_API_KEY)' : 'agents ready');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { jsonSchemaSchema, type JsonSchema } from '../../shared/json-schema.js';
+import { httpToolSpecSchema, mcpServerSpecSchema, type HttpToolSpec, type McpServerSpec } from '../tools/specs.js';
 
 export const DEFAULT_MAX_TOKENS = 2000;
 
@@ -31,7 +32,14 @@ export const agentSchema = z
 
 export type AgentSpec = z.infer<typeof agentSchema> & { outputSchema?: JsonSchema };
 
-const fileSchema = z.object({ agents: z.array(z.unknown()).min(1, 'must list at least one agent') }).strict();
+const fileSchema = z
+  .object({
+    agents: z.array(z.unknown()).min(1, 'must list at least one agent'),
+    /** Tool declarations an agents file may carry beside the agents (validated by loadCatalogTools). */
+    mcpServers: z.array(z.unknown()).optional(),
+    httpTools: z.array(z.unknown()).optional(),
+  })
+  .strict();
 
 /** A bad agents file: the message names the file, the agent and the field. */
 export class CatalogError extends Error {
@@ -97,4 +105,18 @@ export function loadCatalog(file = findDefaultAgentsFile()): Map<string, AgentSp
     throw new CatalogError(file, null, null, `is not valid JSON (${(error as Error).message})`);
   }
   return parseCatalog(raw, file);
+}
+
+/** The MCP servers and HTTP tools an agents file declares beside its agents. */
+export function loadCatalogTools(file: string): { mcpServers: McpServerSpec[]; httpTools: HttpToolSpec[] } {
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as { mcpServers?: unknown; httpTools?: unknown };
+  const parse = <T>(key: string, list: unknown, schema: z.ZodType<T>): T[] => {
+    const result = z.array(schema).safeParse(list ?? []);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new CatalogError(file, null, `${key}${issue?.path.length ? `.${issue.path.join('.')}` : ''}`, issue?.message ?? 'is invalid');
+    }
+    return result.data;
+  };
+  return { mcpServers: parse('mcpServers', raw.mcpServers, mcpServerSpecSchema), httpTools: parse('httpTools', raw.httpTools, httpToolSpecSchema) };
 }
