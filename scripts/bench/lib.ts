@@ -19,14 +19,14 @@ export function requireBuild(): void {
 }
 
 /** A scratch embedded PostgreSQL for one benchmark run (DATABASE_URL is used instead when set). */
-export async function benchDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function benchDatabase(settings: Record<string, string | number> = {}): Promise<{ url: string; stop(): Promise<void> }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentry-bench-pg-'));
   const pg: EmbeddedPostgres = await startEmbeddedPostgres({
     dataDir: dir,
     port: await freePort(),
     logger: createLogger({ level: 'warn' }),
-    settings: { max_connections: 300 },
+    settings: { max_connections: 300, ...settings },
   });
   return {
     url: pg.url,
