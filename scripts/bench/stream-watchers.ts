@@ -46,14 +46,18 @@ function addDelay(ms: number): void {
   delays[delayCount++] = ms;
 }
 
-function postRun(body: string): Promise<{ status: number; text: string }> {
+let postRetries = 0;
+let subscribeErrors = 0;
+let restarts = 0;
+
+function postRun(body: string): Promise<{ status: number; text: string; retryAfter?: string }> {
   const url = new URL('/api/runs', base);
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, retryAfter: res.headers['retry-after'] }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -66,6 +70,12 @@ function onFrame(w: Watch, raw: string): void {
   const frame = JSON.parse(raw) as { type: string; topic?: string; event?: { type: string; data: Record<string, unknown> } };
   if (frame.type === 'subscribed') {
     w.subscribedAt ??= now;
+    return;
+  }
+  if (frame.type === 'error') {
+    // `unavailable` (the database was too busy to read the run): subscribe again, as shared/ws-client.ts would.
+    subscribeErrors++;
+    if (w.runId) setTimeout(() => w.ws.send(JSON.stringify({ type: 'subscribe', topic: `run:${w.runId}`, after: 0 })), 500);
     return;
   }
   if (frame.type !== 'event' || !frame.event) return;
@@ -82,6 +92,11 @@ function onFrame(w: Watch, raw: string): void {
       w.seen.add(index);
       w.next = index + 1;
     }
+  } else if (type === 'run.step.started') {
+    // A step that starts again (a retried attempt) streams its answer again from the first token.
+    if (w.seen.size > 0) restarts++;
+    w.seen.clear();
+    w.next = 0;
   } else if (type === 'run.started') {
     w.instance = String(data.instance ?? '');
   } else if (type === 'run.step.finished') {
@@ -120,15 +135,16 @@ function summary(): Record<string, unknown> {
   for (const w of watches) {
     statuses[w.status ?? 'unfinished'] = (statuses[w.status ?? 'unfinished'] ?? 0) + 1;
     if (w.instance) instances[w.instance] = (instances[w.instance] ?? 0) + 1;
-    received += w.seen.size;
     duplicates += w.duplicates;
     reordered += w.reordered;
     if (w.subscribedAt && w.subscribeSentAt) {
       subscribeMs += w.subscribedAt - w.subscribeSentAt;
       subscribeMax = Math.max(subscribeMax, w.subscribedAt - w.subscribeSentAt);
     }
-    const all = w.output ? parseStamps(w.output) : [];
+    // Loss is judged on runs that succeeded: their stored output is the full answer of the attempt that counted.
+    const all = w.status === 'succeeded' && w.output ? parseStamps(w.output) : [];
     expected += all.length;
+    if (w.status === 'succeeded') received += w.seen.size;
     for (const { index, sentAt } of all) {
       if (w.seen.has(index)) continue;
       lostRuns.add(w.runId ?? '');
@@ -140,6 +156,9 @@ function summary(): Record<string, unknown> {
   }
   return {
     runs: watches.length,
+    postRetries,
+    subscribeErrors,
+    restarts,
     expected,
     received,
     duplicates,
@@ -185,7 +204,14 @@ async function go(rampMs: number, tag: string): Promise<void> {
       const wait = at - (performance.now() - start);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       w.postedAt = wallNow();
-      const res = await postRun(JSON.stringify({ agent: 'summarizer', input: `${tag} run ${i}: stream 200 stamped tokens` }));
+      const body = JSON.stringify({ agent: 'summarizer', input: `${tag} run ${i}: stream 200 stamped tokens` });
+      let res = await postRun(body);
+      // A shed request (503 + Retry-After) is retried as a well-behaved client would; the retries are reported.
+      for (let attempt = 0; res.status === 503 && attempt < 10; attempt++) {
+        postRetries++;
+        await new Promise((r) => setTimeout(r, (Number(res.retryAfter) || 1) * 1000));
+        res = await postRun(body);
+      }
       if (res.status !== 202) {
         w.status = `post ${res.status}`;
         report({ error: `POST /api/runs answered ${res.status}: ${res.text.slice(0, 200)}` });

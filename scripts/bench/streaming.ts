@@ -40,6 +40,9 @@ const CPU_PROF = process.env.STREAM_CPU_PROF;
 
 interface WatchSummary {
   runs: number;
+  postRetries: number;
+  subscribeErrors: number;
+  restarts: number;
   expected: number;
   received: number;
   duplicates: number;
@@ -69,6 +72,7 @@ interface AnchorSummary {
 
 interface Phase {
   k: number;
+  logFile: string;
   cross: boolean;
   watch: WatchSummary;
   anchor: AnchorSummary;
@@ -130,7 +134,8 @@ async function sumCpu(pids: number[]): Promise<number> {
 
 /** GET /live `perSecond` times a second on a keep-alive connection until stopped; latencies in ms. */
 function probeLive(port: number, perSecond: number): { stop(): Promise<{ p50: number; p99: number; n: number }> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  // No socket cap: a slow answer must not queue the next probe behind it on our side.
+  const agent = new http.Agent({ keepAlive: true });
   const latencies: number[] = [];
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
@@ -246,7 +251,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     console.log(`  ${k} watchers connected; creating runs`);
     watchers.send({ go: { rampMs, tag: `k${k}${cross ? 'x' : ''}-${Date.now()}` } });
     // Stops by itself: runs that have not ended by then are reported as unfinished.
-    const watch = await watchers.next<WatchSummary>((m) => 'done' in m, rampMs + 180_000).catch(async () => {
+    const watch = await watchers.next<WatchSummary>((m) => 'done' in m, rampMs + 120_000).catch(async () => {
       console.log(`  not every run ended in time; app output:\n${app.output().slice(-3000)}`);
       watchers!.send({ summary: true });
       return watchers!.next<WatchSummary>((m) => 'summary' in m);
@@ -271,6 +276,8 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     await watchers.stop();
     watchers = undefined;
     for (const a of apps.splice(0)) await stopHard(a);
+    const logFile = path.join(os.tmpdir(), `agentry-streaming-k${k}${cross ? '-cross' : ''}.log`);
+    await fs.writeFile(logFile, [app, other].filter(Boolean).map((a) => a!.output()).join('\n'));
 
     // The anchor, on the schedule the runs' model calls started on.
     const first = Math.min(...served.starts);
@@ -288,6 +295,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     const rows = statements.rows.map((r) => ({ calls: Number(r.calls), ms: r.ms, query: r.query.slice(0, 160) }));
     return {
       k,
+      logFile,
       cross,
       watch,
       anchor,
@@ -346,11 +354,11 @@ function rowsOf(p: Phase): string[] {
     row('`/live` p99 during', ms(p.liveBusy.p99), `same process idle ${ms(p.liveIdle.p99)}`, ratio(p.liveBusy.p99, p.liveIdle.p99), big ? '≤ 10 ms' : '—', p.liveBusy.p99 <= 10),
     row(
       'tokens lost / duplicated / reordered',
-      `${fmt(lost)} / ${fmt(w.duplicates)} / ${fmt(w.reordered)} of ${fmt(w.expected)}`,
+      `${fmt(lost)} / ${fmt(w.duplicates)} / ${fmt(w.reordered)} of ${fmt(w.expected)}${w.statuses.succeeded === p.k ? '' : ` (${fmt(w.statuses.succeeded ?? 0)} of ${fmt(p.k)} runs succeeded)`}`,
       `bare SDK ${fmt(a.failed > 0 ? -1 : TOKENS * p.k - a.received)} / ${fmt(a.duplicates)} / ${fmt(a.reordered)}`,
       '—',
       '0',
-      lost === 0 && w.duplicates === 0 && w.reordered === 0 && w.expected === TOKENS * p.k,
+      lost === 0 && w.duplicates === 0 && w.reordered === 0 && w.expected === TOKENS * p.k && w.statuses.succeeded === p.k,
     ),
     row('database statements per run', fmt(p.statements / p.k, 1), `${fmt(p.commits / p.k, 1)} transactions per run`, '—', '—', null),
     row('NOTIFYs per token delivered', fmt(notifyPerToken, 4), `${fmt(p.notifyTokens / Math.max(1, p.tokenItems), 1)} tokens per run batch`, '—', p.cross || big ? '≤ 0.1' : '—', notifyPerToken <= 0.1),
@@ -361,7 +369,7 @@ function details(p: Phase): string {
   const w = p.watch;
   const top = p.topStatements.map((s) => `  - ${fmt(s.calls)} calls, ${fmt(s.ms)} ms: \`${s.query.replace(/`/g, "'")}\``).join('\n');
   return (
-    `- K = ${fmt(p.k)}${p.cross ? ' (cross-instance)' : ''}: load average before ${p.load}; ${fmt(w.seconds, 1)} s from the first POST to the last run's end; runs ${JSON.stringify(w.statuses)}` +
+    `- K = ${fmt(p.k)}${p.cross ? ' (cross-instance)' : ''}: load average before ${p.load}; ${fmt(w.seconds, 1)} s from the first POST to the last run's end; runs ${JSON.stringify(w.statuses)}, \`POST /api/runs\` retried after 503 ${fmt(w.postRetries)} times, subscribe answered an error ${fmt(w.subscribeErrors)} times, steps restarted ${fmt(w.restarts)} times; app log \`${p.logFile}\`` +
     `${p.cross ? `; executed on ${JSON.stringify(w.instances)} (the second instance's own runs are counted too; it runs at most one)` : ''}. ` +
     `Lost tokens by when they were sent: before the subscribe frame left ${fmt(w.lost.beforeSubscribe)}, while it was answered ${fmt(w.lost.duringSubscribe)}, after \`subscribed\` ${fmt(w.lost.afterSubscribed)} (in ${fmt(w.lostRuns)} runs). ` +
     `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. ` +
