@@ -7,25 +7,29 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { benchDatabase, load, ROOT, startApp } from './lib.js';
+import { benchDatabase, freePort, inspectorProfiler, load, ROOT, startApp } from './lib.js';
 
 const dir = path.resolve(process.argv[2] ?? '.bench-profiles');
 const seconds = Number(process.argv[3] ?? 10);
 await fs.mkdir(dir, { recursive: true });
 const db = await benchDatabase();
+const inspectPort = await freePort();
 try {
   const app = await startApp({
     DATABASE_URL: db.url,
     NODE_ENV: 'development',
     OFFLINE_MODEL_DELAY_MS: '0',
-    NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir} --cpu-prof-name=post-runs-\${pid}.cpuprofile`,
-  });
+  }, { execArgv: [`--inspect=127.0.0.1:${inspectPort}`] });
   const base = `http://127.0.0.1:${app.port}`;
   const body = JSON.stringify({ agent: 'summarizer', input: 'profile: one short run' });
+  const profiler = await inspectorProfiler(inspectPort);
+  await profiler.start();
   const result = await load(`${base}/api/runs`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 50, durationSeconds: seconds, overallRate: 500 });
   console.log(`POST /api/runs: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+  const file = path.join(dir, 'post-runs.cpuprofile');
+  await profiler.stop(file);
+  profiler.close();
   await app.stop();
-  const file = path.join(dir, `post-runs-${app.child.pid}.cpuprofile`);
   spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/bench/profile-top.ts'), file, '30'], { stdio: 'inherit' });
 } finally {
   await db.stop();

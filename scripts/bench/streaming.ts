@@ -16,7 +16,8 @@
  * executing on the first (cross-instance delivery over LISTEN/NOTIFY).
  *
  *   npm run build && node --import tsx scripts/bench/streaming.ts [--k 100,1000] [--cross 1000|0]
- *   STREAM_CPU_PROF=<dir>   the app(s) run with --cpu-prof into <dir> (see BENCHMARKS.md "Streaming: findings")
+ *   STREAM_CPU_PROF=<dir>   CPU profile of the running instance during the stream, over the inspector, into <dir>
+ *                           (summarise with scripts/bench/profile-top.ts; see BENCHMARKS.md "Streaming: findings")
  */
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -24,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { benchDatabase, fmt, machine, ROOT, startApp, writeSection, type Proc } from './lib.js';
+import { benchDatabase, fmt, freePort, inspectorProfiler, machine, ROOT, startApp, writeSection, type Proc } from './lib.js';
 import { startChild, type Child } from './ws-lines.js';
 
 const TOKENS = 200;
@@ -192,14 +193,15 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     OPENAI_RPM: '100000000',
     CACHE_TTL: '0',
     MAX_CONCURRENT_JOBS: String(jobs),
-    ...(CPU_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF} --cpu-prof-name=streaming-k${k}${cross ? '-cross' : ''}-\${pid}.cpuprofile` } : {}),
   });
+  const inspectPort = CPU_PROF ? await freePort() : 0;
+  const execArgv = CPU_PROF ? [`--inspect=127.0.0.1:${inspectPort}`] : [];
   const apps: Proc[] = [];
   const monitor = new pg.Client(dbUrl);
   await monitor.connect();
   let watchers: Child | undefined;
   try {
-    const app = await startApp(env(k));
+    const app = await startApp(env(k), { execArgv });
     apps.push(app);
     // The second instance runs one job at most; runs it happens to claim are left out of the cross-instance figures.
     const other = cross ? await startApp(env(1)) : undefined;
@@ -246,6 +248,8 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
       apps.forEach((a, i) => void rssMb(a.child.pid!).then((mb) => (peak[i] = Math.max(peak[i]!, mb))));
     }, 100);
     const busyProbe = probeLive(app.port, 100);
+    const profiler = CPU_PROF ? await inspectorProfiler(inspectPort) : undefined;
+    await profiler?.start();
 
     const rampMs = (k / CREATE_PER_SECOND) * 1000;
     console.log(`  ${k} watchers connected; creating runs`);
@@ -259,6 +263,11 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     console.log(`  runs ended: ${JSON.stringify(watch.statuses)}`);
 
     const liveBusy = await busyProbe.stop();
+    if (profiler && CPU_PROF) {
+      await fs.mkdir(CPU_PROF, { recursive: true });
+      await profiler.stop(path.join(CPU_PROF, `streaming-k${k}${cross ? '-cross' : ''}.cpuprofile`));
+      profiler.close();
+    }
     clearInterval(sampler);
     const cpu1 = await Promise.all(apps.map((a) => cpuSeconds(a.child.pid!)));
     const pgCpu1 = await sumCpu(pgPids);
@@ -336,12 +345,14 @@ function rowsOf(p: Phase): string[] {
   const addedP99 = w.delayP99 - a.delayP99;
   const cpuPerK = ((p.appCpu + p.otherAppCpu) / Math.max(1, w.received)) * 1000;
   const anchorCpuPerK = (a.cpuSeconds / Math.max(1, a.received)) * 1000;
-  const notifyPerToken = p.notifies / Math.max(1, w.received);
+  // Per token the runs streamed (not per token delivered: a lossy phase would look worse than it published).
+  const notifyPerToken = p.notifies / (TOKENS * p.k);
   const row = (figure: string, value: string, anchor: string, r: string, goal: string, met: boolean | null) =>
     `| ${figure}, ${kName} | ${value} | ${anchor} | ${r} | ${goal} | ${met === null || goal === '—' ? '—' : met ? 'yes' : 'no'} |`;
   return [
     row('added token delay p50', ms(addedP50), `bare SDK ${ms(a.delayP50)} (app ${ms(w.delayP50)})`, ratio(w.delayP50, a.delayP50), '—', null),
-    row('added token delay p99', ms(addedP99), `bare SDK ${ms(a.delayP99)} (app ${ms(w.delayP99)})`, ratio(w.delayP99, a.delayP99), big ? '≤ 50 ms' : '—', addedP99 <= 50),
+    // A saturated anchor (its own p99 over the goal) proves nothing: such a row is not met.
+    row('added token delay p99', ms(addedP99), `bare SDK ${ms(a.delayP99)} (app ${ms(w.delayP99)})`, ratio(w.delayP99, a.delayP99), big ? '≤ 50 ms' : '—', addedP99 <= 50 && a.delayP99 <= 50),
     row(
       `CPU seconds per 1,000 tokens delivered${p.cross ? ' (both instances)' : ''}`,
       `${fmt(cpuPerK, 3)} s`,
@@ -361,7 +372,7 @@ function rowsOf(p: Phase): string[] {
       lost === 0 && w.duplicates === 0 && w.reordered === 0 && w.expected === TOKENS * p.k && w.statuses.succeeded === p.k,
     ),
     row('database statements per run', fmt(p.statements / p.k, 1), `${fmt(p.commits / p.k, 1)} transactions per run`, '—', '—', null),
-    row('NOTIFYs per token delivered', fmt(notifyPerToken, 4), `${fmt(p.notifyTokens / Math.max(1, p.tokenItems), 1)} tokens per run batch`, '—', p.cross || big ? '≤ 0.1' : '—', notifyPerToken <= 0.1),
+    row('NOTIFYs per token streamed', fmt(notifyPerToken, 4), `${fmt(p.notifyTokens / Math.max(1, p.tokenItems), 1)} tokens per run batch`, '—', p.cross || big ? '≤ 0.1' : '—', notifyPerToken <= 0.1),
   ];
 }
 
@@ -408,7 +419,7 @@ async function main(): Promise<void> {
       `K single-agent runs created ${CREATE_PER_SECOND} a second by K WebSocket clients in a second process, each subscribing (\`after: 0\`) right after its 202; ` +
       `anchor: a bare Node process with the \`openai\` SDK consuming K streams from the same server on the schedule the runs' model calls started on; ${machine()}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; the machine is shared, load average in the notes).\n\n` +
       `${table}\n\n` +
-      'Added delay = the watchers\' (receive − stamped send) percentile minus the bare SDK\'s. CPU is the app process\'s own (utime + stime from /proc) over the streaming phase, PostgreSQL\'s is listed apart below; the bare SDK\'s is its `process.cpuUsage()`. ' +
+      'Added delay = the watchers\' (receive − stamped send) percentile minus the bare SDK\'s; when the bare SDK\'s own p99 is over 50 ms it was itself starved (the machine is shared) and the p99 goal is not counted as met. CPU is the app process\'s own (utime + stime from /proc) over the streaming phase, PostgreSQL\'s is listed apart below; the bare SDK\'s is its `process.cpuUsage()`. ' +
       'Statements are counted by `pg_stat_statements` (every statement of every connection on the database, the benchmark\'s own probes excluded), reset right before the first run is created; transactions from `pg_stat_database`. ' +
       'NOTIFYs are counted where they land: the benchmark LISTENs on `agentry_hub`. NOTIFY goal: a notification per token per run would be 1.0; batching per run for 50 ms gives about 0.4; ≤ 0.1 needs batching across runs.\n\n' +
       phases.map(details).join('\n'),
