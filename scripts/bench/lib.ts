@@ -19,14 +19,14 @@ export function requireBuild(): void {
 }
 
 /** A scratch embedded PostgreSQL for one benchmark run (DATABASE_URL is used instead when set). */
-export async function benchDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function benchDatabase(settings: Record<string, string | number> = {}): Promise<{ url: string; stop(): Promise<void> }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => {} };
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentry-bench-pg-'));
   const pg: EmbeddedPostgres = await startEmbeddedPostgres({
     dataDir: dir,
     port: await freePort(),
     logger: createLogger({ level: 'warn' }),
-    settings: { max_connections: 300 },
+    settings: { max_connections: 300, ...settings },
   });
   return {
     url: pg.url,
@@ -45,11 +45,11 @@ export interface Proc {
 }
 
 /** Runs the built app (what `npm start` runs) and waits for /ready. */
-export async function startApp(env: Record<string, string>, options: { readyTimeoutMs?: number } = {}): Promise<Proc & { readyMs: number }> {
+export async function startApp(env: Record<string, string>, options: { readyTimeoutMs?: number; execArgv?: string[] } = {}): Promise<Proc & { readyMs: number }> {
   requireBuild();
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, [BUILT_ENTRY], {
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), BUILT_ENTRY], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -142,3 +142,43 @@ export async function writeSection(heading: string, body: string): Promise<void>
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 export const machine = () => `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+
+/**
+ * A CPU profile of a child started with `--inspect=127.0.0.1:<port>`, over the
+ * inspector protocol, for just the measured phase (`--cpu-prof` would need the
+ * child to exit by itself, and would cover start-up and shutdown too).
+ */
+export async function inspectorProfiler(port: number): Promise<{ start(): Promise<void>; stop(file: string): Promise<void>; close(): void }> {
+  const { default: WebSocket } = await import('ws');
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl, { perMessageDeflate: false, maxPayload: 1024 * 2 ** 20 });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.on('error', () => undefined);
+  let id = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  ws.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) pending.get(message.id)?.(message.result);
+  });
+  const call = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<unknown>((resolve) => {
+      const n = ++id;
+      pending.set(n, resolve);
+      ws.send(JSON.stringify({ id: n, method, params }));
+    });
+  return {
+    async start() {
+      await call('Profiler.enable');
+      await call('Profiler.setSamplingInterval', { interval: 1000 });
+      await call('Profiler.start');
+    },
+    async stop(file) {
+      const result = (await call('Profiler.stop')) as { profile: unknown };
+      await fs.writeFile(file, JSON.stringify(result.profile));
+    },
+    close: () => ws.close(),
+  };
+}

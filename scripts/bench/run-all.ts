@@ -30,6 +30,7 @@ const BENCHES: Bench[] = [
   { name: 'ws', section: 'WebSocket hub', script: 'scripts/bench/ws.ts' },
   { name: 'patterns', section: 'Pattern engine', script: 'scripts/bench/patterns.ts' },
   { name: 'load', section: 'Load under pressure', script: 'scripts/bench/load.ts' },
+  { name: 'streaming', section: 'Streaming', script: 'scripts/bench/streaming.ts' },
   { name: 'bundle', section: 'UI bundle', run: benchBundle },
 ];
 

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/protocol.js';
 import { createTestDatabase, startTestApp, waitFor, type TestApp } from '../../test/helpers.js';
+import { takeRateSlot } from './rate-limiter.js';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../test/openai-server.js';
 
 async function runStatus(t: TestApp, id: string): Promise<Run> {
@@ -65,5 +66,44 @@ describe('global model rate limit held by two instances', () => {
     expect(cancelled.status).toBe(200);
     await waitFor(async () => (await runStatus(b, fifth.body.run.id)).status === 'cancelled', { what: 'the fifth run to be cancelled' });
     expect(llm.count()).toBe(4);
+  });
+});
+
+describe('taking a rate slot', () => {
+  let db: { url: string; drop(): Promise<void> };
+  let pool: pg.Pool;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('slot');
+    // The app applies the migrations (llm_take_slot); the pool below commits synchronously unless told otherwise.
+    app = await startTestApp({ databaseUrl: db.url });
+    pool = new pg.Pool({ connectionString: db.url, max: 1, options: '-c synchronous_commit=on' });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await app.close();
+    await db.drop();
+  });
+
+  it('commits the slot asynchronously, so the global lock is not held across a WAL flush', async () => {
+    const results: { rows: Record<string, unknown>[] }[] = [];
+    const spy = {
+      query: async (config: pg.QueryConfig) => {
+        const result = await pool.query(config);
+        results.push(result);
+        return result;
+      },
+    } as unknown as pg.Pool;
+    expect(await takeRateSlot(spy, ['global'], [5], 60_000)).toBe(0);
+    // set_config answers the value now in force for the slot's own transaction.
+    expect(results).toHaveLength(1);
+    expect(results[0]!.rows[0]).toMatchObject({ wait_ms: 0, commit: 'off' });
+    // Only that transaction: the session still commits synchronously.
+    expect((await pool.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")).rows[0]!.s).toBe('on');
+    expect((await pool.query<{ n: string }>("SELECT count(*) AS n FROM llm_rate_slots WHERE scope = 'global'")).rows[0]!.n).toBe('1');
+    // The limit still holds.
+    for (let i = 1; i < 5; i++) expect(await takeRateSlot(pool, ['global'], [5], 60_000)).toBe(0);
+    expect(await takeRateSlot(pool, ['global'], [5], 60_000)).toBeGreaterThan(0);
   });
 });

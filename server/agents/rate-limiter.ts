@@ -1,11 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 
-/** One slot in each scope, or the milliseconds to wait (see llm_take_slot in migrations/0004_llm.sql). */
+/**
+ * One slot in each scope, or the milliseconds to wait (see llm_take_slot in migrations/0004_llm.sql).
+ *
+ * llm_take_slot holds a transaction-scoped advisory lock per scope, so every model
+ * call of every instance queues on the `global` lock until the previous taker has
+ * committed. With a synchronous commit that is a WAL flush per call under the
+ * lock: about 1/fsync calls a second in total, and each waiting call holds a pool
+ * connection meanwhile (the streaming benchmark at K = 1,000 starved the pool this
+ * way). The slot's commit is asynchronous instead: a database crash may forget the
+ * last few hundred milliseconds of slots, i.e. let that many extra requests through
+ * once; that is a budget, not data.
+ */
 export async function takeRateSlot(pool: pg.Pool, scopes: string[], limits: number[], windowMs: number): Promise<number> {
-  const { rows } = await pool.query<{ wait_ms: number }>({
-    name: 'llm_take_slot',
-    text: 'SELECT llm_take_slot($1::text[], $2::integer[], $3) AS wait_ms',
+  const { rows } = await pool.query<{ wait_ms: number; commit: string }>({
+    name: 'llm_take_slot_async',
+    text: "SELECT llm_take_slot($1::text[], $2::integer[], $3) AS wait_ms, set_config('synchronous_commit', 'off', true) AS commit",
     values: [scopes, limits, windowMs],
   });
   return rows[0]?.wait_ms ?? 0;

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerFrame } from '../shared/protocol.js';
+import { parseStamps, startStampedServer, type StampedServer } from '../scripts/bench/stream-server.js';
+import { openSocket, wsUrl, type TestSocket } from '../server/hub/test-client.js';
+import { startTestApp, waitFor, type TestApp } from './helpers.js';
+
+/**
+ * The no-loss property of token streaming (issue "Streaming at scale"), at a
+ * small K against the real app, a real OpenAI-compatible stream and real
+ * WebSocket clients: the scripts/bench/streaming.ts benchmark in miniature.
+ * Every token is ` [i@t]`, so loss, duplicates and order are read off the text.
+ * Nothing here waits for time to pass: the stream server holds tokens on
+ * conditions (a watcher subscribed, a token seen) instead.
+ */
+
+const K = 20;
+const TOKENS = 40;
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+}
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function tokenIndexes(socket: TestSocket, topic: string): number[] {
+  return socket.frames.flatMap((f: ServerFrame) =>
+    f.type === 'event' && f.topic === topic && f.event.type === 'run.token' ? parseStamps(String((f.event.data as { delta?: unknown }).delta ?? '')).map((s) => s.index) : [],
+  );
+}
+
+function stepOutput(socket: TestSocket, topic: string): string | undefined {
+  for (const f of socket.frames) {
+    if (f.type === 'event' && f.topic === topic && f.event.type === 'run.step.finished') return String((f.event.data as { output?: unknown }).output);
+  }
+  return undefined;
+}
+
+const isEnd = (topic: string) => (f: ServerFrame) => f.type === 'event' && f.topic === topic && ['run.succeeded', 'run.failed', 'run.cancelled'].includes(f.event.type);
+
+async function createRun(app: TestApp, input: string): Promise<string> {
+  const res = await fetch(`${app.url}/api/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'summarizer', input }) });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { run: { id: string } }).run.id;
+}
+
+describe('token streaming to WebSocket watchers', () => {
+  let app: TestApp & { dropDatabase?: () => Promise<void> };
+  let llm: StampedServer;
+  /** Per model request: hold its first token until this settles (set by each test). */
+  let holdFirst: (request: number) => Promise<void> | undefined = () => undefined;
+  /** Per model request and token: hold until this settles. */
+  let holdToken: (request: number, index: number) => Promise<void> | undefined = () => undefined;
+
+  beforeAll(async () => {
+    llm = await startStampedServer({
+      tokens: TOKENS,
+      intervalMs: 1,
+      firstDelayMs: 0,
+      gate: (request, index) => (index === 0 ? holdFirst(request) : holdToken(request, index)),
+    });
+    app = await startTestApp({
+      env: { OPENAI_API_KEY: 'test', OPENAI_BASE_URL: llm.url, OPENAI_RPM: '100000', CACHE_TTL: '0', MAX_CONCURRENT_JOBS: String(K) },
+    });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await app?.dropDatabase?.();
+    await llm?.close();
+  });
+
+  it(`delivers every token exactly once and in order to ${K} watchers that subscribe right after creating their run`, async () => {
+    // The model's first token waits until every watcher has its `subscribed`: the
+    // benchmark's 300 ms first-token delay, made independent of machine speed.
+    const allSubscribed = deferred();
+    holdFirst = () => allSubscribed.promise;
+    holdToken = () => undefined;
+    const sockets = await Promise.all(Array.from({ length: K }, () => openSocket(wsUrl(app.url))));
+    try {
+      const topics = await Promise.all(
+        sockets.map(async (socket, i) => {
+          const runId = await createRun(app, `streaming test run ${i}`);
+          const topic = `run:${runId}`;
+          socket.send({ type: 'subscribe', topic, after: 0 });
+          await socket.next((f) => f.type === 'subscribed' && f.topic === topic);
+          return topic;
+        }),
+      );
+      allSubscribed.resolve();
+      await Promise.all(sockets.map((socket, i) => socket.next(isEnd(topics[i]!), 60_000)));
+
+      const expected = Array.from({ length: TOKENS }, (_, i) => i);
+      sockets.forEach((socket, i) => {
+        const topic = topics[i]!;
+        expect(socket.frames.find(isEnd(topic))).toMatchObject({ event: { type: 'run.succeeded' } });
+        expect(tokenIndexes(socket, topic), topic).toEqual(expected);
+        // The deltas add up to exactly the stored answer.
+        expect(parseStamps(stepOutput(socket, topic) ?? '').map((s) => s.index)).toEqual(expected);
+        // Stored events: each once, in seq order, from 1.
+        const seqs = socket.seqs(topic);
+        expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, n) => n + 1));
+      });
+    } finally {
+      for (const s of sockets) s.close();
+    }
+  });
+
+  it('a watcher that joins mid-stream gets a gap-free, in-order suffix of the tokens; the step output has them all', async () => {
+    const scoutSubscribed = deferred();
+    const lateSubscribed = deferred();
+    const JOIN_AT = 5;
+    holdFirst = () => scoutSubscribed.promise;
+    holdToken = (_request, index) => (index === JOIN_AT ? lateSubscribed.promise : undefined);
+    const scout = await openSocket(wsUrl(app.url));
+    const late = await openSocket(wsUrl(app.url));
+    try {
+      const runId = await createRun(app, 'streaming test: late watcher');
+      const topic = `run:${runId}`;
+      scout.send({ type: 'subscribe', topic, after: 0 });
+      await scout.next((f) => f.type === 'subscribed' && f.topic === topic);
+      scoutSubscribed.resolve();
+      // Tokens 0..JOIN_AT-1 have been published by the app once the scout has them.
+      await waitFor(() => tokenIndexes(scout, topic).length === JOIN_AT, { timeoutMs: 30_000, what: 'the first tokens at the scout' });
+      late.send({ type: 'subscribe', topic, after: 0 });
+      await late.next((f) => f.type === 'subscribed' && f.topic === topic);
+      lateSubscribed.resolve();
+      await Promise.all([scout.next(isEnd(topic), 60_000), late.next(isEnd(topic), 60_000)]);
+
+      const all = Array.from({ length: TOKENS }, (_, i) => i);
+      expect(tokenIndexes(scout, topic)).toEqual(all);
+      // Tokens are not stored, so `after: 0` replays none published before the
+      // subscription (docs/websocket.md): today the late watcher starts at JOIN_AT.
+      // Whatever it gets must be a contiguous run up to the last token.
+      const got = tokenIndexes(late, topic);
+      const first = got[0] ?? TOKENS;
+      expect(first).toBeLessThanOrEqual(JOIN_AT);
+      expect(got).toEqual(all.slice(first));
+      // The stored step output carries every token, so a client can fill the prefix it missed.
+      expect(parseStamps(stepOutput(late, topic) ?? '').map((s) => s.index)).toEqual(all);
+      expect(late.seqs(topic)).toEqual(scout.seqs(topic));
+    } finally {
+      scout.close();
+      late.close();
+    }
+  });
+});
