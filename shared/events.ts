@@ -48,6 +48,55 @@ export const runEventDataSchemas = {
     model: z.optional(z.string()),
     meta: z.optional(meta),
   }),
+  /** A tool call's intent, stored before it runs (meta: tool, toolName, source, arguments, approvalId, annotations, kind "tool"). */
+  'run.tool.called': z.looseObject({
+    index: z.number(),
+    key: z.optional(z.string()),
+    agent: z.nullable(z.string()),
+    meta: z.optional(meta),
+  }),
+  /**
+   * Its receipt. `output`: content, isError, how ("executed", "repeated" after a crash,
+   * "recorded" by a person, "denied"), durationMs, structured, truncated.
+   */
+  'run.tool.finished': z.looseObject({
+    index: z.number(),
+    key: z.optional(z.string()),
+    agent: z.nullable(z.string()),
+    status: z.enum(['succeeded', 'failed']),
+    output: z.optional(
+      z.looseObject({
+        content: z.string(),
+        isError: z.boolean(),
+        how: z.enum(['executed', 'repeated', 'recorded', 'denied', 'invalid']),
+        durationMs: z.optional(z.number()),
+        truncated: z.optional(z.boolean()),
+        structured: z.optional(z.unknown()),
+      }),
+    ),
+    error: z.optional(z.looseObject({ message: z.string() })),
+    meta: z.optional(meta),
+  }),
+  /** A call waits for a person (`kind` tool.approval), one event per approval id. */
+  'run.approval.requested': z.looseObject({
+    approvalId: z.string(),
+    kind: z.enum(['tool.approval', 'tool.unknown_outcome']),
+    tool: z.string(),
+    toolName: z.string(),
+    arguments: z.unknown(),
+    agent: z.nullable(z.string()),
+    stepKey: z.string(),
+  }),
+  /** A person decided one request; `remaining` requests still wait (0: the run resumes). */
+  'run.approval.decided': z.looseObject({
+    approvalId: z.string(),
+    kind: z.enum(['tool.approval', 'tool.unknown_outcome']),
+    tool: z.string(),
+    decision: z.enum(['approve', 'deny', 'retry', 'record', 'fail']),
+    reason: z.optional(z.string()),
+    by: z.nullable(z.string()),
+    remaining: z.number(),
+  }),
   'run.retrying': z.looseObject({
     attempt: z.number(),
     maxAttempts: z.number(),
@@ -90,6 +139,8 @@ export const RUN_LIFECYCLE_TYPES = [
   'run.retrying',
   'run.awaiting_input',
   'run.input_received',
+  'run.approval.requested',
+  'run.approval.decided',
   'run.cancel_requested',
   'run.released',
   'run.succeeded',

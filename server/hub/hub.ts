@@ -53,7 +53,7 @@ export interface HubDeps {
 
 /** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
 export const LIFECYCLE_TYPES: ReadonlySet<string> = new Set(
-  EVENT_TYPES.filter((type) => type !== 'run.token' && !type.startsWith('run.step.')),
+  EVENT_TYPES.filter((type) => type !== 'run.token' && !type.startsWith('run.step.') && !type.startsWith('run.tool.')),
 );
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -69,10 +69,10 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
       const index = done?.idx ?? callIndex;
       const kind = info.kind ?? 'model';
       // A tool step's start is its intent and its finish its receipt: named for what they are.
-      const [startedType, finishedType] = kind === 'tool' ? ['run.tool.called', 'run.tool.finished'] : ['run.step.started', 'run.step.finished'];
+      const [startedType, finishedType] = kind === 'tool' ? (['run.tool.called', 'run.tool.finished'] as const) : (['run.step.started', 'run.step.finished'] as const);
       const meta = kind === 'model' ? (info.meta ?? null) : { ...info.meta, kind };
       const startData = { index, key, agent: info.agent, ...(meta ? { meta } : {}) };
-      publish(fenced(await startStep(db, attempt.fence, { key, index, agent: info.agent, meta }, startData)), startedType, startData);
+      publish(fenced(await startStep(db, attempt.fence, { key, index, agent: info.agent, meta, startedType }, startData)), startedType, startData);
       let spent: Usage | null = null;
       const handle: StepHandle = {
         index,
@@ -104,7 +104,7 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
           const usage = spent as Usage | null;
           const data = { index, key, agent: info.agent, status: 'failed', error: failure, ...(usage ? { usage } : {}) };
           try {
-            const written = await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta, status: 'failed', output: { error: failure }, model: null, usage }, data);
+            const written = await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta, finishedType, status: 'failed', output: { error: failure }, model: null, usage }, data);
             if (written) publish(written, finishedType, data);
           } catch (writeError) {
             logger.warn({ err: writeError, runId: run.id }, 'could not record the failed step');
@@ -125,7 +125,7 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
         ...(stepMeta ? { meta: stepMeta } : {}),
       };
       const written = fenced(
-        await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta: stepMeta, status: 'succeeded', output: result.output, model: result.model ?? null, usage }, data),
+        await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta: stepMeta, finishedType, status: 'succeeded', output: result.output, model: result.model ?? null, usage }, data),
       );
       publish(written, finishedType, data);
       return result.output;

@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import { calculate, CalculatorError } from './calculator.js';
 import { ToolError, type Tool } from './types.js';
 
@@ -78,6 +79,38 @@ export function calculatorTool(): Tool {
   };
 }
 
-export function builtinTools(): Tool[] {
-  return [currentTimeTool(), calculatorTool()];
+/**
+ * A side effect anyone can try with no network: the message goes to the server log
+ * (a team would point an HTTP tool or an MCP server at their chat instead). It is
+ * not idempotent and always asks a person first, so the offline model shows the
+ * whole approval flow.
+ */
+export function sendNotificationTool(logger: Logger): Tool {
+  return {
+    id: 'send_notification',
+    name: 'send_notification',
+    source: 'builtin',
+    description: 'Sends a short notification to a team channel (here: the server log). A person approves every message first.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        channel: { type: 'string', description: 'for example "#ops"', maxLength: 80 },
+        message: { type: 'string', minLength: 1, maxLength: 2000 },
+      },
+      required: ['message'],
+      additionalProperties: false,
+    },
+    annotations: { readOnly: false, destructive: false, idempotent: false },
+    approval: 'always',
+    timeoutMs: 5000,
+    async execute(args, ctx) {
+      const channel = typeof args.channel === 'string' && args.channel.length > 0 ? args.channel : '#general';
+      logger.info({ channel, message: String(args.message), idempotencyKey: ctx.idempotencyKey }, 'notification sent by an agent');
+      return { content: `sent to ${channel}`, isError: false, structured: { channel, sent: true } };
+    },
+  };
+}
+
+export function builtinTools(logger?: Logger): Tool[] {
+  return [currentTimeTool(), calculatorTool(), ...(logger ? [sendNotificationTool(logger)] : [])];
 }

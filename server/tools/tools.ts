@@ -40,7 +40,7 @@ export function createTools(deps: {
   }
   const http = httpSpecs.map((spec) => httpTool(spec, { allowedHosts: config.tools.httpAllowedHosts }));
   const mcp = createMcpServers({ specs: mcpSpecs, logger: logger.child({ part: 'tools' }), clientVersion: deps.version ?? '0.1.0' });
-  const registry = createToolRegistry({ builtins: builtinTools(), http, mcp, mcpServers: mcpSpecs.map((s) => s.name) });
+  const registry = createToolRegistry({ builtins: builtinTools(logger.child({ part: 'tools' })), http, mcp, mcpServers: mcpSpecs.map((s) => s.name) });
 
   const router = express.Router();
   router.get('/tools', (_req, res) => {

@@ -51,6 +51,9 @@ export interface StepStart {
   index: number;
   agent: string | null;
   meta: Record<string, unknown> | null;
+  /** The stored events' types: a tool step's are run.tool.called / run.tool.finished. */
+  startedType?: 'run.step.started' | 'run.tool.called';
+  finishedType?: 'run.step.finished' | 'run.tool.finished';
 }
 
 /** Marks a step running (visible in GET /api/runs/:id) with its `run.step.started` event. */
@@ -65,8 +68,8 @@ export async function startStep(db: Db, fence: Fence, step: StepStart, data: Rec
         ON CONFLICT (run_id, key) DO UPDATE SET status = 'running', idx = EXCLUDED.idx, meta = EXCLUDED.meta,
                output = NULL, started_at = now(), finished_at = NULL
       )
-      INSERT INTO run_events (run_id, seq, type, data) SELECT id, last_seq, 'run.step.started', $7::jsonb FROM r RETURNING seq, at`,
-    values: [fence.id, fence.token, step.key, step.index, step.agent, step.meta ? JSON.stringify(step.meta) : null, JSON.stringify(data)],
+      INSERT INTO run_events (run_id, seq, type, data) SELECT id, last_seq, $8::text, $7::jsonb FROM r RETURNING seq, at`,
+    values: [fence.id, fence.token, step.key, step.index, step.agent, step.meta ? JSON.stringify(step.meta) : null, JSON.stringify(data), step.startedType ?? 'run.step.started'],
   });
   return rows[0] ?? null;
 }
@@ -102,7 +105,7 @@ export async function finishStep(db: Db, fence: Fence, step: StepEnd, data: Reco
                completion_tokens = EXCLUDED.completion_tokens, cost_usd = EXCLUDED.cost_usd, cached = EXCLUDED.cached,
                finished_at = now()
       )
-      INSERT INTO run_events (run_id, seq, type, data) SELECT id, last_seq, 'run.step.finished', $14::jsonb FROM r RETURNING seq, at`,
+      INSERT INTO run_events (run_id, seq, type, data) SELECT id, last_seq, $15::text, $14::jsonb FROM r RETURNING seq, at`,
     values: [
       fence.id,
       fence.token,
@@ -118,6 +121,7 @@ export async function finishStep(db: Db, fence: Fence, step: StepEnd, data: Reco
       step.status,
       step.model,
       JSON.stringify(data),
+      step.finishedType ?? 'run.step.finished',
     ],
   });
   return rows[0] ?? null;
