@@ -12,8 +12,9 @@ export const IDEMPOTENCY_META_KEY = 'io.agentry/idempotency-key';
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
-/** Transport errors after which no answer can arrive on the open streams (the SDK's own messages). */
-const SERVER_GONE = /SSE stream disconnected|Maximum reconnection attempts|Failed to reconnect/;
+/** Transport errors (the SDK's own messages): the server could not be reached again / a stream broke. */
+const SERVER_GONE = /Maximum reconnection attempts|Failed to reconnect/;
+const STREAM_BROKEN = /SSE stream disconnected/;
 
 interface Connection {
   spec: McpServerSpec;
@@ -177,12 +178,17 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
     client.onerror = (error) => {
       logger.debug({ err: error, server: conn.spec.name }, 'MCP transport error');
       // The SDK leaves a call pending when the stream that should carry its answer breaks
-      // (the server died or restarted): it would wait out timeoutMs. Treat the server as
-      // lost and close this client now, which fails the calls in flight as "unavailable".
-      if (SERVER_GONE.test(error.message)) {
+      // (the server died or restarted): it would wait out timeoutMs. When the server is gone,
+      // mark it lost and close this client now, which fails the calls in flight as
+      // "unavailable". A broken stream alone may be a proxy's idle timeout on a live server:
+      // only a failed ping says the server is gone.
+      const gone = () => {
+        if (conn.generation !== generation) return;
         lost(conn, generation, error.message);
         void client.close().catch(() => undefined);
-      }
+      };
+      if (SERVER_GONE.test(error.message)) gone();
+      else if (STREAM_BROKEN.test(error.message)) void client.ping({ timeout: Math.min(conn.spec.timeoutMs, 5000) }).catch(gone);
     };
     client.onclose = () => lost(conn, generation, 'connection closed');
     try {
