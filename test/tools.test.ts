@@ -255,6 +255,21 @@ describe('tool calls through the queue and HTTP', () => {
     expect(shop.executions.filter((e) => e.key?.startsWith(`${id}:`)).map((e) => e.args)).toEqual([{ amount: 7 }]);
   });
 
+  it('run_agent: a call of a nested agent that needs approval parks the whole run; approved, it runs once', async () => {
+    const id = await submit({ agent: 'shopper', input: 'call run_agent {"agent":"shopper","prompt":"call shop__charge {\\"amount\\":9}"}' });
+    await until(id, ['awaiting_input']);
+    const [request] = (await api('/api/approvals')).body.approvals.filter((a: { runId: string }) => a.runId === id);
+    expect(request).toMatchObject({ kind: 'tool.approval', toolName: 'shop__charge', arguments: { amount: 9 } });
+    expect((await decide(id, { approvalId: request.approvalId, decision: 'approve' })).status).toBe(200);
+    const run = await until(id, FINAL, 'final');
+    expect(run.status).toBe('succeeded');
+    expect(String(run.output)).toContain('charged 9');
+    // (The run_agent step of the first attempt is recorded as failed — "run is waiting for a person" — when the nested agent parks.)
+    const receipts = toolFinished(await events(id)).filter((e) => e.data.status === 'succeeded');
+    expect(receipts.map((e) => e.data.meta.tool)).toEqual(['mcp:shop/charge', 'run_agent']);
+    expect(shop.executions.filter((e) => e.key?.startsWith(`${id}:`)).map((e) => e.args)).toEqual([{ amount: 9 }]);
+  });
+
   it('reaching maxTurns fails the run with code max_turns', async () => {
     const run = await finished({ agent: 'looper', input: 'keep calling calculator {"expression":"1+1"}' });
     expect(run.status).toBe('failed');
