@@ -153,6 +153,13 @@ describe('tool calls through the queue and HTTP', () => {
     const toolSteps = run.steps.filter((s) => (s as { meta?: { kind?: string } }).meta?.kind === 'tool');
     expect(toolSteps).toHaveLength(1);
     expect(toolSteps[0]).toMatchObject({ status: 'succeeded', agent: 'shopper' });
+    const { rows } = await t.db.pool.query<{ key: string; status: string; kind: string | null }>("SELECT key, status, meta->>'kind' AS kind FROM run_steps WHERE run_id = $1 ORDER BY idx", [run.id]);
+    expect(rows.map((r) => [r.kind, r.status])).toEqual([
+      [null, 'succeeded'],
+      ['tool', 'succeeded'],
+      [null, 'succeeded'],
+    ]);
+    expect(rows[1]!.key).toBe(intent.data.key);
     // The MCP server saw one call, carrying `<run id>:<step key>` as its idempotency key.
     expect(shop.executions.filter((e) => e.key?.startsWith(`${run.id}:`))).toEqual([{ tool: 'echo', key: `${run.id}:${intent.data.key}`, args: { text: 'hello' } }]);
   });
