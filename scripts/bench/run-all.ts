@@ -31,6 +31,7 @@ const BENCHES: Bench[] = [
   { name: 'patterns', section: 'Pattern engine', script: 'scripts/bench/patterns.ts' },
   { name: 'load', section: 'Load under pressure', script: 'scripts/bench/load.ts' },
   { name: 'streaming', section: 'Streaming', script: 'scripts/bench/streaming.ts' },
+  { name: 'tools', section: 'Tool calls', script: 'scripts/bench/tools.ts' },
   { name: 'bundle', section: 'UI bundle', run: benchBundle },
 ];
 

@@ -139,6 +139,21 @@ describe('MCP server down and back', () => {
     }
   });
 
+  it('a call in flight when the server goes away fails as "unavailable" at once, not after timeoutMs', async () => {
+    const server = await startTestMcpServer();
+    // A timeout far beyond the test's: before the fix the call waited it out.
+    mcp = createMcpServers({ specs: [mcpServerSpecSchema.parse({ name: 'gone', transport: 'http', url: server.url, timeoutMs: 600_000 })], logger, clientVersion: 'test' });
+    await mcp.start();
+    const wait = mcp.tools('gone').find((t) => t.id === 'mcp:gone/wait')!;
+    const pending = call(wait, {}, 'gone-1').catch((e: unknown) => e);
+    await until(() => server.executions.some((e) => e.key === 'gone-1'), 'the call to arrive');
+    await server.close();
+    const failure = await pending;
+    expect(failure).toBeInstanceOf(ToolError);
+    expect((failure as ToolError).code).toBe('unavailable');
+    expect(mcp.connected('gone')).toBe(false);
+  });
+
   it('starts with the server down and connects once it comes up', async () => {
     const probe = await startTestMcpServer();
     const port = probe.port;

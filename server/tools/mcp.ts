@@ -12,6 +12,9 @@ export const IDEMPOTENCY_META_KEY = 'io.agentry/idempotency-key';
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/** Transport errors (the SDK's own messages): the server could not be reached again / a stream broke. */
+const SERVER_GONE = /Maximum reconnection attempts|Failed to reconnect/;
+const STREAM_BROKEN = /SSE stream disconnected/;
 
 interface Connection {
   spec: McpServerSpec;
@@ -105,8 +108,9 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
           }
           // A protocol error is the server's answer; anything else (refused, reset, a session the
           // server no longer knows after a restart) means the connection is gone: start again.
-          if (!(error instanceof McpError) || error.code === ErrorCode.ConnectionClosed) lost(conn, conn.generation, message);
-          throw new ToolError(error instanceof McpError ? 'failed' : 'unavailable', `MCP tool ${spec.name}/${mcp.name} failed: ${message}`, { cause: error });
+          const gone = !(error instanceof McpError) || error.code === ErrorCode.ConnectionClosed;
+          if (gone) lost(conn, conn.generation, message);
+          throw new ToolError(gone ? 'unavailable' : 'failed', `MCP tool ${spec.name}/${mcp.name} failed: ${message}`, { cause: error });
         }
         const text = result.content
           .map((part) => (part.type === 'text' ? part.text : part.type === 'resource' && 'text' in part.resource ? part.resource.text : `[${part.type}]`))
@@ -171,7 +175,21 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
         },
       },
     );
-    client.onerror = (error) => logger.debug({ err: error, server: conn.spec.name }, 'MCP transport error');
+    client.onerror = (error) => {
+      logger.debug({ err: error, server: conn.spec.name }, 'MCP transport error');
+      // The SDK leaves a call pending when the stream that should carry its answer breaks
+      // (the server died or restarted): it would wait out timeoutMs. When the server is gone,
+      // mark it lost and close this client now, which fails the calls in flight as
+      // "unavailable". A broken stream alone may be a proxy's idle timeout on a live server:
+      // only a failed ping says the server is gone.
+      const gone = () => {
+        if (conn.generation !== generation) return;
+        lost(conn, generation, error.message);
+        void client.close().catch(() => undefined);
+      };
+      if (SERVER_GONE.test(error.message)) gone();
+      else if (STREAM_BROKEN.test(error.message)) void client.ping({ timeout: Math.min(conn.spec.timeoutMs, 5000) }).catch(gone);
+    };
     client.onclose = () => lost(conn, generation, 'connection closed');
     try {
       const transport = transportFor(conn.spec);

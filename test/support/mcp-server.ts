@@ -15,6 +15,8 @@ import { IDEMPOTENCY_META_KEY } from '../../server/tools/mcp.js';
  *   - `charge`   destructive and not idempotent: every execution is a side effect;
  *   - `reserve`  destructive but idempotent: applies a key once, answers repeats from memory;
  *   - `wait`     never answers until its signal aborts (timeouts).
+ * `hold(tool)` makes that tool's executions wait, once recorded and before they act,
+ * until the test releases them: a crash test kills the caller while a call is in flight.
  */
 export interface TestMcpServer {
   readonly url: string;
@@ -23,6 +25,8 @@ export interface TestMcpServer {
   readonly executions: { tool: string; key: string | undefined; args: Record<string, unknown> }[];
   /** Keys `reserve` has applied (a repeat finds its key here and changes nothing). */
   readonly applied: Map<string, string>;
+  /** Executions of `tool` from now on are recorded, then wait before acting until `release()`. */
+  hold(tool: string): { release(): void };
   /** Adds a tool to every open session (clients are told the list changed). */
   addTool(name: string): void;
   close(): Promise<void>;
@@ -33,6 +37,8 @@ export async function startTestMcpServer(options: { port?: number } = {}): Promi
   const applied = new Map<string, string>();
   const extraTools: string[] = [];
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: McpServer }>();
+  const holds = new Map<string, Promise<void>>();
+  const held = (tool: string) => holds.get(tool) ?? Promise.resolve();
 
   const keyOf = (meta: Record<string, unknown> | undefined) => (typeof meta?.[IDEMPOTENCY_META_KEY] === 'string' ? (meta[IDEMPOTENCY_META_KEY] as string) : undefined);
 
@@ -51,6 +57,7 @@ export async function startTestMcpServer(options: { port?: number } = {}): Promi
       { description: 'Charges an amount (a side effect every time).', inputSchema: { amount: z.number() }, annotations: { destructiveHint: true, idempotentHint: false } },
       async ({ amount }, extra) => {
         executions.push({ tool: 'charge', key: keyOf(extra._meta), args: { amount } });
+        await held('charge');
         return { content: [{ type: 'text', text: `charged ${amount}` }], structuredContent: { charged: amount } };
       },
     );
@@ -60,6 +67,7 @@ export async function startTestMcpServer(options: { port?: number } = {}): Promi
       async ({ seat }, extra) => {
         const key = keyOf(extra._meta);
         executions.push({ tool: 'reserve', key, args: { seat } });
+        await held('reserve');
         if (key && applied.has(key)) return { content: [{ type: 'text', text: `already reserved ${applied.get(key)}` }] };
         if (key) applied.set(key, seat);
         return { content: [{ type: 'text', text: `reserved ${seat}` }] };
@@ -122,6 +130,16 @@ export async function startTestMcpServer(options: { port?: number } = {}): Promi
     port,
     executions,
     applied,
+    hold(tool) {
+      let release!: () => void;
+      holds.set(tool, new Promise<void>((resolve) => (release = resolve)));
+      return {
+        release() {
+          holds.delete(tool);
+          release();
+        },
+      };
+    },
     addTool(name) {
       extraTools.push(name);
       for (const { server } of sessions.values()) addTo(server, name);
