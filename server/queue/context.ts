@@ -98,7 +98,8 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
       try {
         result = await fn(handle);
       } catch (error) {
-        if (!attempt.lost && !(error instanceof LeaseLost)) {
+        // A step that parks the run (a nested agent waiting for a person) has not failed: it resumes.
+        if (!attempt.lost && !(error instanceof LeaseLost) && !(error instanceof AwaitingInput)) {
           const failure = { message: error instanceof Error ? error.message : String(error) };
           // Tokens a failed step spent are paid for all the same: they count on the run.
           const usage = spent as Usage | null;
