@@ -70,27 +70,30 @@ export interface LoopDeps {
   usageOf(response: ModelResponse): Usage;
   /** Rebuilds the model's final text into the agent's output (JSON parsing and checks). */
   finish(text: string): unknown;
+  /** From createArgumentValidators(). */
+  validatorFor(tool: Tool): ValidateFunction | undefined;
+  /** Tool calls so far per run attempt (keyed by its context): counted in replay order, so the limit falls on the same call every time. */
+  toolCallCounts: WeakMap<RunContext, number>;
 }
 
-/** Tool calls so far per run attempt: counted in replay order, so the limit falls on the same call every time. */
-const toolCallCounts = new WeakMap<RunContext, number>();
-
-const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false });
-const validators = new Map<string, ValidateFunction>();
-
-function validatorFor(tool: Tool): ValidateFunction | undefined {
-  const id = `${tool.id}:${JSON.stringify(tool.inputSchema)}`;
-  let validate = validators.get(id);
-  if (!validate) {
-    try {
-      validate = ajv.compile(tool.inputSchema);
-    } catch {
-      return undefined; // A schema ajv cannot compile is the tool's to enforce.
+/** Compiles and caches a validator per tool input schema (one per runner, not per module). */
+export function createArgumentValidators(): (tool: Tool) => ValidateFunction | undefined {
+  const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false });
+  const validators = new Map<string, ValidateFunction>();
+  return (tool) => {
+    const id = `${tool.id}:${JSON.stringify(tool.inputSchema)}`;
+    let validate = validators.get(id);
+    if (!validate) {
+      try {
+        validate = ajv.compile(tool.inputSchema);
+      } catch {
+        return undefined; // A schema ajv cannot compile is the tool's to enforce.
+      }
+      if (validators.size > 1000) validators.clear();
+      validators.set(id, validate);
     }
-    if (validators.size > 1000) validators.clear();
-    validators.set(id, validate);
-  }
-  return validate;
+    return validate;
+  };
 }
 
 /** A short id a person can type and a URL can carry, the same on every attempt. */
@@ -177,8 +180,8 @@ async function runToolCall(ctx: RunContext, request: LoopRequest, deps: LoopDeps
   const tool = byName.get(call.name);
   if (!tool) return { content: `there is no tool named "${call.name}" (available: ${[...byName.keys()].join(', ') || 'none'})`, isError: true, how: 'invalid' };
 
-  const count = (toolCallCounts.get(ctx) ?? 0) + 1;
-  toolCallCounts.set(ctx, count);
+  const count = (deps.toolCallCounts.get(ctx) ?? 0) + 1;
+  deps.toolCallCounts.set(ctx, count);
   if (count > deps.limits.maxToolCalls) {
     throw new RunError('max_tool_calls', `the run made more than ${deps.limits.maxToolCalls} tool calls (MAX_TOOL_CALLS_PER_RUN)`, false);
   }
@@ -186,7 +189,7 @@ async function runToolCall(ctx: RunContext, request: LoopRequest, deps: LoopDeps
   const parsed = parseArguments(call);
   if (typeof parsed === 'string') return { content: `cannot call ${call.name}: ${parsed}`, isError: true, how: 'invalid' };
   let args = parsed;
-  const validate = validatorFor(tool);
+  const validate = deps.validatorFor(tool);
   if (validate && !validate(args)) {
     const problem = validate.errors?.map((e) => `${e.instancePath || 'arguments'} ${e.message ?? 'is invalid'}`).join('; ');
     return { content: `cannot call ${call.name}: ${problem}`, isError: true, how: 'invalid' };

@@ -7,7 +7,7 @@ import { RunError, type RunContext } from '../queue/types.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { Tool } from '../tools/types.js';
 import type { AgentSpec } from './catalog.js';
-import { DEFAULT_LOOP_LIMITS, runAgentLoop, type LoopLimits } from './loop.js';
+import { createArgumentValidators, DEFAULT_LOOP_LIMITS, runAgentLoop, type LoopLimits } from './loop.js';
 import type { ChatMessage, ModelBackend, ModelResponse } from './model.js';
 
 export type { AgentCall } from '../patterns/types.js';
@@ -58,6 +58,8 @@ export function createRunner(deps: {
   const modelOf = (spec: AgentSpec) => (offline ? 'offline' : spec.model ?? config.openai.model);
 
   const limits = deps.limits ?? DEFAULT_LOOP_LIMITS;
+  const validatorFor = createArgumentValidators();
+  const toolCallCounts = new WeakMap<RunContext, number>();
 
   const usageOf = (response: ModelResponse): Usage =>
     response.cached
@@ -136,7 +138,7 @@ export function createRunner(deps: {
           maxTurns: spec.maxTurns ?? limits.maxTurns,
           meta: call.meta,
         },
-        { backend, limits, usageOf, finish },
+        { backend, limits, usageOf, finish, validatorFor, toolCallCounts },
       );
     }
     return ctx.step(call.key, { agent: spec.name, meta: { ...call.meta, model } }, async (step) => {
