@@ -165,7 +165,7 @@ function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; jo
                 {items.map((item) =>
                   item.kind === 'step' ? (
                     item.tool ? (
-                      <ToolCard key={item.key} step={item} tool={item.tool} />
+                      <ToolCard key={item.key} step={item} tool={item.tool} running={run.status === 'running'} />
                     ) : (
                       <StepCard key={item.key} step={item} midway={Boolean(joinedMidway?.has(item.index))} />
                     )
@@ -361,12 +361,15 @@ const HOW_LABEL: Record<ToolHow, string> = {
 const RESULT_OPEN_CHARS = 600;
 
 /** One tool call: what the agent asked for, what came back, and how the result came about. */
-function ToolCard({ step, tool }: { step: StepItem; tool: ToolCallView }) {
-  const pending = tool.content === null && step.status === 'running';
+function ToolCard({ step, tool, running }: { step: StepItem; tool: ToolCallView; running: boolean }) {
+  const noReceipt = tool.content === null && step.status === 'running';
+  // An intent without a receipt while the run is not running: the call was cut off (a crash, a cancel).
+  const pending = noReceipt && running;
+  const interrupted = noReceipt && !running;
   const bad = tool.isError || tool.how === 'denied';
-  const label = `Tool call ${tool.toolName}${tool.how ? `, ${HOW_LABEL[tool.how]}` : pending ? ', running' : ''}${tool.isError ? ', error' : ''}`;
+  const label = `Tool call ${tool.toolName}${tool.how ? `, ${HOW_LABEL[tool.how]}` : pending ? ', running' : interrupted ? ', interrupted' : ''}${tool.isError ? ', error' : ''}`;
   return (
-    <li className={`tl-item tl-tool${bad ? ' tl-tool-bad' : ''}`} data-testid="tool-call" data-tool={tool.toolName} data-how={tool.how ?? 'pending'} data-error={tool.isError || undefined}>
+    <li className={`tl-item tl-tool${bad ? ' tl-tool-bad' : ''}`} data-testid="tool-call" data-tool={tool.toolName} data-how={tool.how ?? (interrupted ? 'interrupted' : 'pending')} data-error={tool.isError || undefined}>
       <span className="tl-icon" aria-hidden="true">
         ƒ
       </span>
@@ -384,7 +387,7 @@ function ToolCard({ step, tool }: { step: StepItem; tool: ToolCallView }) {
             {tool.approvedBy ? <span className="tag">approved by {tool.approvedBy}</span> : null}
             {tool.source ? <span className="tag">{tool.source}</span> : null}
           </div>
-          <div className="tl-meta">{pending ? 'running…' : formatDuration(tool.durationMs)}</div>
+          <div className="tl-meta">{pending ? 'running…' : interrupted ? 'interrupted' : formatDuration(tool.durationMs)}</div>
         </div>
         <details className="tool-part">
           <summary>Arguments</summary>
@@ -394,6 +397,8 @@ function ToolCard({ step, tool }: { step: StepItem; tool: ToolCallView }) {
           <p className="tl-note">
             Waiting for the result… <span className="caret" aria-hidden="true" />
           </p>
+        ) : interrupted ? (
+          <p className="tl-note">No result: the call was cut off before it answered.</p>
         ) : (
           <details className="tool-part" open={(tool.content ?? '').length <= RESULT_OPEN_CHARS}>
             <summary>{tool.how === 'denied' ? 'Why it did not run' : tool.isError ? 'Error' : 'Result'}</summary>

@@ -223,4 +223,23 @@ describe('run timeline: tool calls and approvals', () => {
     const [, , executed] = steps(buildTimeline(run({ status: 'running', pattern: null, agent: 'assistant' }), state));
     expect(executed).toMatchObject({ status: 'succeeded', text: 'sent to #general', tool: { how: 'executed', durationMs: 3, isError: false } });
   });
+
+  it('notes an unknown outcome from the question itself (it has no approval.requested event)', () => {
+    const question = {
+      kind: 'tool.unknown_outcome',
+      requests: [{ approvalId: 'ap_c_u', kind: 'tool.unknown_outcome', tool: 'shop__charge', toolName: 'charge', arguments: { amount: 5 }, agent: 'assistant', stepKey: 'k:c0' }],
+    };
+    const state = fold([
+      ev(1, 'run.started', { attempt: 1 }),
+      ev(2, 'run.tool.called', { index: 1, agent: 'assistant', meta: { kind: 'tool', tool: 'shop__charge', toolName: 'charge', arguments: { amount: 5 } } }),
+      ev(3, 'run.released', { reason: 'shutdown' }),
+      ev(4, 'run.started', { attempt: 1 }),
+      ev(5, 'run.awaiting_input', { question }),
+    ]);
+    const items = buildTimeline(run({ status: 'awaiting_input', pattern: null, agent: 'assistant', pendingInput: question }), state);
+    expect(notes(items, 'approval').map((i) => [i.title, i.value])).toEqual([['Outcome of charge unknown: a person decides', { amount: 5 }]]);
+    expect(notes(items, 'question')).toEqual([]);
+    // The call has an intent and no receipt.
+    expect(steps(items)[0]).toMatchObject({ status: 'running', tool: { toolName: 'charge', content: null, how: null } });
+  });
 });

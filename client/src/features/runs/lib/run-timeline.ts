@@ -213,8 +213,21 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
         break;
       }
       case 'run.awaiting_input':
-        // Tool requests already showed one note each (run.approval.requested).
-        if (isToolQuestion(e.data.question)) break;
+        if (isToolQuestion(e.data.question)) {
+          // Approvals already showed one note each (run.approval.requested); unknown outcomes have no event of their own.
+          for (const r of unknownOutcomes(e.data.question)) {
+            items.push({
+              kind: 'approval',
+              key: `e${e.seq}-${r.approvalId}`,
+              seq: e.seq,
+              at: e.at,
+              title: `Outcome of ${r.toolName} unknown: a person decides`,
+              detail: 'The run stopped while this call was in flight; it may or may not have taken effect.',
+              value: r.arguments,
+            });
+          }
+          break;
+        }
         items.push({ kind: 'question', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Asked a person', detail: readQuestion(e.data.question).text, value: e.data.question });
         break;
       case 'run.input_received': {
@@ -276,6 +289,18 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
 
 const DECISION_PAST = { approve: 'approved', deny: 'denied', retry: 'asked to retry', record: 'recorded a result for', fail: 'failed the run at' } as const;
 const HOWS: readonly string[] = ['executed', 'repeated', 'recorded', 'denied', 'invalid'] satisfies ToolHow[];
+
+/** The unknown-outcome requests of a tool question. */
+function unknownOutcomes(question: unknown): { approvalId: string; toolName: string; arguments: unknown }[] {
+  const requests = (question as { requests?: unknown }).requests;
+  if (!Array.isArray(requests)) return [];
+  return requests.flatMap((r) => {
+    const rec = r && typeof r === 'object' ? (r as Record<string, unknown>) : {};
+    if (rec.kind !== 'tool.unknown_outcome' || typeof rec.approvalId !== 'string') return [];
+    const toolName = typeof rec.toolName === 'string' ? rec.toolName : typeof rec.tool === 'string' ? rec.tool : 'a tool';
+    return [{ approvalId: rec.approvalId, toolName, arguments: rec.arguments }];
+  });
+}
 
 /** True for the question of a run parked on tool requests (approval or unknown outcome). */
 export function isToolQuestion(question: unknown): boolean {
