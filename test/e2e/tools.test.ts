@@ -160,3 +160,71 @@ describe('UI tools and approvals (authentication off, offline model)', () => {
     await context.close();
   });
 });
+
+describe('UI approvals by role (authentication on)', () => {
+  const PASSWORD = 'correct horse battery';
+  let t: TestApp & { dropDatabase?: () => Promise<void> };
+  let browser: Browser;
+
+  beforeAll(async () => {
+    ensureClientBuilt();
+    t = await startTestApp({ env: { OFFLINE_MODEL_DELAY_MS: '0', JWT_SECRET: 'e2e-secret-e2e-secret-e2e-secret-0123', ADMIN_USERNAME: 'admin', ADMIN_PASSWORD: PASSWORD } });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    await t?.dropDatabase?.();
+  });
+
+  async function as<T>(token: string, method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${t.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  }
+  async function token(username: string): Promise<string> {
+    const res = await fetch(`${t.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
+    return ((await res.json()) as { token: string }).token;
+  }
+  async function signIn(page: Page, username: string): Promise<void> {
+    await page.goto(`${t.url}/login?next=%2Fapprovals`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${t.url}/approvals`);
+  }
+
+  it('an operator decides their own run’s request; a viewer is told who decides', async () => {
+    const admin = await token('admin');
+    await as(admin, 'POST', '/api/users', { username: 'olga', password: PASSWORD, role: 'operator' });
+    await as(admin, 'POST', '/api/users', { username: 'vera', password: PASSWORD, role: 'viewer' });
+    const olga = await token('olga');
+    const { run } = await as<{ run: Run }>(olga, 'POST', '/api/runs', { agent: 'assistant', input: 'call send_notification {"message":"from olga"}' });
+    await waitFor(async () => (await as<{ approvals: PendingApproval[] }>(olga, 'GET', '/api/approvals')).approvals.length === 1, { what: 'olga’s approval', timeoutMs: 30_000 });
+
+    const viewer = await openPage(browser);
+    await signIn(viewer.page, 'vera');
+    await viewer.page.getByRole('heading', { name: 'Approvals are for operators and admins' }).waitFor();
+    expect(await viewer.page.getByTestId('approvals-count').count()).toBe(0);
+    expect(await viewer.page.getByTestId('decision-card').count()).toBe(0);
+    await screenshot(viewer.page, 'approvals-viewer');
+    expect(await seriousA11yViolations(viewer.page)).toEqual([]);
+    expect(viewer.problems.errors).toEqual([]);
+    await viewer.context.close();
+
+    const operator = await openPage(browser);
+    await signIn(operator.page, 'olga');
+    const card = operator.page.locator(`[data-testid="decision-card"][data-run-id="${run.id}"]`);
+    await card.waitFor();
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await waitFor(async () => (await as<{ run: Run }>(olga, 'GET', `/api/runs/${run.id}`)).run.status === 'succeeded', { what: 'the run to succeed', timeoutMs: 30_000 });
+    await operator.page.getByRole('heading', { name: 'Nothing waits for you' }).waitFor();
+    expect(operator.problems.errors).toEqual([]);
+    await operator.context.close();
+  });
+});
