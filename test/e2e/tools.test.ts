@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PendingApproval, Run } from '../../shared/protocol.js';
-import { startTestApp, waitFor, type TestApp } from '../helpers.js';
+import { createTestDatabase, startTestApp, waitFor, type TestApp } from '../helpers.js';
 import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViolations, type PageProblems } from './browser.js';
 
 /**
@@ -226,5 +231,119 @@ describe('UI approvals by role (authentication on)', () => {
     await operator.page.getByRole('heading', { name: 'Nothing waits for you' }).waitFor();
     expect(operator.problems.errors).toEqual([]);
     await operator.context.close();
+  });
+});
+
+/**
+ * A call whose outcome is unknown, made for real: an HTTP tool that is not safe to
+ * repeat hangs, the instance running the call shuts down (the run goes back to the
+ * queue with the call's intent and no receipt), and the next instance parks the run
+ * for a person instead of charging twice. The person records the result from the
+ * run page; the tool is not called again.
+ */
+describe('UI unknown outcome of a tool call (two instances, one database)', () => {
+  let database: { url: string; drop(): Promise<void> };
+  let first: TestApp | undefined;
+  let second: TestApp | undefined;
+  let browser: Browser;
+  let service: Server;
+  let dir: string;
+  let env: Record<string, string> = {};
+  const charges: { body: string; key: string | undefined }[] = [];
+  let charged: () => void = () => undefined;
+  const firstCharge = new Promise<void>((resolve) => (charged = resolve));
+
+  beforeAll(async () => {
+    ensureClientBuilt();
+    // The payment service takes the charge and never answers.
+    service = createServer((req: IncomingMessage, _res: ServerResponse) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        charges.push({ body, key: req.headers['idempotency-key'] as string | undefined });
+        charged();
+      });
+    });
+    await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
+    const port = (service.address() as AddressInfo).port;
+    dir = mkdtempSync(path.join(tmpdir(), 'agentry-e2e-tools-'));
+    const agentsFile = path.join(dir, 'agents.json');
+    writeFileSync(
+      agentsFile,
+      JSON.stringify({
+        agents: [{ name: 'cashier', description: 'Charges customers.', systemPrompt: 'Charge when asked.', temperature: 0, tools: ['http:charge'], maxTurns: 4 }],
+        httpTools: [
+          {
+            name: 'charge',
+            description: 'Charges an amount to the customer.',
+            url: `http://127.0.0.1:${port}/charge`,
+            method: 'POST',
+            input: { type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'] },
+            annotations: { readOnly: false, destructive: false, idempotent: false },
+            approval: 'never',
+            timeoutMs: 300_000,
+          },
+        ],
+      }),
+    );
+    env = { OFFLINE_MODEL_DELAY_MS: '0', AGENTS_FILE: agentsFile, TOOL_HTTP_ALLOWED_HOSTS: '127.0.0.1', SHUTDOWN_TIMEOUT_MS: '1000' };
+    database = await createTestDatabase('e2etools');
+    first = await startTestApp({ databaseUrl: database.url, env });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await first?.close().catch(() => undefined);
+    await second?.close();
+    service?.closeAllConnections();
+    await new Promise<void>((resolve) => (service ? service.close(() => resolve()) : resolve()));
+    await database?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('parks the run after a crash mid-call; recording the result from the run page finishes it without a second charge', async () => {
+    const app1 = first as TestApp;
+    const created = await fetch(`${app1.url}/api/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'cashier', input: 'call charge {"amount":5}' }) });
+    expect(created.status).toBe(202);
+    const { run } = (await created.json()) as { run: Run };
+    await firstCharge;
+    // The instance goes away while the charge hangs: the run goes back to the queue, the call unanswered.
+    await app1.close();
+    first = undefined;
+    second = await startTestApp({ databaseUrl: database.url, env });
+    const app2 = second;
+
+    const { page, context, problems } = await openPage(browser);
+    await page.goto(`${app2.url}/runs/${run.id}`);
+    const card = page.locator('[data-testid="decision-card"][data-kind="tool.unknown_outcome"]');
+    await card.waitFor({ timeout: 30_000 });
+    await page.locator('[data-testid="run-status"] [data-status="awaiting_input"]').waitFor();
+    expect(await card.getByRole('heading', { level: 3 }).textContent()).toBe('Unknown outcome: charge');
+    expect(JSON.parse((await card.getByTestId('decision-arguments').textContent()) ?? '')).toEqual({ amount: 5 });
+    await page.locator('[data-testid="tool-call"][data-how="interrupted"]').waitFor();
+    await page.getByTestId('note-approval').getByText('Outcome of charge unknown').waitFor();
+    await screenshot(page, 'run-unknown-outcome');
+    expect(await seriousA11yViolations(page)).toEqual([]);
+
+    // "Record result" without a result says what is missing and sends nothing.
+    await card.getByRole('button', { name: 'Record result' }).click();
+    await card.locator('[data-field-error="result"]').waitFor();
+    await card.getByLabel(/^Result to record/).fill('{"charged": true, "receipt": "r-1"}');
+    await card.getByLabel(/^Reason/).fill('checked the payment dashboard');
+    await card.getByRole('button', { name: 'Record result' }).click();
+
+    await page.locator('[data-testid="run-status"] [data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    const recorded = page.locator('[data-testid="tool-call"][data-how="recorded"]');
+    await recorded.waitFor();
+    expect(await recorded.getByTestId('tool-how').textContent()).toBe('recorded by a person');
+    expect(JSON.parse((await recorded.getByTestId('tool-result').textContent()) ?? '')).toEqual({ charged: true, receipt: 'r-1' });
+    await page.getByTestId('note-decision').getByText('recorded a result for charge').waitFor();
+    await screenshot(page, 'run-unknown-outcome-recorded');
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    // The service was charged once: recording a result does not call the tool again.
+    expect(charges).toHaveLength(1);
+    expect(problems.errors).toEqual([]);
+    await context.close();
   });
 });

@@ -241,5 +241,7 @@ describe('run timeline: tool calls and approvals', () => {
     expect(notes(items, 'question')).toEqual([]);
     // The call has an intent and no receipt.
     expect(steps(items)[0]).toMatchObject({ status: 'running', tool: { toolName: 'charge', content: null, how: null } });
+    const decided = fold([ev(6, 'run.approval.decided', { approvalId: 'ap_c_u', kind: 'tool.unknown_outcome', tool: 'shop__charge', decision: 'record', by: 'olga', remaining: 0 })], state);
+    expect(notes(buildTimeline(run({ status: 'queued', pattern: null, agent: 'assistant' }), decided), 'decision').map((i) => i.title)).toEqual(['olga recorded a result for charge']);
   });
 });

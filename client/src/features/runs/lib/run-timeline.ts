@@ -126,6 +126,8 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
     };
   };
 
+  // Decisions name the tool by its registry id; the requests say what the model called it.
+  const toolNames = new Map<string, string>();
   let previous: TypedRunEvent['type'] | undefined;
   for (const e of live.events) {
     const before = previous;
@@ -188,6 +190,7 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
       }
       case 'run.approval.requested': {
         const d = e.data;
+        toolNames.set(d.approvalId, d.toolName);
         const unknown = d.kind === 'tool.unknown_outcome';
         items.push({
           kind: 'approval',
@@ -207,7 +210,7 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
           key: `e${e.seq}`,
           seq: e.seq,
           at: e.at,
-          title: `${d.by ?? 'Someone'} ${DECISION_PAST[d.decision]} ${d.tool}`,
+          title: `${d.by ?? 'Someone'} ${DECISION_PAST[d.decision]} ${toolNames.get(d.approvalId) ?? d.tool}`,
           detail: [d.reason ? `“${d.reason}”` : '', d.remaining > 0 ? `${d.remaining} more to decide` : ''].filter(Boolean).join(' · ') || undefined,
         });
         break;
@@ -216,6 +219,7 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
         if (isToolQuestion(e.data.question)) {
           // Approvals already showed one note each (run.approval.requested); unknown outcomes have no event of their own.
           for (const r of unknownOutcomes(e.data.question)) {
+            toolNames.set(r.approvalId, r.toolName);
             items.push({
               kind: 'approval',
               key: `e${e.seq}-${r.approvalId}`,
