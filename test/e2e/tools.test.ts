@@ -164,6 +164,22 @@ describe('UI tools and approvals (authentication off, offline model)', () => {
     expectClean(problems);
     await context.close();
   });
+
+  it('drops the card of a parked run that is cancelled, live (before the 30 s poll)', async () => {
+    const { page, context, problems } = await openPage(browser);
+    await page.goto(`${t.url}/approvals`);
+    await page.getByRole('heading', { name: /^Approvals/, level: 1 }).waitFor();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const { run } = await api<{ run: Run }>('POST', '/api/runs', { agent: 'assistant', input: 'call send_notification {"message":"never sent"}' });
+    // The card arrives through the hub (run.approval.requested), not the poll.
+    const card = page.locator(`[data-testid="decision-card"][data-run-id="${run.id}"]`);
+    await card.waitFor({ timeout: 20_000 });
+    await api('POST', `/api/runs/${run.id}/cancel`, {});
+    await card.waitFor({ state: 'detached', timeout: 20_000 });
+    expect((await getRun(run.id)).status).toBe('cancelled');
+    expectClean(problems);
+    await context.close();
+  });
 });
 
 describe('UI approvals by role (authentication on)', () => {
