@@ -15,6 +15,10 @@ export interface AgentInfo {
   outputSchema?: unknown;
   systemPrompt?: string;
   tags?: string[];
+  /** Tool ids the agent may call (built-ins, HTTP tools, `<server>__<tool>` for MCP, run_agent). */
+  tools?: string[];
+  /** Model turns per call before the agent must answer. */
+  maxTurns?: number;
 }
 
 export interface PatternInfo {

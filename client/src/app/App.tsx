@@ -8,7 +8,7 @@ import { createBrowserRouter, useParams } from 'react-router';
 import { RouterProvider } from 'react-router/dom';
 import { createQueryClient } from '../lib/query.js';
 import { SessionProvider } from '../lib/session.js';
-import { AgentsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage } from './pages.js';
+import { AgentsPage, ApprovalsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage } from './pages.js';
 import { Shell } from './Shell.js';
 
 const RUN_ID = /^[0-9a-fA-F-]{36}$/;
@@ -27,6 +27,7 @@ const router = createBrowserRouter([
       { path: 'agents', element: <AgentsPage /> },
       { path: 'runs', element: <RunsPage /> },
       { path: 'runs/:id', element: <RunRoute /> },
+      { path: 'approvals', element: <ApprovalsPage /> },
       { path: 'ops', element: <OpsPage /> },
       { path: 'login', element: <LoginPage /> },
       { path: '*', element: <NotFoundPage /> },

@@ -10,16 +10,20 @@ import type { Health } from '../lib/api.js';
 import { LiveProvider, useConnectionState } from '../lib/live.js';
 import { useSession } from '../lib/session.js';
 import { ErrorBox, Spinner } from '../components/ui.js';
+import { useApprovals } from '../features/approvals/api/get-approvals.js';
+import { useApprovalsLive } from '../features/approvals/hooks/use-approvals-live.js';
+import { useCanDecide } from '../features/approvals/hooks/use-can-decide.js';
 import { useHealth } from '../features/ops/api/get-health.js';
 import { LoginPage } from './pages.js';
 
-type Section = 'agents' | 'runs' | 'ops' | 'login' | 'other';
+type Section = 'agents' | 'runs' | 'approvals' | 'ops' | 'login' | 'other';
 
 /** Which part of the app a path belongs to, for the navigation's current item. */
 function navSection(pathname: string): Section {
   const path = pathname.replace(/\/+$/, '') || '/';
   if (path === '/' || path === '/agents') return 'agents';
   if (path === '/runs' || path.startsWith('/runs/')) return 'runs';
+  if (path === '/approvals') return 'approvals';
   if (path === '/ops') return 'ops';
   if (path === '/login') return 'login';
   return 'other';
@@ -28,6 +32,7 @@ function navSection(pathname: string): Section {
 const NAV: { to: string; label: string; section: Section }[] = [
   { to: '/agents', label: 'Agents', section: 'agents' },
   { to: '/runs', label: 'Runs', section: 'runs' },
+  { to: '/approvals', label: 'Approvals', section: 'approvals' },
   { to: '/ops', label: 'Operations', section: 'ops' },
 ];
 
@@ -111,6 +116,7 @@ function Header() {
             {NAV.map((item) => (
               <Link key={item.to} to={item.to} aria-current={current === item.section ? 'page' : undefined}>
                 {item.label}
+                {item.section === 'approvals' ? <PendingCount /> : null}
               </Link>
             ))}
           </nav>
@@ -138,6 +144,21 @@ function Header() {
         ) : null}
       </div>
     </header>
+  );
+}
+
+/** How many tool requests wait for the user (operators and admins), beside "Approvals". */
+function PendingCount() {
+  const canDecide = useCanDecide();
+  const { data } = useApprovals({ enabled: canDecide });
+  useApprovalsLive(canDecide);
+  const n = canDecide ? (data?.length ?? 0) : 0;
+  if (!n) return null;
+  return (
+    <span className="count-badge" data-testid="approvals-count">
+      {n}
+      <span className="sr-only"> pending</span>
+    </span>
   );
 }
 

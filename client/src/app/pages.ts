@@ -4,6 +4,7 @@ import { lazy } from 'react';
 export const AgentsPage = lazy(() => import('../features/agents/components/AgentsPage.js'));
 export const RunsPage = lazy(() => import('../features/runs/components/RunsPage.js'));
 export const RunPage = lazy(() => import('../features/runs/components/RunPage.js'));
+export const ApprovalsPage = lazy(() => import('../features/approvals/components/ApprovalsPage.js'));
 export const OpsPage = lazy(() => import('../features/ops/components/OpsPage.js'));
 export const LoginPage = lazy(() => import('../features/auth/components/LoginPage.js'));
 export const NotFoundPage = lazy(() => import('./NotFoundPage.js'));

@@ -3,7 +3,7 @@
  * httpOnly cookie that login sets, so the page never holds the token itself.
  */
 import type { AgentInfo, PatternInfo } from '../../../shared/catalog.js';
-import type { ApiError as ApiErrorBody, LoginResponse, PublicUser, Run, RunEvent, RunStatus } from '../../../shared/protocol.js';
+import type { ApiError as ApiErrorBody, LoginResponse, PendingApproval, PublicUser, Run, RunDecisionBody, RunEvent, RunStatus } from '../../../shared/protocol.js';
 
 export interface FieldError {
   /** Dotted path, e.g. "options.rounds" or "input". */
@@ -75,6 +75,13 @@ export interface CreateRunRequest {
   idempotencyKey?: string;
 }
 
+/** One tool of GET /api/tools: what agents may be given. */
+export interface ToolInfo {
+  id: string;
+  description: string;
+  source: string;
+}
+
 export interface Health {
   status: string;
   error?: string;
@@ -103,6 +110,10 @@ export interface Api {
   createRun(body: CreateRunRequest): Promise<Run>;
   cancelRun(id: string): Promise<Run>;
   answerRun(id: string, answer: unknown): Promise<Run>;
+  /** A decision on one pending tool request (same route as an answer, with an approvalId). */
+  decide(id: string, decision: RunDecisionBody): Promise<Run>;
+  approvals(signal?: AbortSignal): Promise<PendingApproval[]>;
+  tools(signal?: AbortSignal): Promise<ToolInfo[]>;
   health(signal?: AbortSignal): Promise<Health>;
 }
 
@@ -172,6 +183,9 @@ export function createApi(options: { onUnauthorized?: () => void; fetch?: typeof
     createRun: async (body) => (await request<{ run: Run }>('POST', '/api/runs', body)).run,
     cancelRun: async (id) => (await request<{ run: Run }>('POST', `/api/runs/${encodeURIComponent(id)}/cancel`, {})).run,
     answerRun: async (id, answer) => (await request<{ run: Run }>('POST', `/api/runs/${encodeURIComponent(id)}/input`, { answer })).run,
+    decide: async (id, decision) => (await request<{ run: Run }>('POST', `/api/runs/${encodeURIComponent(id)}/input`, decision)).run,
+    approvals: async (signal) => (await request<{ approvals: PendingApproval[] }>('GET', '/api/approvals', undefined, { signal })).approvals,
+    tools: async (signal) => (await request<{ tools: ToolInfo[] }>('GET', '/api/tools', undefined, { signal })).tools,
     async health(signal) {
       let res: Response;
       try {

@@ -8,3 +8,8 @@ export const runKeys = {
   detail: (id: string) => [...runKeys.all, 'detail', id] as const,
   events: (id: string) => [...runKeys.all, 'events', id] as const,
 };
+
+/** Pending tool requests (GET /api/approvals): the inbox and the nav badge read it; decisions and hub events invalidate it. */
+export const approvalKeys = {
+  all: ['approvals'] as const,
+};

@@ -2,4 +2,5 @@
 export const catalogKeys = {
   agents: ['catalog', 'agents'] as const,
   patterns: ['catalog', 'patterns'] as const,
+  tools: ['catalog', 'tools'] as const,
 };

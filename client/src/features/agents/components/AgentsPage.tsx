@@ -3,6 +3,7 @@ import type { AgentInfo, PatternInfo } from '../../../../../shared/catalog.js';
 import { EmptyState, ErrorBox, PageTitle, Spinner, useDocumentTitle } from '../../../components/ui.js';
 import { useAgents } from '../api/get-agents.js';
 import { usePatterns } from '../api/get-patterns.js';
+import { useTools } from '../api/get-tools.js';
 import { NewRunForm } from './NewRunForm.js';
 
 interface Catalog {
@@ -97,6 +98,8 @@ function CatalogView({ catalog, selection, onSelect }: { catalog: Catalog; selec
                   description={a.description}
                   model={a.model}
                   tags={a.tags}
+                  tools={a.tools}
+                  maxTurns={a.maxTurns}
                   kind="agent"
                   selected={selectedAgent?.name === a.name}
                   onSelect={() => onSelect({ kind: 'agent', name: a.name })}
@@ -122,7 +125,41 @@ function CatalogView({ catalog, selection, onSelect }: { catalog: Catalog; selec
   );
 }
 
-function CatalogCard(props: { name: string; description: string; model?: string; tags?: string[]; kind: 'agent' | 'pattern'; selected: boolean; onSelect(): void }) {
+/** The gist of a tool's description for a card: its first sentence, else what comes before a colon, at most a line. */
+function shortDescription(text: string): string {
+  let gist = text.split(/(?<=\.)\s/)[0] ?? text;
+  if (gist.length > 80) gist = gist.split(/:\s/)[0] ?? gist;
+  return gist.length > 80 ? `${gist.slice(0, 79)}…` : gist;
+}
+
+/** An agent's tools, each with what it does (from GET /api/tools; run_agent is the loop's own). */
+function ToolList({ agent, tools, maxTurns }: { agent: string; tools: string[]; maxTurns?: number }) {
+  const { data } = useTools();
+  const described = new Map((data ?? []).map((t) => [t.id, t.description]));
+  described.set('run_agent', described.get('run_agent') ?? 'Hands a sub-task to another agent and reads its answer.');
+  return (
+    <div className="tool-list" data-testid={`tools-${agent}`}>
+      <h4>
+        Tools{maxTurns ? <span className="hint"> · up to {maxTurns} turns</span> : null}
+      </h4>
+      <ul className="plain-list" aria-label={`Tools of ${agent}`}>
+        {tools.map((t) => (
+          <li key={t}>
+            <span className="mono">{t}</span>
+            {described.get(t) ? (
+              <span className="tool-desc" title={described.get(t)}>
+                {' '}
+                — {shortDescription(described.get(t) as string)}
+              </span>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function CatalogCard(props: { name: string; description: string; model?: string; tags?: string[]; tools?: string[]; maxTurns?: number; kind: 'agent' | 'pattern'; selected: boolean; onSelect(): void }) {
   return (
     <li className={`card catalog-card${props.selected ? ' selected' : ''}`} data-testid={`${props.kind}-${props.name}`}>
       <h3>
@@ -130,6 +167,7 @@ function CatalogCard(props: { name: string; description: string; model?: string;
         {props.model ? <span className="model-note">{props.model === 'offline' ? 'offline model' : props.model}</span> : null}
       </h3>
       <p>{props.description || 'No description.'}</p>
+      {props.tools?.length ? <ToolList agent={props.name} tools={props.tools} maxTurns={props.maxTurns} /> : null}
       <div className="meta-row">
         <span className="card-tags">
           {(props.tags?.length ? props.tags : [props.kind]).map((t) => (

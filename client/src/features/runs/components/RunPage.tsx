@@ -11,7 +11,10 @@ import { useAnswerRun } from '../api/answer-run.js';
 import { useCancelRun } from '../api/cancel-run.js';
 import { useRun } from '../api/get-run.js';
 import { useRunLive } from '../hooks/use-run-live.js';
-import { buildTimeline, hasErrorItem, type LiveRunState, type NoteItem, type StepItem } from '../lib/run-timeline.js';
+import { DecisionCard } from '../../approvals/components/DecisionCard.js';
+import { useCanDecide } from '../../approvals/hooks/use-can-decide.js';
+import { readToolRequests } from '../../approvals/lib/requests.js';
+import { buildTimeline, hasErrorItem, requestedToolCalls, type LiveRunState, type NoteItem, type StepItem, type ToolCallView, type ToolHow } from '../lib/run-timeline.js';
 import { OutputView } from './OutputView.js';
 
 export default function RunPage() {
@@ -129,7 +132,7 @@ function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; jo
         </div>
       </dl>
 
-      {run.status === 'awaiting_input' ? <AnswerForm run={run} /> : null}
+      {run.status === 'awaiting_input' ? readToolRequests(run.pendingInput).length ? <ToolRequests run={run} /> : <AnswerForm run={run} /> : null}
       {run.status === 'failed' && run.error && !hasErrorItem(items) ? (
         <div className="block">
           <ErrorBox title="The run failed" message={`${run.error.message} (${run.error.code})`} />
@@ -160,7 +163,15 @@ function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; jo
             ) : (
               <ol className="timeline" data-testid="timeline">
                 {items.map((item) =>
-                  item.kind === 'step' ? <StepCard key={item.key} step={item} midway={Boolean(joinedMidway?.has(item.index))} /> : <NoteCard key={item.key} note={item} />,
+                  item.kind === 'step' ? (
+                    item.tool ? (
+                      <ToolCard key={item.key} step={item} tool={item.tool} running={run.status === 'running'} />
+                    ) : (
+                      <StepCard key={item.key} step={item} midway={Boolean(joinedMidway?.has(item.index))} />
+                    )
+                  ) : (
+                    <NoteCard key={item.key} note={item} />
+                  ),
                 )}
               </ol>
             )}
@@ -292,6 +303,7 @@ function StepCard({ step, midway }: { step: StepItem; midway: boolean }) {
   const stepDuration = step.startedAt && step.finishedAt ? Date.parse(step.finishedAt) - Date.parse(step.startedAt) : null;
   const usage = step.usage ? (step.usage.promptTokens ?? 0) + (step.usage.completionTokens ?? 0) : 0;
   const reason = typeof step.meta.reason === 'string' ? step.meta.reason : typeof step.meta.rationale === 'string' ? step.meta.rationale : undefined;
+  const calls = requestedToolCalls(step.output);
   return (
     <li className={`tl-item tl-${step.status}`} data-testid="step" data-step-index={step.index} data-step-status={step.status}>
       <span className="tl-icon" aria-hidden="true">
@@ -314,6 +326,8 @@ function StepCard({ step, midway }: { step: StepItem; midway: boolean }) {
           {partial ? <p className="tl-note partial-note">Joined mid-step: showing the rest as it streams; the full text appears when the step finishes.</p> : null}
           {step.status === 'failed' ? (
             <p className="tl-note bad">{stepError(step.output) ?? 'This step failed.'}</p>
+          ) : step.text === '' && calls.length ? (
+            <p className="tl-note">Calls {calls.join(', ')}</p>
           ) : step.text !== null ? (
             <p className="text-out">
               {partial ? '… ' : ''}
@@ -335,7 +349,88 @@ function StepCard({ step, midway }: { step: StepItem; midway: boolean }) {
   );
 }
 
-const NOTE_ICON: Record<NoteItem['kind'], string> = { retry: '↻', question: '?', answer: '✓', error: '!', cancel: '×', released: '⇄', started: '▶' };
+const HOW_LABEL: Record<ToolHow, string> = {
+  executed: 'executed',
+  repeated: 'repeated after a crash',
+  recorded: 'recorded by a person',
+  denied: 'denied',
+  invalid: 'invalid arguments',
+};
+
+/** Results longer than this start folded. */
+const RESULT_OPEN_CHARS = 600;
+
+/** One tool call: what the agent asked for, what came back, and how the result came about. */
+function ToolCard({ step, tool, running }: { step: StepItem; tool: ToolCallView; running: boolean }) {
+  const noReceipt = tool.content === null && step.status === 'running';
+  // An intent without a receipt while the run is not running: the call was cut off (a crash, a cancel).
+  const pending = noReceipt && running;
+  const interrupted = noReceipt && !running;
+  const bad = tool.isError || tool.how === 'denied';
+  const label = `Tool call ${tool.toolName}${tool.how ? `, ${HOW_LABEL[tool.how]}` : pending ? ', running' : interrupted ? ', interrupted' : ''}${tool.isError ? ', error' : ''}`;
+  return (
+    <li className={`tl-item tl-tool${bad ? ' tl-tool-bad' : ''}`} data-testid="tool-call" data-tool={tool.toolName} data-how={tool.how ?? (interrupted ? 'interrupted' : 'pending')} data-error={tool.isError || undefined}>
+      <span className="tl-icon" aria-hidden="true">
+        ƒ
+      </span>
+      <article className="card tl-card" aria-label={label}>
+        <div className="tl-head">
+          <div className="tl-who">
+            <span className="mono">{tool.toolName}</span>
+            {tool.how ? (
+              <span className={`tag ${tool.how === 'executed' ? 'tag-ok' : tool.how === 'denied' || tool.how === 'invalid' ? 'tag-bad' : 'tag-accent'}`} data-testid="tool-how">
+                {HOW_LABEL[tool.how]}
+              </span>
+            ) : null}
+            {tool.isError && tool.how !== 'denied' ? <span className="tag tag-bad">error</span> : null}
+            {tool.truncated ? <span className="tag">truncated</span> : null}
+            {tool.approvedBy ? <span className="tag">approved by {tool.approvedBy}</span> : null}
+            {tool.source ? <span className="tag">{tool.source}</span> : null}
+          </div>
+          <div className="tl-meta">{pending ? 'running…' : interrupted ? 'interrupted' : formatDuration(tool.durationMs)}</div>
+        </div>
+        <details className="tool-part">
+          <summary>Arguments</summary>
+          <pre className="json">{JSON.stringify(tool.arguments, null, 2)}</pre>
+        </details>
+        {pending ? (
+          <p className="tl-note">
+            Waiting for the result… <span className="caret" aria-hidden="true" />
+          </p>
+        ) : interrupted ? (
+          <p className="tl-note">No result: the call was cut off before it answered.</p>
+        ) : (
+          <details className="tool-part" open={(tool.content ?? '').length <= RESULT_OPEN_CHARS}>
+            <summary>{tool.how === 'denied' ? 'Why it did not run' : tool.isError ? 'Error' : 'Result'}</summary>
+            <pre className={`tool-result${bad ? ' bad' : ''}`} data-testid="tool-result">
+              {tool.content ?? 'No result.'}
+            </pre>
+            {tool.truncated ? <p className="hint">The result was cut to the configured maximum (TOOL_OUTPUT_MAX_CHARS) before the agent saw it.</p> : null}
+          </details>
+        )}
+      </article>
+    </li>
+  );
+}
+
+/** The run waits for decisions on tool calls: one card per request. */
+function ToolRequests({ run }: { run: Run }) {
+  const canDecide = useCanDecide();
+  const requests = readToolRequests(run.pendingInput);
+  return (
+    <section className="question" aria-labelledby="requests-title" data-testid="tool-requests">
+      <h2 id="requests-title">{requests.length === 1 ? 'A tool call waits for a person' : `${requests.length} tool calls wait for a person`}</h2>
+      <p className="q-text">The run continues once every request below is decided.</p>
+      <div className="decision-list">
+        {requests.map((r) => (
+          <DecisionCard key={r.approvalId} runId={run.id} request={r} canDecide={canDecide} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+const NOTE_ICON: Record<NoteItem['kind'], string> = { retry: '↻', question: '?', answer: '✓', error: '!', cancel: '×', released: '⇄', started: '▶', approval: '?', decision: '→' };
 
 function NoteCard({ note }: { note: NoteItem }) {
   return (
@@ -349,6 +444,7 @@ function NoteCard({ note }: { note: NoteItem }) {
           <div className="tl-meta">{formatClock(note.at)}</div>
         </div>
         {note.detail ? <p className={`tl-note${note.kind === 'error' || note.kind === 'retry' ? ' bad' : ''}`}>{note.detail}</p> : null}
+        {note.kind === 'approval' && note.value !== undefined ? <pre className="json">{JSON.stringify(note.value, null, 2)}</pre> : null}
       </div>
     </li>
   );

@@ -52,10 +52,30 @@ export interface StepItem {
   usage?: Usage;
   startedAt?: string | null;
   finishedAt?: string | null;
+  /** Set when the step is a tool call (meta.kind "tool"), not a model turn. */
+  tool: ToolCallView | null;
+}
+
+export type ToolHow = 'executed' | 'repeated' | 'recorded' | 'denied' | 'invalid';
+
+/** A tool call as the run view shows it, read from its step's meta (the intent) and output (the receipt). */
+export interface ToolCallView {
+  /** Registry id (MCP tools: "<server>__<tool>"), and the name the tool itself goes by. */
+  tool: string;
+  toolName: string;
+  source: string | null;
+  arguments: unknown;
+  /** Null while the call has no receipt yet. */
+  content: string | null;
+  isError: boolean;
+  how: ToolHow | null;
+  durationMs: number | null;
+  truncated: boolean;
+  approvedBy: string | null;
 }
 
 export interface NoteItem {
-  kind: 'retry' | 'question' | 'answer' | 'error' | 'cancel' | 'released' | 'started';
+  kind: 'retry' | 'question' | 'answer' | 'error' | 'cancel' | 'released' | 'started' | 'approval' | 'decision';
   key: string;
   seq: number;
   at: string;
@@ -102,9 +122,12 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
       usage: snap?.usage,
       startedAt: snap?.startedAt ?? from?.at ?? null,
       finishedAt: snap?.finishedAt ?? null,
+      tool: null,
     };
   };
 
+  // Decisions name the tool by its registry id; the requests say what the model called it.
+  const toolNames = new Map<string, string>();
   let previous: TypedRunEvent['type'] | undefined;
   for (const e of live.events) {
     const before = previous;
@@ -113,13 +136,14 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
       case 'run.started': {
         attempts++;
         if (attempts > 1) {
-          // After an answer or a hand-over the run continues where it was; after a failure it is a new attempt.
-          const resumed = before === 'run.input_received' || before === 'run.released' || before === 'run.awaiting_input';
+          // After an answer, a decision or a hand-over the run continues where it was; after a failure it is a new attempt.
+          const resumed = before === 'run.input_received' || before === 'run.released' || before === 'run.awaiting_input' || before === 'run.approval.decided';
           items.push({ kind: 'started', key: `e${e.seq}`, seq: e.seq, at: e.at, title: resumed ? 'Resumed' : `Attempt ${e.data.attempt} started` });
         }
         break;
       }
-      case 'run.step.started': {
+      case 'run.step.started':
+      case 'run.tool.called': {
         const { index } = e.data;
         const existing = stepAt.get(index);
         if (existing) {
@@ -134,7 +158,8 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
         items.push(item);
         break;
       }
-      case 'run.step.finished': {
+      case 'run.step.finished':
+      case 'run.tool.finished': {
         const d = e.data;
         let item = stepAt.get(d.index);
         if (!item) {
@@ -146,7 +171,7 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
           item.status = d.status;
           item.output = d.status === 'failed' ? { error: d.error ?? { message: 'step failed' } } : (d.output ?? null);
           if (d.meta) item.meta = { ...item.meta, ...d.meta };
-          if (d.usage) item.usage = d.usage;
+          if (e.type === 'run.step.finished' && e.data.usage) item.usage = e.data.usage;
           item.finishedAt = e.at;
         }
         break;
@@ -163,7 +188,50 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
         });
         break;
       }
+      case 'run.approval.requested': {
+        const d = e.data;
+        toolNames.set(d.approvalId, d.toolName);
+        const unknown = d.kind === 'tool.unknown_outcome';
+        items.push({
+          kind: 'approval',
+          key: `e${e.seq}`,
+          seq: e.seq,
+          at: e.at,
+          title: unknown ? `Outcome of ${d.toolName} unknown: a person decides` : `${d.toolName} waits for approval`,
+          detail: unknown ? 'The run stopped while this call was in flight; it may or may not have taken effect.' : undefined,
+          value: d.arguments,
+        });
+        break;
+      }
+      case 'run.approval.decided': {
+        const d = e.data;
+        items.push({
+          kind: 'decision',
+          key: `e${e.seq}`,
+          seq: e.seq,
+          at: e.at,
+          title: `${d.by ?? 'Someone'} ${DECISION_PAST[d.decision]} ${toolNames.get(d.approvalId) ?? d.tool}`,
+          detail: [d.reason ? `“${d.reason}”` : '', d.remaining > 0 ? `${d.remaining} more to decide` : ''].filter(Boolean).join(' · ') || undefined,
+        });
+        break;
+      }
       case 'run.awaiting_input':
+        if (isToolQuestion(e.data.question)) {
+          // Approvals already showed one note each (run.approval.requested); unknown outcomes have no event of their own.
+          for (const r of unknownOutcomes(e.data.question)) {
+            toolNames.set(r.approvalId, r.toolName);
+            items.push({
+              kind: 'approval',
+              key: `e${e.seq}-${r.approvalId}`,
+              seq: e.seq,
+              at: e.at,
+              title: `Outcome of ${r.toolName} unknown: a person decides`,
+              detail: 'The run stopped while this call was in flight; it may or may not have taken effect.',
+              value: r.arguments,
+            });
+          }
+          break;
+        }
         items.push({ kind: 'question', key: `e${e.seq}`, seq: e.seq, at: e.at, title: 'Asked a person', detail: readQuestion(e.data.question).text, value: e.data.question });
         break;
       case 'run.input_received': {
@@ -214,8 +282,70 @@ export function buildTimeline(run: Run | null, live: LiveRunState): TimelineItem
     const fromOutput = outputText(item.output);
     item.streaming = item.status === 'running' && !finished;
     item.text = item.status === 'running' ? (stream ?? null) : (fromOutput ?? (item.output === null || item.output === undefined ? (stream ?? null) : null));
+    item.tool = toolCallOf(item.meta, item.status === 'running' ? null : item.output);
+    if (item.tool) {
+      item.streaming = false;
+      item.text = item.tool.content;
+    }
   }
   return items;
+}
+
+const DECISION_PAST = { approve: 'approved', deny: 'denied', retry: 'asked to retry', record: 'recorded a result for', fail: 'failed the run at' } as const;
+const HOWS: readonly string[] = ['executed', 'repeated', 'recorded', 'denied', 'invalid'] satisfies ToolHow[];
+
+/** The unknown-outcome requests of a tool question. */
+function unknownOutcomes(question: unknown): { approvalId: string; toolName: string; arguments: unknown }[] {
+  const requests = (question as { requests?: unknown }).requests;
+  if (!Array.isArray(requests)) return [];
+  return requests.flatMap((r) => {
+    const rec = r && typeof r === 'object' ? (r as Record<string, unknown>) : {};
+    if (rec.kind !== 'tool.unknown_outcome' || typeof rec.approvalId !== 'string') return [];
+    const toolName = typeof rec.toolName === 'string' ? rec.toolName : typeof rec.tool === 'string' ? rec.tool : 'a tool';
+    return [{ approvalId: rec.approvalId, toolName, arguments: rec.arguments }];
+  });
+}
+
+/** True for the question of a run parked on tool requests (approval or unknown outcome). */
+export function isToolQuestion(question: unknown): boolean {
+  const kind = question && typeof question === 'object' ? (question as Record<string, unknown>).kind : undefined;
+  return kind === 'tool.approval' || kind === 'tool.unknown_outcome';
+}
+
+/**
+ * The tool call a step stands for, or null for a model turn. The receipt's fields are
+ * read from the output first (run.tool.finished, the stored step) and the meta second
+ * (the loop copies some of them there).
+ */
+export function toolCallOf(meta: Record<string, unknown>, output: unknown): ToolCallView | null {
+  if (meta.kind !== 'tool') return null;
+  const out = output && typeof output === 'object' && !Array.isArray(output) ? (output as Record<string, unknown>) : null;
+  const pick = (k: string): unknown => out?.[k] ?? meta[k];
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const how = str(pick('how'));
+  const error = out?.error && typeof out.error === 'object' ? str((out.error as Record<string, unknown>).message) : null;
+  const content = str(out?.content) ?? error;
+  const durationMs = pick('durationMs');
+  const tool = str(meta.tool) ?? str(meta.toolName) ?? 'tool';
+  return {
+    tool,
+    toolName: str(meta.toolName) ?? tool,
+    source: str(meta.source),
+    arguments: meta.arguments ?? null,
+    content,
+    isError: pick('isError') === true || error !== null,
+    how: how && HOWS.includes(how) ? (how as ToolHow) : null,
+    durationMs: typeof durationMs === 'number' && Number.isFinite(durationMs) ? durationMs : null,
+    truncated: pick('truncated') === true,
+    approvedBy: str(meta.approvedBy),
+  };
+}
+
+/** The tool calls a model turn asked for (output.toolCalls), by name. */
+export function requestedToolCalls(output: unknown): string[] {
+  const calls = output && typeof output === 'object' ? (output as Record<string, unknown>).toolCalls : undefined;
+  if (!Array.isArray(calls)) return [];
+  return calls.flatMap((c) => (c && typeof c === 'object' && typeof (c as Record<string, unknown>).name === 'string' ? [(c as Record<string, string>).name] : []));
 }
 
 /** A `run.failed` event might be missing from a trimmed history; the Run still says why. */
