@@ -100,8 +100,9 @@ export function createHub(deps: HubDeps): Hub {
   const runsSubscribers = new Set<Connection>();
   const queueSubscribers = new Set<Connection>();
   const runsSeen = new Map<string, number>();
+  const dropped = (reason: string, count: number) => metrics.hubItemsDroppedTotal.inc({ reason }, count);
   const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun, replayHighWaterBytes: Math.floor(config.ws.maxBufferedBytes / 4) });
-  const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50 });
+  const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
   let started = false;
   let stopping = false;
