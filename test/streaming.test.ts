@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerFrame } from '../shared/protocol.js';
 import { parseStamps, startStampedServer, type StampedServer } from '../scripts/bench/stream-server.js';
 import { openSocket, wsUrl, type TestSocket } from '../server/hub/test-client.js';
-import { startTestApp, waitFor, type TestApp } from './helpers.js';
+import { createTestDatabase, startTestApp, waitFor, type TestApp } from './helpers.js';
 
 /**
  * The no-loss property of token streaming (issue "Streaming at scale"), at a
@@ -145,6 +145,73 @@ describe('token streaming to WebSocket watchers', () => {
     } finally {
       scout.close();
       late.close();
+    }
+  });
+});
+
+describe('token streaming across instances', () => {
+  const RUNS = 10;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let a: TestApp;
+  let b: TestApp;
+  let llm: StampedServer;
+  let holdFirst: () => Promise<void> | undefined = () => undefined;
+
+  beforeAll(async () => {
+    llm = await startStampedServer({ tokens: TOKENS, intervalMs: 1, firstDelayMs: 0, gate: (_request, index) => (index === 0 ? holdFirst() : undefined) });
+    database = await createTestDatabase('xstream');
+    const env = { OPENAI_API_KEY: 'test', OPENAI_BASE_URL: llm.url, OPENAI_RPM: '100000', CACHE_TTL: '0', MAX_CONCURRENT_JOBS: String(RUNS) };
+    a = await startTestApp({ databaseUrl: database.url, env });
+    b = await startTestApp({ databaseUrl: database.url, env });
+  });
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await database?.drop();
+    await llm?.close();
+  });
+
+  it(`delivers every token exactly once and in order to watchers on both instances, whichever runs the step (${RUNS} runs)`, async () => {
+    const allSubscribed = deferred();
+    holdFirst = () => allSubscribed.promise;
+    const apps = [a, b];
+    // Each run is watched on both instances: it executes on one of them, so one watcher is always on the other.
+    const watchers = await Promise.all(apps.map((app) => Promise.all(Array.from({ length: RUNS }, () => openSocket(wsUrl(app.url))))));
+    try {
+      const topics = await Promise.all(
+        Array.from({ length: RUNS }, async (_, i) => {
+          const runId = await createRun(apps[i % 2]!, `cross-instance streaming run ${i}`);
+          const topic = `run:${runId}`;
+          await Promise.all(
+            watchers.map(async (sockets) => {
+              sockets[i]!.send({ type: 'subscribe', topic, after: 0 });
+              await sockets[i]!.next((f) => f.type === 'subscribed' && f.topic === topic);
+            }),
+          );
+          return topic;
+        }),
+      );
+      allSubscribed.resolve();
+      await Promise.all(watchers.flatMap((sockets) => sockets.map((socket, i) => socket.next(isEnd(topics[i]!), 60_000))));
+
+      const expected = Array.from({ length: TOKENS }, (_, i) => i);
+      watchers.forEach((sockets, w) =>
+        sockets.forEach((socket, i) => {
+          const topic = topics[i]!;
+          const where = `${topic} watched on instance ${w === 0 ? 'a' : 'b'}`;
+          expect(socket.frames.find(isEnd(topic)), where).toMatchObject({ event: { type: 'run.succeeded' } });
+          expect(tokenIndexes(socket, topic), where).toEqual(expected);
+          const seqs = socket.seqs(topic);
+          expect(seqs, where).toEqual(Array.from({ length: seqs.length }, (_, n) => n + 1));
+        }),
+      );
+      for (const app of apps) {
+        const dropped = await app.app.metrics.registry.getSingleMetric('hub_items_dropped_total')!.get();
+        expect(dropped.values.reduce((sum, v) => sum + v.value, 0)).toBe(0);
+      }
+    } finally {
+      for (const s of watchers.flat()) s.close();
     }
   });
 });
