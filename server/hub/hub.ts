@@ -201,7 +201,6 @@ export function createHub(deps: HubDeps): Hub {
         void deliverByReference(item.r, item.q, item.y);
         break;
       case 't':
-        if (!topics.has(item.r)) break;
         for (const t of item.t) topics.token({ seq: t.q, runId: item.r, type: 'run.token', data: t.d, at: t.a });
         break;
     }

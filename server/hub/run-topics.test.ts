@@ -96,4 +96,35 @@ describe('run topics: reconcile does not overtake late notifications', () => {
     expect(who.events.map((e) => e.seq)).toEqual([missed.seq]);
     topics.removeAll(who);
   });
+
+  it('gives a subscriber that had not seen the step start its text so far, once; a resume at the step gets none again', async () => {
+    const topics = createRunTopics({ pool: db.pool, logger: createLogger({ level: 'silent' }), canSee: () => true, replayHighWaterBytes: 1 << 20 });
+    const runId = await insertRun(db.pool, 'admin');
+    const queued = await appendEvent(db.pool, runId, 'run.queued');
+    const started = await appendEvent(db.pool, runId, 'run.step.started');
+    topics.event(queued, 'admin');
+    topics.event(started, 'admin');
+    const token = (delta: string) => topics.token({ seq: started.seq, runId, type: 'run.token', data: { delta }, at: started.at });
+    // Nobody watches yet: the instance keeps the step's text anyway.
+    token('a');
+    token('b');
+    const joining = subscriber();
+    const resuming = subscriber();
+    const subscribed = Promise.all([
+      topics.subscribe(joining, runId, 0, () => undefined),
+      // Saw the step start before its connection dropped, so may have seen some of its tokens: no text again.
+      topics.subscribe(resuming, runId, started.seq, () => undefined),
+    ]);
+    // Arrives while the joining subscriber reads its history: buffered, sent once, after the text so far.
+    token('c');
+    expect(await subscribed).toEqual(['subscribed', 'subscribed']);
+    token('d');
+    const finished = await appendEvent(db.pool, runId, 'run.step.finished');
+    topics.event(finished, 'admin');
+    const show = (e: RunEvent) => (e.type === 'run.token' ? String(e.data.delta) : e.seq);
+    expect(joining.events.map(show)).toEqual([queued.seq, started.seq, 'a', 'b', 'c', 'd', finished.seq]);
+    expect(resuming.events.map(show)).toEqual(['c', 'd', finished.seq]);
+    topics.removeAll(joining);
+    topics.removeAll(resuming);
+  });
 });

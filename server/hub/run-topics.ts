@@ -3,6 +3,7 @@ import type { RunEvent } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Logger } from '../log.js';
 import { selectEventsAfter, selectRunHead, selectRunHeads } from './sql.js';
+import { createStepTexts } from './step-text.js';
 
 /** What run topics need from a connection. */
 export interface Subscriber {
@@ -28,6 +29,8 @@ interface RunSub {
   /** Last stored seq sent to this subscriber. */
   lastSeq: number;
   buffer: Item[];
+  /** Tokens numbered below this were already sent (the running step's text so far, at subscribe). */
+  tokenFloor: number;
 }
 
 interface Topic {
@@ -80,6 +83,9 @@ export function createRunTopics(deps: {
   const { pool, logger } = deps;
   const topics = new Map<string, Topic>();
   const subsOf = new Map<Subscriber, Map<string, RunSub>>();
+  const steps = createStepTexts();
+  /** Each token's number within its run (step-text.ts), to skip what a joining subscriber already got. */
+  const tokenNumbers = new WeakMap<RunEvent, number>();
 
   function frameFor(topic: Topic, event: RunEvent): Buffer {
     return Buffer.from(JSON.stringify({ type: 'event', topic: topic.name, event }));
@@ -89,7 +95,7 @@ export function createRunTopics(deps: {
     if (item.stored) {
       if (item.event.seq <= sub.lastSeq) return;
       sub.lastSeq = item.event.seq;
-    } else if (item.event.seq < sub.lastSeq) {
+    } else if (item.event.seq < sub.lastSeq || (tokenNumbers.get(item.event) ?? Infinity) < sub.tokenFloor) {
       return;
     }
     sub.who.send(item.frame);
@@ -262,7 +268,7 @@ export function createRunTopics(deps: {
     async subscribe(who: Subscriber, runId: string, after: number | undefined, onSubscribed: () => void): Promise<SubscribeResult> {
       remove(who, runId);
       const topic = getTopic(runId);
-      const sub: RunSub = { who, live: false, lastSeq: 0, buffer: [] };
+      const sub: RunSub = { who, live: false, lastSeq: 0, buffer: [], tokenFloor: 0 };
       topic.subs.add(sub);
       let mine = subsOf.get(who);
       if (!mine) {
@@ -311,6 +317,13 @@ export function createRunTopics(deps: {
           }
         }
         sub.lastSeq = cursor;
+        // The running step's text so far, when this subscriber cannot have any of it:
+        // it had not seen the step's start (`after` below it). Then the live tokens, minus those.
+        const step = steps.get(runId);
+        if (step && !step.truncated && step.seq === cursor && after < step.seq && step.tokens.length > 0) {
+          for (const token of step.tokens) who.send(frameFor(topic, token.event));
+          sub.tokenFloor = step.tokens[step.tokens.length - 1]!.n + 1;
+        }
       }
       const buffered = sub.buffer;
       sub.buffer = [];
@@ -350,12 +363,16 @@ export function createRunTopics(deps: {
       return topics.has(runId);
     },
     event(event: RunEvent, owner: string): void {
+      steps.stored(event.runId, event.seq);
       const topic = topics.get(event.runId);
       if (!topic) return;
       topic.owner ??= owner;
       acceptStored(topic, event);
     },
+    /** Every token this instance sees, watched or not: the running step's text is kept for watchers that join later. */
     token(event: RunEvent): void {
+      const n = steps.token(event);
+      if (n !== undefined) tokenNumbers.set(event, n);
       const topic = topics.get(event.runId);
       if (topic) acceptToken(topic, event);
     },
