@@ -71,9 +71,9 @@ describe('hub across instances (two apps, one database)', () => {
     a.app.hub.event(await appendEvent(a.db.pool, runId, 'run.started'), 'admin');
     await onB.next((f) => f.type === 'event' && 'seq' in f.event && f.event.seq === 2);
     expect(onB.seqs(topic)).toEqual([1, 2]);
-    // And with no later event at all, the reconciler finds it.
+    // And with no later event at all, the reconciler finds it (on its second pass: the first takes it for a late NOTIFY).
     await appendEvent(a.db.pool, runId, 'run.succeeded');
-    await onB.next((f) => f.type === 'event' && 'seq' in f.event && f.event.seq === 3, 15_000);
+    await onB.next((f) => f.type === 'event' && 'seq' in f.event && f.event.seq === 3, 30_000);
     onB.close();
   });
 });

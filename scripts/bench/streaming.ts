@@ -193,6 +193,9 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     OPENAI_RPM: '100000000',
     CACHE_TTL: '0',
     MAX_CONCURRENT_JOBS: String(jobs),
+    // K watchers are one client address and one user: the per-client/per-user caps (429) would refuse most of them.
+    MAX_CONNECTIONS_PER_CLIENT: '0',
+    MAX_CONNECTIONS_PER_USER: '0',
   });
   const inspectPort = CPU_PROF ? await freePort() : 0;
   const execArgv = CPU_PROF ? [`--inspect=127.0.0.1:${inspectPort}`] : [];

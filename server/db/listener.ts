@@ -22,6 +22,11 @@ export interface Listener {
    * replaced): the caller falls back to `pg_notify` through the pool.
    */
   notify(channel: string, payload: string): Promise<void>;
+  /**
+   * Several payloads in one statement (one round trip), delivered in array order.
+   * Optional so test doubles need not have it; callers fall back to `notify`.
+   */
+  notifyAll?(channel: string, payloads: readonly string[]): Promise<void>;
   readonly connected: boolean;
   /** `SELECT 1` on the dedicated connection: a database check that never waits for the pool. No answer in time replaces the connection. */
   ping(timeoutMs: number): Promise<void>;
@@ -42,6 +47,9 @@ export interface ListenerOptions {
   /** Idle time before the kernel starts TCP keepalive probes on the connection. */
   keepAliveInitialDelayMs?: number;
 }
+
+/** Evaluated row by row in array order, so the notifications keep it (PostgreSQL delivers a transaction's notifications in the order sent). */
+export const NOTIFY_ALL_SQL = 'SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p';
 
 class NoAnswer extends Error {}
 
@@ -209,6 +217,11 @@ export function createListener(options: ListenerOptions): Listener {
       const current = client;
       if (!current) throw new Error('LISTEN connection is down');
       await answered(current, () => current.query('SELECT pg_notify($1, $2)', [channel, payload]), notifyTimeoutMs, 'NOTIFY');
+    },
+    async notifyAll(channel, payloads) {
+      const current = client;
+      if (!current) throw new Error('LISTEN connection is down');
+      await answered(current, () => current.query(NOTIFY_ALL_SQL, [channel, payloads]), notifyTimeoutMs, 'NOTIFY');
     },
     async ping(timeoutMs) {
       const current = client;

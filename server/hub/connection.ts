@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { clientFrameSchema, WS_CLOSE, type ClientFrame, type ServerFrame } from '../../shared/protocol.js';
 import type { AuthUser, SocketSession } from '../auth/types.js';
@@ -26,6 +27,27 @@ const SLOW_CLOSE_GRACE_MS = 5000;
 /** setTimeout's ceiling (about 24.8 days); a later expiry re-arms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * Sockets corked during this event-loop turn, uncorked together right after it.
+ * ws writes every frame with its own cork/uncork, one write syscall per frame:
+ * a third of the CPU at 1,000 streaming runs (BENCHMARKS.md). Holding the cork
+ * for the turn turns a connection's frames of that turn into one writev.
+ */
+const corked = new Set<Connection>();
+let uncorkScheduled = false;
+
+function uncorkAll(): void {
+  uncorkScheduled = false;
+  for (const conn of corked) conn.uncork();
+  corked.clear();
+}
+
+/** The net.Socket under a ws WebSocket: ws does not expose it, but this is the socket handed to handleUpgrade. */
+function socketOf(ws: WebSocket): Duplex | undefined {
+  const socket = (ws as unknown as { _socket?: Duplex })._socket;
+  return socket && typeof socket.cork === 'function' && typeof socket.uncork === 'function' ? socket : undefined;
+}
+
 function textOf(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
@@ -50,6 +72,8 @@ export class Connection implements Subscriber {
   private expiryTimer: NodeJS.Timeout | undefined;
   /** Frames whose handling waits on the database (a session check) still run in arrival order. */
   private tasks: Promise<void> = Promise.resolve();
+  /** The socket this connection corked for the current turn, if any. */
+  private corkedSocket: Duplex | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -90,6 +114,7 @@ export class Connection implements Subscriber {
   dispose(): void {
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
+    this.uncork();
   }
 
   get open(): boolean {
@@ -102,13 +127,40 @@ export class Connection implements Subscriber {
 
   send(frame: Buffer | string, done?: () => void): boolean {
     if (!this.open) return false;
+    this.cork();
     this.ws.send(frame, SEND_OPTIONS, done ? () => done() : undefined);
     this.events.sent(1);
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
-      this.dropSlow();
-      return false;
+      // Corked frames count as buffered: hand them to the kernel before judging the client slow.
+      this.uncork();
+      if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+        this.dropSlow();
+        return false;
+      }
     }
     return true;
+  }
+
+  /** Writes what this turn queued (also called for every corked connection right after the turn). */
+  uncork(): void {
+    const socket = this.corkedSocket;
+    if (!socket) return;
+    this.corkedSocket = undefined;
+    corked.delete(this);
+    socket.uncork();
+  }
+
+  private cork(): void {
+    if (this.corkedSocket) return;
+    const socket = socketOf(this.ws);
+    if (!socket || socket.destroyed) return;
+    socket.cork();
+    this.corkedSocket = socket;
+    corked.add(this);
+    if (!uncorkScheduled) {
+      uncorkScheduled = true;
+      setImmediate(uncorkAll);
+    }
   }
 
   sendFrame(frame: ServerFrame): boolean {

@@ -100,8 +100,9 @@ export function createHub(deps: HubDeps): Hub {
   const runsSubscribers = new Set<Connection>();
   const queueSubscribers = new Set<Connection>();
   const runsSeen = new Map<string, number>();
-  const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun, replayHighWaterBytes: Math.floor(config.ws.maxBufferedBytes / 4) });
-  const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50 });
+  const dropped = (reason: string, count: number) => metrics.hubItemsDroppedTotal.inc({ reason }, count);
+  const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun, replayHighWaterBytes: Math.floor(config.ws.maxBufferedBytes / 4), onDropped: dropped });
+  const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
   let started = false;
   let stopping = false;
@@ -200,7 +201,6 @@ export function createHub(deps: HubDeps): Hub {
         void deliverByReference(item.r, item.q, item.y);
         break;
       case 't':
-        if (!topics.has(item.r)) break;
         for (const t of item.t) topics.token({ seq: t.q, runId: item.r, type: 'run.token', data: t.d, at: t.a });
         break;
     }
@@ -211,7 +211,7 @@ export function createHub(deps: HubDeps): Hub {
     const since = disconnectedAt;
     disconnectedAt = undefined;
     try {
-      await topics.reconcile();
+      await topics.reconcile(true);
       // The window is measured here and applied to the database's clock there: app and database clocks may disagree.
       if (since !== undefined && runsSubscribers.size > 0) await replayRuns((performance.now() - since) / 1000 + CATCH_UP_MARGIN_SECONDS);
     } catch (error) {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Listener } from '../db/listener.js';
+import { NOTIFY_ALL_SQL, type Listener } from '../db/listener.js';
 import type { Logger } from '../log.js';
 import { HUB_CHANNEL, NOTIFY_PAYLOAD_LIMIT, packItems, type HubItem } from './messages.js';
 
@@ -13,16 +13,27 @@ export interface Publisher {
   pending(): number;
 }
 
-/** How many items may wait while the database is unreachable before the oldest are dropped. */
-const MAX_BACKLOG = 10_000;
+/** How many items may wait while the database is unreachable before the oldest are dropped (counted: hub_items_dropped_total). */
+const MAX_BACKLOG = 50_000;
+/** Payloads per NOTIFY statement: about 250 KB, one round trip. */
+const PAYLOADS_PER_STATEMENT = 32;
 
 /**
- * Outbound NOTIFY: items queue up and go out in packed payloads, one statement
- * at a time, so a burst becomes a few notifications and order per instance holds.
+ * Outbound NOTIFY: items (of any runs) queue up and go out in packed payloads,
+ * up to PAYLOADS_PER_STATEMENT of them per statement, one statement at a time, so
+ * a burst becomes a few notifications in one round trip and order per instance holds.
  * The LISTEN connection sends them (it is never starved by busy workers the way
  * the pool can be); the pool is the fallback while it reconnects.
  */
-export function createPublisher(deps: { pool: pg.Pool; listener: Listener; logger: Logger; source: string; tokenBatchMs: number }): Publisher {
+export function createPublisher(deps: {
+  pool: pg.Pool;
+  listener: Listener;
+  logger: Logger;
+  source: string;
+  tokenBatchMs: number;
+  /** Items that will never reach other instances (backlog full, or too large). */
+  onDropped?: (count: number) => void;
+}): Publisher {
   const { pool, listener, logger, source } = deps;
   let backlog: HubItem[] = [];
   let flushing: Promise<void> | undefined;
@@ -30,42 +41,64 @@ export function createPublisher(deps: { pool: pg.Pool; listener: Listener; logge
   let retryTimer: NodeJS.Timeout | undefined;
   let failures = 0;
   let stopped = false;
+  let droppedNotedAt = 0;
   const tokenBatches = new Map<string, { owner: string; entries: { q: number; d: Record<string, unknown>; a: string }[] }>();
   let tokenTimer: NodeJS.Timeout | undefined;
 
-  async function notify(payload: string): Promise<void> {
+  /** One statement, one round trip, for all of `payloads` (in order): the backlog drains at payload speed, not round-trip speed. */
+  async function notify(payloads: string[]): Promise<void> {
     if (listener.connected) {
       try {
-        await listener.notify(HUB_CHANNEL, payload);
+        if (listener.notifyAll) await listener.notifyAll(HUB_CHANNEL, payloads);
+        else for (const payload of payloads) await listener.notify(HUB_CHANNEL, payload);
         return;
       } catch {
-        // fall through to the pool
+        // fall through to the pool (a payload sent twice is harmless: receivers drop what they already delivered)
       }
     }
-    await pool.query('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload]);
+    await pool.query(NOTIFY_ALL_SQL, [HUB_CHANNEL, payloads]);
+  }
+
+  function dropOldest(): void {
+    if (backlog.length <= MAX_BACKLOG) return;
+    const dropped = backlog.length - MAX_BACKLOG;
+    backlog = backlog.slice(dropped);
+    deps.onDropped?.(dropped);
+    const now = Date.now();
+    if (now - droppedNotedAt > 10_000) {
+      droppedNotedAt = now;
+      logger.warn({ dropped, backlog: backlog.length }, 'hub backlog full; oldest items not sent to other instances (they catch up from run_events; tokens are lost)');
+    }
   }
 
   async function drain(): Promise<void> {
-    while (backlog.length > 0) {
+    while (!stopped && backlog.length > 0) {
       const items = backlog;
       backlog = [];
       const { payloads, oversize } = packItems(source, items);
-      if (oversize.length > 0) logger.warn({ count: oversize.length }, 'hub items too large for NOTIFY were not sent to other instances');
-      for (let i = 0; i < payloads.length; i++) {
+      if (oversize.length > 0) {
+        deps.onDropped?.(oversize.length);
+        logger.warn({ count: oversize.length }, 'hub items too large for NOTIFY were not sent to other instances');
+      }
+      for (let i = 0; i < payloads.length; i += PAYLOADS_PER_STATEMENT) {
+        const group = payloads.slice(i, i + PAYLOADS_PER_STATEMENT);
         try {
-          await notify(payloads[i]);
+          await notify(group);
           failures = 0;
         } catch (error) {
+          // After stop() the pool is (being) ended: retrying would keep the process alive for ever.
+          if (stopped) return;
           // Keep what is unsent (in order) and try again later; other instances also
           // catch up from run_events on their own, so this is about latency, not loss.
           failures++;
           const unsent = payloads.slice(i).flatMap((p) => (JSON.parse(p) as { m: HubItem[] }).m);
           backlog = [...unsent, ...backlog];
-          if (backlog.length > MAX_BACKLOG) backlog = backlog.slice(backlog.length - MAX_BACKLOG);
+          dropOldest();
           if (failures === 1 || failures % 20 === 0) logger.warn({ err: error, backlog: backlog.length }, 'NOTIFY failed; will retry');
           scheduleRetry();
           return;
         }
+        if (stopped) return;
       }
     }
   }
@@ -79,10 +112,10 @@ export function createPublisher(deps: { pool: pg.Pool; listener: Listener; logge
   }
 
   function kick(): void {
-    if (flushing || retryTimer) return;
+    if (stopped || flushing || retryTimer) return;
     flushing = drain().finally(() => {
       flushing = undefined;
-      if (backlog.length > 0 && !retryTimer) kick();
+      if (!stopped && backlog.length > 0 && !retryTimer) kick();
     });
   }
 
@@ -131,7 +164,7 @@ export function createPublisher(deps: { pool: pg.Pool; listener: Listener; logge
       if (item.k === 'e') moveTokensOf(item.e.runId);
       else if (item.k === 'r') moveTokensOf(item.r);
       backlog.push(item);
-      if (backlog.length > MAX_BACKLOG) backlog.shift();
+      dropOldest();
       schedule();
     },
     token(runId, owner, seq, data, at) {

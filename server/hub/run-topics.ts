@@ -3,6 +3,7 @@ import type { RunEvent } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Logger } from '../log.js';
 import { selectEventsAfter, selectRunHead, selectRunHeads } from './sql.js';
+import { createStepTexts } from './step-text.js';
 
 /** What run topics need from a connection. */
 export interface Subscriber {
@@ -28,6 +29,8 @@ interface RunSub {
   /** Last stored seq sent to this subscriber. */
   lastSeq: number;
   buffer: Item[];
+  /** Tokens numbered below this were already sent (the running step's text so far, at subscribe). */
+  tokenFloor: number;
 }
 
 interface Topic {
@@ -44,9 +47,16 @@ interface Topic {
   heldTokens: RunEvent[];
   filling: boolean;
   fillTarget: number;
+  /** The running fill, so tests (and shutdown) can wait for it. */
+  fillLoop: Promise<void> | undefined;
+  /** runs.last_seq as the previous reconcile saw it. */
+  seenHead: number;
 }
 
 export type SubscribeResult = 'subscribed' | 'not_found' | 'cancelled';
+
+/** Why a token never reached this instance's subscribers (hub_items_dropped_total{reason}). */
+export type TokenDropReason = 'held_tokens' | 'late_token';
 
 /** Replay reads this many stored events at a time and waits for them to be written before the next page. */
 const REPLAY_PAGE = 500;
@@ -67,10 +77,15 @@ export function createRunTopics(deps: {
   canSee: (user: AuthUser, owner: string) => boolean;
   /** Replay waits for the socket to drain past this many buffered bytes (well under the slow-consumer limit). */
   replayHighWaterBytes: number;
+  /** Tokens dropped; counted so that loss is never silent. */
+  onDropped?: (reason: TokenDropReason, count: number) => void;
 }) {
   const { pool, logger } = deps;
   const topics = new Map<string, Topic>();
   const subsOf = new Map<Subscriber, Map<string, RunSub>>();
+  const steps = createStepTexts();
+  /** Each token's number within its run (step-text.ts), to skip what a joining subscriber already got. */
+  const tokenNumbers = new WeakMap<RunEvent, number>();
 
   function frameFor(topic: Topic, event: RunEvent): Buffer {
     return Buffer.from(JSON.stringify({ type: 'event', topic: topic.name, event }));
@@ -80,7 +95,7 @@ export function createRunTopics(deps: {
     if (item.stored) {
       if (item.event.seq <= sub.lastSeq) return;
       sub.lastSeq = item.event.seq;
-    } else if (item.event.seq < sub.lastSeq) {
+    } else if (item.event.seq < sub.lastSeq || (tokenNumbers.get(item.event) ?? Infinity) < sub.tokenFloor) {
       return;
     }
     sub.who.send(item.frame);
@@ -126,12 +141,17 @@ export function createRunTopics(deps: {
   }
 
   function acceptToken(topic: Topic, token: RunEvent): void {
-    if (topic.lastSeq !== null && token.seq < topic.lastSeq) return;
+    if (topic.lastSeq !== null && token.seq < topic.lastSeq) {
+      // Clients drop a token older than the last stored event anyway (docs/websocket.md).
+      deps.onDropped?.('late_token', 1);
+      return;
+    }
     if (topic.lastSeq !== null && token.seq === topic.lastSeq) {
       emit(topic, token, false);
       return;
     }
     if (topic.heldTokens.length < MAX_HELD_TOKENS) topic.heldTokens.push(token);
+    else deps.onDropped?.('held_tokens', 1);
     if (topic.lastSeq !== null) fill(topic, token.seq);
   }
 
@@ -140,7 +160,7 @@ export function createRunTopics(deps: {
     topic.fillTarget = Math.max(topic.fillTarget, target);
     if (topic.filling) return;
     topic.filling = true;
-    void (async () => {
+    topic.fillLoop = (async () => {
       let retried = false;
       try {
         while (topic.lastSeq !== null && topic.lastSeq < topic.fillTarget && topics.get(topic.runId) === topic) {
@@ -174,6 +194,10 @@ export function createRunTopics(deps: {
       // A target raised while the last page was being applied.
       if (topic.lastSeq !== null && target > topic.lastSeq && topics.get(topic.runId) === topic) fill(topic, target);
     })();
+    const loop = topic.fillLoop;
+    void loop.finally(() => {
+      if (topic.fillLoop === loop) topic.fillLoop = undefined;
+    });
   }
 
   function getTopic(runId: string): Topic {
@@ -190,6 +214,8 @@ export function createRunTopics(deps: {
       heldTokens: [],
       filling: false,
       fillTarget: 0,
+      fillLoop: undefined,
+      seenHead: 0,
     };
     created.ready = selectRunHead(pool, runId).then(
       (head) => {
@@ -242,7 +268,7 @@ export function createRunTopics(deps: {
     async subscribe(who: Subscriber, runId: string, after: number | undefined, onSubscribed: () => void): Promise<SubscribeResult> {
       remove(who, runId);
       const topic = getTopic(runId);
-      const sub: RunSub = { who, live: false, lastSeq: 0, buffer: [] };
+      const sub: RunSub = { who, live: false, lastSeq: 0, buffer: [], tokenFloor: 0 };
       topic.subs.add(sub);
       let mine = subsOf.get(who);
       if (!mine) {
@@ -291,6 +317,13 @@ export function createRunTopics(deps: {
           }
         }
         sub.lastSeq = cursor;
+        // The running step's text so far, when this subscriber cannot have any of it:
+        // it had not seen the step's start (`after` below it). Then the live tokens, minus those.
+        const step = steps.get(runId);
+        if (step && !step.truncated && step.seq === cursor && after < step.seq && step.tokens.length > 0) {
+          for (const token of step.tokens) who.send(frameFor(topic, token.event));
+          sub.tokenFloor = step.tokens[step.tokens.length - 1]!.n + 1;
+        }
       }
       const buffered = sub.buffer;
       sub.buffer = [];
@@ -330,12 +363,16 @@ export function createRunTopics(deps: {
       return topics.has(runId);
     },
     event(event: RunEvent, owner: string): void {
+      steps.stored(event.runId, event.seq);
       const topic = topics.get(event.runId);
       if (!topic) return;
       topic.owner ??= owner;
       acceptStored(topic, event);
     },
+    /** Every token this instance sees, watched or not: the running step's text is kept for watchers that join later. */
     token(event: RunEvent): void {
+      const n = steps.token(event);
+      if (n !== undefined) tokenNumbers.set(event, n);
       const topic = topics.get(event.runId);
       if (topic) acceptToken(topic, event);
     },
@@ -343,22 +380,36 @@ export function createRunTopics(deps: {
      * Compares every watched run's head with what was delivered and fills the
      * difference: the safety net for notifications lost while the database or the
      * LISTEN connection was away.
+     *
+     * A head ahead of what was delivered is usually a notification still on its way,
+     * with the run's tokens ahead of it in the same stream. Reading the stored event
+     * first would overtake those tokens, and clients drop a token older than the last
+     * stored event. So a periodic reconcile fills only up to the head the previous one
+     * saw (a notification late by a whole interval is taken as lost); `immediate`
+     * (after the LISTEN connection came back, when notifications were surely missed)
+     * fills up to the current head.
      */
-    async reconcile(): Promise<void> {
+    async reconcile(immediate = false): Promise<void> {
       const watched = [...topics.values()].filter((t) => t.lastSeq !== null);
       for (let i = 0; i < watched.length; i += 1000) {
         const chunk = watched.slice(i, i + 1000);
         const heads = await selectRunHeads(pool, chunk.map((t) => t.runId));
         for (const topic of chunk) {
-          const head = heads.get(topic.runId);
+          const head = heads.get(topic.runId) ?? 0;
+          const lost = immediate ? head : Math.min(head, topic.seenHead);
+          topic.seenHead = head;
           const pendingMax = topic.pending.size > 0 ? Math.max(...topic.pending.keys()) : 0;
           const tokenMax = topic.heldTokens.reduce((m, t) => Math.max(m, t.seq), 0);
-          const target = Math.max(head ?? 0, pendingMax, tokenMax);
+          const target = Math.max(lost, pendingMax, tokenMax);
           if (topic.lastSeq !== null && target > topic.lastSeq) fill(topic, target);
         }
       }
     },
     size: () => topics.size,
+    /** Resolves once the run's topic has no fill from run_events running (for tests). */
+    async filled(runId: string): Promise<void> {
+      for (let topic = topics.get(runId); topic?.fillLoop; topic = topics.get(runId)) await topic.fillLoop;
+    },
   };
 }
 

@@ -75,6 +75,12 @@ export function createMetrics() {
     help: 'WebSocket clients closed because their send buffer passed the limit',
     registers: [registry],
   });
+  const hubItemsDroppedTotal = new client.Counter({
+    name: 'hub_items_dropped_total',
+    help: 'Hub items (events, token deltas) that will not reach subscribers: publish = not sent to other instances (backlog full or too large), late_token = older than the last stored event delivered, held_tokens = too many waiting for their event',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   let poolSource: (() => { total: number; idle: number; waiting: number }) | undefined;
   const dbPoolConnections = new client.Gauge({
     name: 'db_pool_connections',
@@ -121,6 +127,7 @@ export function createMetrics() {
     wsConnections,
     wsMessagesSentTotal,
     wsSlowConsumersDroppedTotal,
+    hubItemsDroppedTotal,
     dbPoolConnections,
     /** Called once the pool exists; the gauge reads it at scrape time. */
     setPoolSource(source: typeof poolSource) {
