@@ -334,7 +334,8 @@ export function offlineToolCalls(request: ModelRequest): ToolCall[] {
   }
   if (calls.length === 0 && !answeredThisTurn) {
     const arithmetic = offered.has('calculator') ? ARITHMETIC.exec(lastUser) : null;
-    const expression = (arithmetic?.[1] ?? arithmetic?.[2])?.trim();
+    // "what is 6 * 7 and what time is it": the expression ends where the next clause begins.
+    const expression = (arithmetic?.[1] ?? arithmetic?.[2])?.split(/\s+(?:and|then|also|or|plus)\s+|[,;?]/i)[0]?.trim();
     if (expression && /\d/.test(expression)) calls.push({ name: 'calculator', args: JSON.stringify({ expression }) });
     if (offered.has('current_time') && /\b(time|date|today|now)\b/i.test(lastUser)) calls.push({ name: 'current_time', args: '{}' });
   }
@@ -349,7 +350,9 @@ function afterTools(request: ModelRequest, prose: string): string {
   const names = new Map<string, string>();
   for (const m of request.messages.slice(from + 1)) if (m.role === 'assistant') for (const c of m.toolCalls ?? []) names.set(c.id, c.name);
   const lines = results.map((r) => `- ${names.get(r.toolCallId) ?? 'tool'}: ${r.content.replace(/\s+/g, ' ').slice(0, 300)}`);
-  const first = results[0]!.content.replace(/\s+/g, ' ').slice(0, 200);
+  // Rest the answer on the first call that worked (a failed one is still listed below).
+  const usable = results.find((r) => !/^(cannot calculate|the tool failed|denied\b)/i.test(r.content)) ?? results[0]!;
+  const first = usable.content.replace(/\s+/g, ' ').slice(0, 200);
   const denied = results.every((r) => /^denied\b/i.test(r.content));
   const conclusion = denied ? 'The action was not approved, so I did not carry it out.' : `Based on these results, the answer is: ${first}`;
   return `${conclusion}\n\nWhat the tools returned:\n${lines.join('\n')}\n\n${prose.split('\n\n').slice(0, 2).join('\n\n')}`;

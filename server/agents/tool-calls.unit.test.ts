@@ -18,6 +18,13 @@ describe('the offline model uses tools deterministically', () => {
     ['calculate sqrt(16) * 3', [{ name: 'calculator', arguments: '{"expression":"sqrt(16) * 3"}' }]],
     ['What time is it?', [{ name: 'current_time', arguments: '{}' }]],
     [
+      'What is (17.5 * 4) / 3 and what time is it?',
+      [
+        { name: 'calculator', arguments: '{"expression":"(17.5 * 4) / 3"}' },
+        { name: 'current_time', arguments: '{}' },
+      ],
+    ],
+    [
       'call shop__charge {"amount": 5} and call shop__reserve {"seat":"12A"}',
       [
         { name: 'shop__charge', arguments: '{"amount": 5}' },
