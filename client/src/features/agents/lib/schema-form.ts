@@ -225,7 +225,7 @@ export function routeFieldErrors(fields: FieldError[], optionNames: string[]): {
     else if (parts[0] === 'options') key = 'options';
     else if (parts[0] === 'agents') key = 'agents';
     else if (parts[0] === 'input' || parts[0] === 'priority') key = parts[0];
-    else if (parts.length === 1 && optionNames.includes(parts[0])) key = `options.${parts[0]}`;
+    else if (parts.length === 1 && parts[0] !== undefined && optionNames.includes(parts[0])) key = `options.${parts[0]}`;
     if (key && key !== 'options') byField[key] = byField[key] ? `${byField[key]}; ${f.message}` : f.message;
     else other.push(f.path ? `${f.path}: ${f.message}` : f.message);
   }

@@ -44,9 +44,10 @@ function useWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] 
  */
 export function LineChart({ points, windowMs, title, unit, format = label }: { points: Point[]; windowMs: number; title: string; unit?: string; format?: (v: number) => string }) {
   const [ref, width] = useWidth<HTMLDivElement>();
-  const now = points.length ? points[points.length - 1].t : Date.now();
+  const first = points[0];
+  const now = points.at(-1)?.t ?? Date.now();
   // A young series fills a shorter window (at least a minute) instead of hugging the right edge.
-  const span = points.length ? now - points[0].t : 0;
+  const span = first ? now - first.t : 0;
   const shownMs = Math.min(windowMs, Math.max(60_000, Math.ceil(span / 60_000) * 60_000));
   const start = now - shownMs;
   const shown = points.filter((p) => p.t >= start);

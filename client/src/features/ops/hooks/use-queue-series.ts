@@ -47,7 +47,8 @@ export function useQueueSeries(): { latest: QueueStats | null; series: Record<Se
       for (const c of CHARTS) {
         if (c.key === 'tokensPerMinute' && stats.llmTokensPerMinute === undefined) continue;
         const list = prev[c.key];
-        const keep = list.length && list[0].t < t - WINDOW_MS - 10_000 ? list.slice(1) : list;
+        const oldest = list[0];
+        const keep = oldest && oldest.t < t - WINDOW_MS - 10_000 ? list.slice(1) : list;
         next[c.key] = [...keep, { t, v: c.from(stats) }];
       }
       return next;

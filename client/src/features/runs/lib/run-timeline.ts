@@ -345,7 +345,10 @@ export function toolCallOf(meta: Record<string, unknown>, output: unknown): Tool
 export function requestedToolCalls(output: unknown): string[] {
   const calls = output && typeof output === 'object' ? (output as Record<string, unknown>).toolCalls : undefined;
   if (!Array.isArray(calls)) return [];
-  return calls.flatMap((c) => (c && typeof c === 'object' && typeof (c as Record<string, unknown>).name === 'string' ? [(c as Record<string, string>).name] : []));
+  return calls.flatMap((c: unknown) => {
+    const name = c && typeof c === 'object' ? (c as Record<string, unknown>).name : undefined;
+    return typeof name === 'string' ? [name] : [];
+  });
 }
 
 /** A `run.failed` event might be missing from a trimmed history; the Run still says why. */
