@@ -219,8 +219,12 @@ export function buildConfig(env: Env) {
       adminPassword: env.ADMIN_PASSWORD,
       metricsToken: env.METRICS_TOKEN,
     },
+    /** The agent catalog (AGENTS_FILE; the bundled server/agents/agents.default.json when unset). */
     agents: {
       file: env.AGENTS_FILE,
+    },
+    /** The durable run queue: concurrency, timeouts, retries, leases, polling, retention. */
+    queue: {
       maxConcurrentJobs: env.MAX_CONCURRENT_JOBS,
       jobTimeoutMs: env.JOB_TIMEOUT_MS,
       retryAttempts: env.JOB_RETRY_ATTEMPTS,

@@ -67,9 +67,9 @@ export interface QueueDeps {
 }
 
 function defaultTuning(config: Config): QueueTuning {
-  const { leaseMs } = config.agents;
+  const { leaseMs } = config.queue;
   return {
-    retryBaseMs: config.agents.retryBaseMs,
+    retryBaseMs: config.queue.retryBaseMs,
     retryMaxMs: 5 * 60_000,
     abortGraceMs: 2000,
     // Three renewals per lease: one slow or lost heartbeat does not cost the lease.
@@ -117,9 +117,9 @@ export function createQueue(deps: QueueDeps): Queue {
     metrics,
     options: {
       instanceId: deps.instanceId,
-      maxConcurrent: config.agents.maxConcurrentJobs,
-      leaseMs: config.agents.leaseMs,
-      jobTimeoutMs: config.agents.jobTimeoutMs,
+      maxConcurrent: config.queue.maxConcurrentJobs,
+      leaseMs: config.queue.leaseMs,
+      jobTimeoutMs: config.queue.jobTimeoutMs,
       retryBaseMs: tuning.retryBaseMs,
       retryMaxMs: tuning.retryMaxMs,
       abortGraceMs: tuning.abortGraceMs,
@@ -263,13 +263,13 @@ export function createQueue(deps: QueueDeps): Queue {
   async function prune(): Promise<number> {
     let total = 0;
     while (phase !== 'stopping' && phase !== 'stopped') {
-      const deleted = await deleteOldRuns(pool, config.agents.retentionDays, tuning.retentionBatch);
+      const deleted = await deleteOldRuns(pool, config.queue.retentionDays, tuning.retentionBatch);
       total += deleted;
       if (deleted < tuning.retentionBatch) break;
       // Small batches with a pause: retention never competes with claiming for long.
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (total > 0) log.info({ deleted: total, days: config.agents.retentionDays }, 'old runs deleted');
+    if (total > 0) log.info({ deleted: total, days: config.queue.retentionDays }, 'old runs deleted');
     return total;
   }
 
@@ -331,7 +331,7 @@ export function createQueue(deps: QueueDeps): Queue {
           options: null,
           priority: 0,
           idempotencyKey: null,
-          maxAttempts: config.agents.retryAttempts,
+          maxAttempts: config.queue.retryAttempts,
           model: null,
           offline: deps.planner.offline,
           finishWaiters: false,
@@ -357,14 +357,14 @@ export function createQueue(deps: QueueDeps): Queue {
       unlisten.push(listener.listen(CHANNELS.cancel, (id) => worker.cancel(id)));
       unlisten.push(listener.listen(CHANNELS.done, (id) => notifyFinal(id)));
       listener.on('reconnected', onReconnected);
-      loops.push(every(config.agents.pollIntervalMs, 'poll', async () => worker.wake()));
+      loops.push(every(config.queue.pollIntervalMs, 'poll', async () => worker.wake()));
       loops.push(heartbeatLoop());
       loops.push(every(tuning.sweepIntervalMs, 'lease sweep', sweep, 0));
       loops.push(every(tuning.statsIntervalMs, 'queue stats', refreshStats, 0));
       // Spread instances' first pass so a scale-out does not prune all at once.
       loops.push(every(tuning.retentionIntervalMs, 'retention', prune, Math.floor(30_000 + Math.random() * 30_000)));
       worker.resume();
-      log.info({ instanceId: deps.instanceId, maxConcurrent: config.agents.maxConcurrentJobs, leaseMs: config.agents.leaseMs }, 'queue started');
+      log.info({ instanceId: deps.instanceId, maxConcurrent: config.queue.maxConcurrentJobs, leaseMs: config.queue.leaseMs }, 'queue started');
     },
     stopClaiming() {
       worker.pause();
@@ -395,7 +395,7 @@ export function createQueue(deps: QueueDeps): Queue {
     health() {
       return {
         status: phase,
-        instance: { active: worker.activeCount, maxConcurrent: config.agents.maxConcurrentJobs, claiming: worker.accepting },
+        instance: { active: worker.activeCount, maxConcurrent: config.queue.maxConcurrentJobs, claiming: worker.accepting },
         ...(lastStats ?? {}),
       };
     },

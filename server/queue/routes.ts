@@ -143,7 +143,7 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
         input: body.input,
         priority: body.priority ?? 0,
         idempotencyKey: idempotencyKey ?? null,
-        maxAttempts: deps.config.agents.retryAttempts,
+        maxAttempts: deps.config.queue.retryAttempts,
         model: planner.modelFor(body),
         offline: planner.offline,
         finishWaiters: waitSeconds > 0,
