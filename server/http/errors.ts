@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { ApiError } from '../../shared/protocol.js';
 import { isPoolTimeout } from '../db/pool.js';
+import { ConflictError, DomainError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 
 /** An error whose status, code and message are safe to show the client. */
@@ -27,6 +28,14 @@ export const unauthorized = (message = 'authentication required') => new HttpErr
 export function sendError(res: Response, status: number, code: string, message: string, details?: unknown): void {
   const body: ApiError = { error: { code, message, ...(details === undefined ? {} : { details }) } };
   res.status(status).json(body);
+}
+
+/** The HTTP status of a domain error: the one place the parts' refusals become statuses. */
+export function statusOfDomainError(error: DomainError): number {
+  if (error instanceof ValidationError) return 400;
+  if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
+  return 400;
 }
 
 /** Parses with zod and turns failures into a 400 naming the field. */
@@ -59,6 +68,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (error instanceof HttpError) {
       if (error.headers) res.set(error.headers);
       sendError(res, error.status, error.code, error.message, error.details);
+      return;
+    }
+    if (error instanceof DomainError) {
+      sendError(res, statusOfDomainError(error), error.code, error.message, error.details);
       return;
     }
     const e = error as BodyParserError;

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createLeasePool } from './lease-pool.js';
 import { createRunsRouter } from './routes.js';
+import { createSubmitRun, type SubmitRun } from './submit.js';
 import { getRunStatus } from './sql/control.js';
 import { insertRuns, type NewRun } from './sql/insert-runs.js';
 import { sweepExpiredLeases } from './sql/leases.js';
@@ -22,6 +23,8 @@ export interface Queue extends Part {
   /** Stops claiming new runs (first moment of shutdown). */
   stopClaiming(): void;
   stats(): QueueStats | null;
+  /** Submits a run the planner planned (docs/ARCHITECTURE.md, "the life of a run"). */
+  submitRun: SubmitRun;
   /**
    * Inserts runs directly (no HTTP, no validation) in one statement with one
    * NOTIFY: for bulk producers, benchmarks and tests.
@@ -37,6 +40,10 @@ export interface Queue extends Part {
   prune(): Promise<number>;
 }
 
+/**
+ * Without `plan`, the summary fields are the plan (version 1 of the agents planner's
+ * plan has exactly that shape), so tests and benchmarks can enqueue by agent or pattern.
+ */
 export type EnqueueRun = Pick<NewRun, 'id' | 'owner' | 'input'> & Partial<Omit<NewRun, 'id' | 'owner' | 'input'>>;
 
 /** Timings with production defaults derived from config; tests and the benchmark shorten them. */
@@ -305,10 +312,12 @@ export function createQueue(deps: QueueDeps): Queue {
     void worker.heartbeat().catch(() => undefined);
   };
 
+  const submitRun = createSubmitRun({ pool, sink, maxAttempts: config.queue.retryAttempts, wake: () => worker.wake() });
   const router = createRunsRouter({
     config,
     pool,
     planner: deps.planner,
+    submitRun,
     sink,
     wake: () => worker.wake(),
     cancelLocal: (id) => worker.cancel(id),
@@ -320,23 +329,26 @@ export function createQueue(deps: QueueDeps): Queue {
     name: 'queue',
     router,
     worker,
+    submitRun,
     waitForFinal: (id, ms, signal) => waitForFinal(id, ms, signal),
     async enqueue(runs) {
       const rows = await insertRuns(
         pool,
-        runs.map((r) => ({
-          agent: null,
-          pattern: null,
-          agents: null,
-          options: null,
-          priority: 0,
-          idempotencyKey: null,
-          maxAttempts: config.queue.retryAttempts,
-          model: null,
-          offline: deps.planner.offline,
-          finishWaiters: false,
-          ...r,
-        })),
+        runs.map((r) => {
+          const summary = { agent: r.agent ?? null, pattern: r.pattern ?? null, agents: r.agents ?? null, options: r.options ?? null, input: r.input };
+          return {
+            priority: 0,
+            idempotencyKey: null,
+            maxAttempts: config.queue.retryAttempts,
+            model: null,
+            offline: deps.planner.offline,
+            finishWaiters: false,
+            plan: summary,
+            planVersion: 1,
+            ...r,
+            ...summary,
+          };
+        }),
       );
       for (const row of rows) {
         try {

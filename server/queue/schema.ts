@@ -18,6 +18,9 @@ export const runs = pgTable(
     agents: jsonb('agents').$type<string[]>(),
     options: jsonb('options').$type<Record<string, unknown>>(),
     input: jsonb('input').notNull(),
+    // The planner's frozen plan (migrations/0006_run_plan.sql): what the worker executes.
+    plan: jsonb('plan').notNull(),
+    planVersion: integer('plan_version').notNull(),
     status: text('status', { enum: ['queued', 'running', 'awaiting_input', 'succeeded', 'failed', 'cancelled'] })
       .notNull()
       .default('queued'),

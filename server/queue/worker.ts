@@ -144,11 +144,8 @@ export function createWorker(deps: WorkerDeps) {
     const run: ClaimedRun = {
       id: row.id,
       owner: row.owner,
-      agent: row.agent,
-      pattern: row.pattern,
-      agents: row.agents,
-      options: row.options,
-      input: row.input,
+      plan: row.plan,
+      planVersion: row.plan_version,
       attempts: row.attempts,
       maxAttempts: row.max_attempts,
       leaseToken: row.lease_token,
