@@ -151,6 +151,7 @@ export function createAgents(deps: {
 
   return {
     name: 'agents',
+    healthKey: 'llm',
     router,
     catalog,
     patterns,

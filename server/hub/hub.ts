@@ -550,6 +550,7 @@ export function createHub(deps: HubDeps): Hub {
 
   return {
     name: 'hub',
+    healthKey: 'websocket',
     instanceId,
     attach(server) {
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
