@@ -1,7 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { ApiError } from '../../shared/protocol.js';
-import { isPoolTimeout } from '../db/pool.js';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 
@@ -114,6 +113,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     logger.error({ err: error, method: req.method, url: req.originalUrl }, 'request failed');
     sendError(res, 500, 'internal_error', 'something went wrong on our side');
   };
+}
+
+/** pg's message when no pooled connection could be had within connectionTimeoutMillis. */
+export function isPoolTimeout(error: unknown): boolean {
+  return error instanceof Error && /timeout exceeded when trying to connect|Connection terminated due to connection timeout/i.test(error.message);
 }
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300']);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/helpers.js';
-import { gate, planInput, startQueue, testPlanner, type Execute, type QueueHarness } from './testing.js';
+import { gate, planInput, startQueue, testPlanner, type Execute, type QueueHarness } from '../../test/support/queue-harness.js';
 import { RunError } from './types.js';
 
 /** The queue's worker side: ordering, concurrency, retries, timeouts, checkpoints, stats. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/helpers.js';
-import { gate, planInput, startQueue, testPlanner, type QueueHarness } from './testing.js';
+import { gate, planInput, startQueue, testPlanner, type QueueHarness } from '../../test/support/queue-harness.js';
 
 /** The runs API (docs/API.md section 3) against the real queue and PostgreSQL. */
 describe('runs API', () => {

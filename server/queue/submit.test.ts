@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/helpers.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
-import { startQueue, testPlanner, type QueueHarness } from './testing.js';
+import { startQueue, testPlanner, type QueueHarness } from '../../test/support/queue-harness.js';
 import type { FrozenPlan } from './types.js';
 
 /**

@@ -7,18 +7,18 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { databaseFor } from '../../test/helpers.js';
+import { databaseFor } from '../helpers.js';
 import type { QueueStats, Role, RunEvent } from '../../shared/protocol.js';
 import { roleSchema } from '../../shared/protocol.js';
-import type { AuthUser } from '../auth/types.js';
-import { loadConfig, type Config } from '../config/config.js';
-import { openDatabase, type Database } from '../db/database.js';
-import { NotFoundError } from '../domain/errors.js';
-import { createExpressApp } from '../http/express-app.js';
-import { createLogger, type Logger } from '../log.js';
-import { createMetrics, type Metrics } from '../metrics/metrics.js';
-import { createQueue, type Queue, type QueueTuning } from './queue.js';
-import type { EventSink, RunContext, RunOutcome, RunPlanner } from './types.js';
+import type { AuthUser } from '../../server/auth/types.js';
+import { loadConfig, type Config } from '../../server/config/config.js';
+import { openDatabase, type Database } from '../../server/db/database.js';
+import { NotFoundError } from '../../server/domain/errors.js';
+import { createExpressApp } from '../../server/http/express-app.js';
+import { createLogger, type Logger } from '../../server/log.js';
+import { createMetrics, type Metrics } from '../../server/metrics/metrics.js';
+import { createQueue, type Queue, type QueueTuning } from '../../server/queue/queue.js';
+import type { EventSink, RunContext, RunOutcome, RunPlanner } from '../../server/queue/types.js';
 
 export class RecordingSink implements EventSink {
   readonly events: { event: RunEvent; owner: string }[] = [];
