@@ -13,6 +13,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // Type-aware: a promise nobody awaits or catches loses its rejection (an unhandled
+    // rejection stops the process), and a promise where a void callback is expected does too.
+    files: ['server/**/*.ts', 'shared/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
   // Import boundaries between the parts: docs/ARCHITECTURE.md has the same table.
   ...boundaries(),
 );
