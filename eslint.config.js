@@ -45,13 +45,13 @@ function boundaries() {
     auth: ['config', 'db', 'domain', 'http', 'lifecycle', 'metrics'],
     queue: ['auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
     hub: ['auth', 'config', 'db', 'lifecycle', 'metrics', 'queue'],
-    agents: ['config', 'domain', 'http', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    agents: ['config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the
     // AgentRunner they declare (server/patterns/types.ts), so the two never form a cycle.
     'patterns>agents': 'patterns must not import server/agents: declare what they need in server/patterns/types.ts',
-    'queue>http': 'only server/queue/routes.ts (the HTTP edge) imports server/http: throw DomainErrors (server/domain/errors.ts)',
+    http: 'only a part\'s routes.ts (its HTTP edge) imports server/http: throw DomainErrors (server/domain/errors.ts)',
   };
   const folders = Object.keys(MAY_IMPORT);
   /** An import of `target` from any depth of relative path (`../x/…`, `../../x/…`). */
@@ -62,7 +62,7 @@ function boundaries() {
       patterns: [
         ...folders
           .filter((other) => other !== folder && !MAY_IMPORT[folder].includes(other) && !alsoAllowed.includes(other))
-          .map((other) => ({ regex: into(other), message: WHY[`${folder}>${other}`] ?? `server/${folder} may not import server/${other} (docs/ARCHITECTURE.md)` })),
+          .map((other) => ({ regex: into(other), message: WHY[`${folder}>${other}`] ?? WHY[other] ?? `server/${folder} may not import server/${other} (docs/ARCHITECTURE.md)` })),
         { regex: into('(app|index)'), message: 'only the composition root imports app.ts and index.ts' },
         { regex: into('test'), message: 'server code must not import test/: test support lives in test/support/' },
         // A part reads another part's data through that part's functions, never its SQL or tables.
@@ -71,12 +71,13 @@ function boundaries() {
       ],
     },
   ];
-  const blocks = folders.map((folder) => ({
-    files: [`server/${folder}/**/*.ts`],
-    ignores: ['**/*.test.ts', ...(folder === 'queue' ? ['server/queue/routes.ts'] : [])],
-    rules: { 'no-restricted-imports': rule(folder) },
-  }));
-  // The queue's HTTP edge: routes.ts alone turns requests and domain errors into HTTP.
-  blocks.push({ files: ['server/queue/routes.ts'], rules: { 'no-restricted-imports': rule('queue', ['http']) } });
-  return blocks;
+  return folders.flatMap((folder) => [
+    {
+      files: [`server/${folder}/**/*.ts`],
+      ignores: ['**/*.test.ts', `server/${folder}/routes.ts`],
+      rules: { 'no-restricted-imports': rule(folder) },
+    },
+    // A part's HTTP edge: routes.ts alone turns requests and domain errors into HTTP.
+    { files: [`server/${folder}/routes.ts`], rules: { 'no-restricted-imports': rule(folder, ['http']) } },
+  ]);
 }

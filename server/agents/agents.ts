@@ -1,21 +1,20 @@
-import express from 'express';
+import type express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { CreateRunBody } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
-import { notFound } from '../http/errors.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { inputText } from '../patterns/input.js';
-import { createPatternRegistry, describePattern, type Pattern } from '../patterns/patterns.js';
+import { createPatternRegistry, type Pattern } from '../patterns/patterns.js';
 import { RunError, type FrozenPlan, type RunContext, type RunPlanner } from '../queue/types.js';
 import { findDefaultAgentsFile, loadCatalog, type AgentSpec } from './catalog.js';
 import { createLlm, type Llm } from './llm.js';
 import type { OpenAiAttempt } from './openai-model.js';
 import { createRunner, type Runner } from './runner.js';
-import { createUsageRouter } from './usage.js';
+import { createAgentsRouter } from './routes.js';
 
 export interface Agents extends Part, RunPlanner {
   /** Mounted under /api: GET /agents, GET /patterns, GET /usage. */
@@ -68,35 +67,7 @@ export function createAgents(deps: {
   const offline = llm.name === 'offline';
   let started = false;
 
-  const publicAgent = (a: AgentSpec) => ({
-    name: a.name,
-    description: a.description,
-    model: runner.modelOf(a),
-    offline,
-    temperature: a.temperature,
-    maxTokens: a.maxTokens,
-    structured: a.outputSchema !== undefined,
-    ...(a.outputSchema ? { outputSchema: a.outputSchema } : {}),
-    systemPrompt: a.systemPrompt,
-    tags: a.tags ?? [],
-  });
-  // Both lists are fixed for the life of the process: serialize them once.
-  const agentsBody = JSON.stringify({ agents: [...catalog.values()].map(publicAgent), offline, model: offline ? 'offline' : config.openai.model });
-  const patternsBody = JSON.stringify({ patterns: [...patterns.values()].map(describePattern) });
-
-  const router = express.Router();
-  router.get('/agents', (_req, res) => {
-    res.type('application/json').send(agentsBody);
-  });
-  router.get('/agents/:name', (req, res) => {
-    const spec = catalog.get(req.params.name);
-    if (!spec) throw notFound(`agent "${req.params.name}"`);
-    res.json({ agent: publicAgent(spec) });
-  });
-  router.get('/patterns', (_req, res) => {
-    res.type('application/json').send(patternsBody);
-  });
-  router.use(createUsageRouter({ pool }));
+  const router = createAgentsRouter({ pool, catalog, patterns, offline, defaultModel: config.openai.model, modelOf: (a) => runner.modelOf(a) });
 
   const requireAgent = (name: string, field: string) => {
     if (!catalog.has(name)) throw new NotFoundError(`agent "${name}"`, `agent "${name}" not found (${field})`);

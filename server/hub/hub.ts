@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -12,26 +12,19 @@ import { SESSION_CHANNEL } from '../auth/sql.js';
 import type { Auth, SocketSession } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
-import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { selectEvent } from '../queue/reads.js';
-import type { EventSink } from '../queue/types.js';
 import { Connection } from './connection.js';
 import { eventItem, HUB_CHANNEL, parseNotification, type HubItem } from './messages.js';
 import { createPublisher } from './publisher.js';
 import { createRunTopics } from './run-topics.js';
 import { createRunsTopic } from './runs-topic.js';
 import { createSessionGuard } from './sessions.js';
+import type { Hub } from './types.js';
 import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
-export interface Hub extends Part, EventSink {
-  /** Takes over `upgrade` on the HTTP server for /ws. */
-  attach(server: Server): void;
-  connectionCount(): number;
-  /** This hub's id in cross-instance notifications. */
-  readonly instanceId: string;
-}
+export type { Hub } from './types.js';
 
 export interface HubDeps {
   config: Config;
