@@ -21,14 +21,71 @@ export default tseslint.config(
     rules: { 'react-hooks/rules-of-hooks': 'error', 'react-hooks/exhaustive-deps': 'error' },
   },
   {
-    // Agents import patterns to plan runs; patterns reach agents only through the
-    // AgentRunner they declare (server/patterns/types.ts), so the two never form a cycle.
-    files: ['server/patterns/**/*.ts'],
+    // Type-aware: a promise nobody awaits or catches loses its rejection (an unhandled
+    // rejection stops the process), and a promise where a void callback is expected does too.
+    files: ['server/**/*.ts', 'shared/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/agents', '**/agents/*'], message: 'patterns must not import server/agents: declare what they need in server/patterns/types.ts' }] },
-      ],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
     },
   },
+  // Import boundaries between the parts: docs/ARCHITECTURE.md has the same table.
+  ...boundaries(),
 );
+
+/**
+ * Which server folder may import which (besides shared/, log.ts and itself). Everything
+ * not listed is refused. Tests (*.test.ts) may import anything.
+ */
+function boundaries() {
+  const MAY_IMPORT = {
+    config: [],
+    lifecycle: [],
+    domain: [],
+    metrics: [],
+    db: ['config', 'lifecycle', 'metrics'],
+    http: ['config', 'domain', 'metrics'],
+    probes: ['metrics'],
+    tools: ['config', 'lifecycle'],
+    patterns: ['queue'],
+    auth: ['config', 'db', 'domain', 'http', 'lifecycle', 'metrics'],
+    queue: ['auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
+    // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
+    hub: ['auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
+    agents: ['config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+  };
+  const WHY = {
+    // Agents import patterns to plan runs; patterns reach agents only through the
+    // AgentRunner they declare (server/patterns/types.ts), so the two never form a cycle.
+    'patterns>agents': 'patterns must not import server/agents: declare what they need in server/patterns/types.ts',
+    http: 'only a part\'s routes.ts (its HTTP edge) imports server/http: throw DomainErrors (server/domain/errors.ts)',
+  };
+  const folders = Object.keys(MAY_IMPORT);
+  /** An import of `target` from any depth of relative path (`../x/…`, `../../x/…`). */
+  const into = (target) => `^(\\.\\./)+${target}(/|\\.js$)`;
+  const rule = (folder, alsoAllowed = []) => [
+    'error',
+    {
+      patterns: [
+        ...folders
+          .filter((other) => other !== folder && !MAY_IMPORT[folder].includes(other) && !alsoAllowed.includes(other))
+          .map((other) => ({ regex: into(other), message: WHY[`${folder}>${other}`] ?? WHY[other] ?? `server/${folder} may not import server/${other} (docs/ARCHITECTURE.md)` })),
+        { regex: into('(app|index)'), message: 'only the composition root imports app.ts and index.ts' },
+        { regex: into('test'), message: 'server code must not import test/: test support lives in test/support/' },
+        // A part reads another part's data through that part's functions, never its SQL or tables.
+        ...(folder === 'queue' ? [] : [{ regex: into('queue/(sql|schema)'), message: 'read the queue through server/queue/reads.ts, not its SQL or tables' }]),
+        ...(folder === 'auth' ? [] : [{ regex: into('auth/(sql|schema)'), message: "read auth's data through its functions, not its SQL or tables" }]),
+      ],
+    },
+  ];
+  return folders.flatMap((folder) => [
+    {
+      files: [`server/${folder}/**/*.ts`],
+      ignores: ['**/*.test.ts', `server/${folder}/routes.ts`],
+      rules: { 'no-restricted-imports': rule(folder) },
+    },
+    // A part's HTTP edge: routes.ts alone turns requests and domain errors into HTTP.
+    { files: [`server/${folder}/routes.ts`], rules: { 'no-restricted-imports': rule(folder, ['http']) } },
+  ]);
+}

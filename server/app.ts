@@ -10,6 +10,7 @@ import { createTools, type Tools } from './tools/tools.js';
 import { createAuth } from './auth/auth.js';
 import type { Auth } from './auth/types.js';
 import type { Config } from './config/config.js';
+import { createDatabaseHealth } from './db/health.js';
 import type { Listener } from './db/listener.js';
 import { poolStats, type PoolSizing } from './db/pool.js';
 import { createConnectionLimits } from './http/connection-limits.js';
@@ -50,7 +51,6 @@ export interface App {
   shutdown(reason?: string): Promise<void>;
 }
 
-const DB_CHECK_INTERVAL_MS = 1000;
 const CLIENT_ERROR_GRACE_MS = 1000;
 
 function closeAfterResponse(_req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -64,18 +64,24 @@ export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? createMetrics();
   metrics.setPoolSource(() => poolStats(pool, deps.sizing.poolMax));
 
+  const database = createDatabaseHealth({ listener, logger });
   const auth = createAuth({ config, logger, pool });
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
   const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
-  const parts: Part[] = [auth, tools, agents, hub, queue];
+  // The database first: its first check runs before the others start, and it stops last.
+  const parts: Part[] = [database, auth, tools, agents, hub, queue];
 
   const state: ProbeState = {
     phase: 'starting',
-    databaseOk: listener.connected,
-    databaseError: null,
+    get databaseOk() {
+      return database.ok;
+    },
+    get databaseError() {
+      return database.error;
+    },
     migrated: deps.migrated,
     notReadyPart: () => parts.find((p) => p.ready && !p.ready())?.name ?? null,
     agentsHealthy: () => agents.ready?.() ?? true,
@@ -86,7 +92,7 @@ export function createApp(deps: AppDeps): App {
       };
       for (const part of parts) {
         const health = part.health?.();
-        if (health !== undefined) checks[part.name === 'agents' ? 'llm' : part.name === 'hub' ? 'websocket' : part.name] = health;
+        if (health !== undefined) checks[part.healthKey ?? part.name] = health;
       }
       return checks;
     },
@@ -133,36 +139,6 @@ export function createApp(deps: AppDeps): App {
   });
   hub.attach(server);
 
-  // The LISTEN connection drops before the next ping notices: report the database at once,
-  // rather than whichever part depends on it.
-  listener.on('disconnected', () => {
-    if (state.databaseOk) logger.warn('database connection lost');
-    state.databaseOk = false;
-    state.databaseError = 'connection lost';
-  });
-
-  let dbTimer: NodeJS.Timeout | undefined;
-  const checkDatabase = async () => {
-    try {
-      await listener.ping(Math.min(2000, DB_CHECK_INTERVAL_MS * 2));
-      if (!state.databaseOk) logger.info('database reachable');
-      state.databaseOk = true;
-      state.databaseError = null;
-    } catch (error) {
-      if (state.databaseOk) logger.warn({ err: error }, 'database unreachable');
-      state.databaseOk = false;
-      state.databaseError = (error as Error).message;
-    }
-  };
-  const scheduleCheck = () => {
-    dbTimer = setTimeout(() => {
-      void checkDatabase().finally(() => {
-        if (state.phase !== 'stopping') scheduleCheck();
-      });
-    }, DB_CHECK_INTERVAL_MS);
-    dbTimer.unref();
-  };
-
   let shutdownPromise: Promise<void> | undefined;
 
   return {
@@ -177,14 +153,12 @@ export function createApp(deps: AppDeps): App {
     hub,
     queue,
     async start() {
-      await checkDatabase();
       for (const part of parts) {
         if (part.start) {
           await part.start();
           logger.debug({ part: part.name }, 'part started');
         }
       }
-      scheduleCheck();
       state.phase = 'ready';
       logger.info({ instanceId }, 'ready');
     },
@@ -204,7 +178,6 @@ export function createApp(deps: AppDeps): App {
         // Only a ready instance has balancers sending it traffic to drain.
         const wasReady = state.phase === 'ready';
         state.phase = 'stopping';
-        clearTimeout(dbTimer);
         queue.stopClaiming();
         // One deadline for the whole shutdown, drain included: the platform's grace period is fixed.
         const deadline = AbortSignal.timeout(config.server.shutdownTimeoutMs);

@@ -53,8 +53,8 @@ async function engineOnly() {
   for (const c of CASES) {
     const pattern = patterns.get(c.name.split(' ')[0])!;
     const run = (i: number): ClaimedRun => ({
-      id: `bench-${i}`, owner: 'bench', agent: null, pattern: pattern.name, agents: c.agents, options: c.options,
-      input: c.input, attempts: 1, maxAttempts: 3, leaseToken: 'x', inputAnswers: [],
+      id: `bench-${i}`, owner: 'bench', plan: { agent: null, pattern: pattern.name, agents: c.agents, options: c.options, input: c.input },
+      planVersion: 1, attempts: 1, maxAttempts: 3, leaseToken: 'x', inputAnswers: [],
     });
     for (let i = 0; i < 50; i++) await pattern.run({ ctx: memoryContext(run(i)), runner, task: inputText(c.input), agents: c.agents, options: c.options }); // warm-up
     const before = model.calls;

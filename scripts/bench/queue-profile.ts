@@ -49,7 +49,7 @@ async function main() {
     pool,
     listener,
     metrics: createMetrics(),
-    planner: { offline: true, validate() {}, modelFor: () => 'x', execute: async () => ({ output: null }) },
+    planner: { offline: true, plan: () => Promise.reject(new Error('enqueued directly')), execute: async () => ({ output: null }) },
     sink: { event: (e) => void (e.type === 'run.succeeded' && done++), token() {}, queueStats() {} },
     instanceId: 'prof',
   });

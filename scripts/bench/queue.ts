@@ -110,10 +110,9 @@ async function benchAgentry(adminUrl: string): Promise<Result> {
   };
   const planner: RunPlanner = {
     offline: true,
-    validate() {},
-    modelFor: () => 'none',
+    plan: () => Promise.reject(new Error('the benchmark enqueues directly')),
     async execute(ctx) {
-      const n = (ctx.run.input as { n?: number }).n;
+      const n = (ctx.run.plan as { input: { n?: number } }).input.n;
       if (n !== undefined) startedAt.set(n, performance.now());
       return { output: null };
     },
@@ -127,6 +126,8 @@ async function benchAgentry(adminUrl: string): Promise<Result> {
     agents: null,
     options: null,
     input,
+    plan: { agent: 'noop', pattern: null, agents: null, options: null, input },
+    planVersion: 1,
     priority: 0,
     idempotencyKey: null,
     maxAttempts: 3,

@@ -2,18 +2,20 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreateRunBody } from '../../shared/protocol.js';
 import { startTestApp, type TestApp } from '../../test/helpers.js';
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../domain/errors.js';
+import { statusOfDomainError } from '../http/errors.js';
 
 const admin = { username: 'admin', role: 'admin' as const };
 
-function rejection(fn: () => void): HttpError {
+/** The refusal as the HTTP edge would answer it. */
+async function rejection(promise: Promise<unknown>): Promise<{ status: number; code: string; message: string }> {
   try {
-    fn();
+    await promise;
   } catch (error) {
-    if (error instanceof HttpError) return error;
+    if (error instanceof DomainError) return { status: statusOfDomainError(error), code: error.code, message: error.message };
     throw error;
   }
-  throw new Error('expected an HttpError');
+  throw new Error('expected a DomainError');
 }
 
 describe('agents part (offline)', () => {
@@ -51,22 +53,25 @@ describe('agents part (offline)', () => {
     expect(res.body.checks.llm).toMatchObject({ status: 'healthy', mode: 'offline', offline: true, model: 'offline' });
   });
 
-  it('validate: 404 for unknown agents and patterns, 400 naming the field for bad options', () => {
-    const v = (body: Partial<CreateRunBody>) => rejection(() => t.app.agents.validate({ input: 'hello', ...body } as CreateRunBody, admin));
-    expect(v({ agent: 'nobody' })).toMatchObject({ status: 404, message: expect.stringContaining('agent "nobody"') });
-    expect(v({ pattern: 'tournament', agents: ['writer'] })).toMatchObject({ status: 404, message: expect.stringContaining('pattern "tournament"') });
-    expect(v({ pattern: 'sequential', agents: ['writer', 'ghost'] })).toMatchObject({ status: 404, message: expect.stringContaining('agents.1') });
-    expect(v({ pattern: 'debate', agents: ['writer', 'critic'], options: { rounds: 9 } })).toMatchObject({ status: 400, message: expect.stringMatching(/^body\.options\.rounds:/) });
-    expect(v({ pattern: 'debate', agents: ['writer', 'critic'], options: { judge: 'ghost' } })).toMatchObject({ status: 404, message: expect.stringContaining('options.judge') });
-    expect(v({ pattern: 'debate', agents: ['writer'] })).toMatchObject({ status: 400, message: expect.stringMatching(/^body\.agents:/) });
-    expect(v({ pattern: 'verification', agents: ['writer', 'verifier'], options: { maxAttempts: 0 } })).toMatchObject({ status: 400, message: expect.stringContaining('options.maxAttempts') });
-    expect(v({ pattern: 'router', agents: ['writer', 'planner'], options: { threshold: 2 } })).toMatchObject({ status: 400, message: expect.stringContaining('options.threshold') });
-    expect(v({ pattern: 'parallel', agents: ['writer', 'planner'], options: { unknown: true } })).toMatchObject({ status: 400 });
-    expect(v({ agent: 'writer', input: '   ' })).toMatchObject({ status: 400, message: expect.stringContaining('body.input') });
-    expect(() => t.app.agents.validate({ pattern: 'debate', agents: ['writer', 'critic'], input: 'x', options: { rounds: 3 } }, admin)).not.toThrow();
+  it('plan: 404 for unknown agents and patterns, 400 naming the field for bad options', async () => {
+    const v = (body: Partial<CreateRunBody>) => rejection(t.app.agents.plan({ input: 'hello', ...body } as CreateRunBody, admin));
+    expect(await v({ agent: 'nobody' })).toMatchObject({ status: 404, code: 'not_found', message: expect.stringContaining('agent "nobody"') });
+    expect(await v({ pattern: 'tournament', agents: ['writer'] })).toMatchObject({ status: 404, message: expect.stringContaining('pattern "tournament"') });
+    expect(await v({ pattern: 'sequential', agents: ['writer', 'ghost'] })).toMatchObject({ status: 404, message: expect.stringContaining('agents.1') });
+    expect(await v({ pattern: 'debate', agents: ['writer', 'critic'], options: { rounds: 9 } })).toMatchObject({ status: 400, code: 'validation_error', message: expect.stringMatching(/^body\.options\.rounds:/) });
+    expect(await v({ pattern: 'debate', agents: ['writer', 'critic'], options: { judge: 'ghost' } })).toMatchObject({ status: 404, message: expect.stringContaining('options.judge') });
+    expect(await v({ pattern: 'debate', agents: ['writer'] })).toMatchObject({ status: 400, message: expect.stringMatching(/^body\.agents:/) });
+    expect(await v({ pattern: 'verification', agents: ['writer', 'verifier'], options: { maxAttempts: 0 } })).toMatchObject({ status: 400, message: expect.stringContaining('options.maxAttempts') });
+    expect(await v({ pattern: 'router', agents: ['writer', 'planner'], options: { threshold: 2 } })).toMatchObject({ status: 400, message: expect.stringContaining('options.threshold') });
+    expect(await v({ pattern: 'parallel', agents: ['writer', 'planner'], options: { unknown: true } })).toMatchObject({ status: 400 });
+    expect(await v({ agent: 'writer', input: '   ' })).toMatchObject({ status: 400, message: expect.stringContaining('body.input') });
   });
 
-  it('modelFor labels every run offline', () => {
-    expect(t.app.agents.modelFor({ agent: 'writer', input: 'x' })).toBe('offline');
+  it('plan freezes options with defaults applied; the summary keeps the request as given', async () => {
+    const frozen = await t.app.agents.plan({ pattern: 'debate', agents: ['writer', 'critic'], input: 'x', options: { rounds: 3 } }, admin);
+    expect(frozen).toMatchObject({ version: 1, model: 'offline', offline: true });
+    expect(frozen.plan).toEqual({ agent: null, pattern: 'debate', agents: ['writer', 'critic'], options: { rounds: 3, judge: 'judge' }, input: 'x' });
+    expect(frozen.summary).toEqual({ agent: null, pattern: 'debate', agents: ['writer', 'critic'], options: { rounds: 3 }, input: 'x' });
+    expect((await t.app.agents.plan({ agent: 'writer', input: 'x' }, admin)).model).toBe('offline');
   });
 });

@@ -1,20 +1,21 @@
-import express from 'express';
+import type express from 'express';
 import type pg from 'pg';
+import { z } from 'zod';
 import type { CreateRunBody } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
-import { badRequest, HttpError, notFound } from '../http/errors.js';
+import { NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { inputText } from '../patterns/input.js';
-import { createPatternRegistry, describePattern, type Pattern } from '../patterns/patterns.js';
-import { RunError, type RunContext, type RunPlanner } from '../queue/types.js';
+import { createPatternRegistry, type Pattern } from '../patterns/patterns.js';
+import { RunError, type FrozenPlan, type RunContext, type RunPlanner } from '../queue/types.js';
 import { findDefaultAgentsFile, loadCatalog, type AgentSpec } from './catalog.js';
 import { createLlm, type Llm } from './llm.js';
 import type { OpenAiAttempt } from './openai-model.js';
 import { createRunner, type Runner } from './runner.js';
 import type { ToolRegistry } from '../tools/registry.js';
-import { createUsageRouter } from './usage.js';
+import { createAgentsRouter } from './routes.js';
 
 export interface Agents extends Part, RunPlanner {
   /** Mounted under /api: GET /agents, GET /patterns, GET /usage. */
@@ -29,10 +30,26 @@ export interface Agents extends Part, RunPlanner {
 const MAX_INPUT_CHARS = 100_000;
 
 /**
+ * Version 1 of the plan this planner freezes at submit (runs.plan): one agent, or a
+ * pattern over agents with its options already parsed (defaults applied, so a later
+ * change of a default does not change a queued run). migrations/0007_run_plan.sql
+ * backfilled older runs in this shape from their columns.
+ */
+export const PLAN_VERSION = 1;
+const planV1Schema = z.object({
+  agent: z.string().nullable(),
+  pattern: z.string().nullable(),
+  agents: z.array(z.string()).nullable(),
+  options: z.record(z.string(), z.unknown()).nullable(),
+  input: z.unknown(),
+});
+export type PlanV1 = z.infer<typeof planV1Schema>;
+
+/**
  * The agent system: the catalog (AGENTS_FILE or the shipped default, validated at
  * construction so a bad file stops start-up naming the agent and field), the model
- * client, and the six patterns. The queue calls validate() at submit and execute()
- * on a worker.
+ * client, and the six patterns. The queue's HTTP route calls plan() before submitRun,
+ * and a worker calls execute() with the frozen plan.
  */
 export function createAgents(deps: {
   config: Config;
@@ -68,104 +85,94 @@ export function createAgents(deps: {
   const offline = llm.name === 'offline';
   let started = false;
 
-  const publicAgent = (a: AgentSpec) => ({
-    name: a.name,
-    description: a.description,
-    model: runner.modelOf(a),
-    offline,
-    temperature: a.temperature,
-    maxTokens: a.maxTokens,
-    structured: a.outputSchema !== undefined,
-    ...(a.outputSchema ? { outputSchema: a.outputSchema } : {}),
-    systemPrompt: a.systemPrompt,
-    tags: a.tags ?? [],
-    tools: a.tools ?? [],
-    maxTurns: a.maxTurns ?? config.tools.maxTurns,
-  });
-  // Both lists are fixed for the life of the process: serialize them once.
-  const agentsBody = JSON.stringify({ agents: [...catalog.values()].map(publicAgent), offline, model: offline ? 'offline' : config.openai.model });
-  const patternsBody = JSON.stringify({ patterns: [...patterns.values()].map(describePattern) });
-
-  const router = express.Router();
-  router.get('/agents', (_req, res) => {
-    res.type('application/json').send(agentsBody);
-  });
-  router.get('/agents/:name', (req, res) => {
-    const spec = catalog.get(req.params.name);
-    if (!spec) throw notFound(`agent "${req.params.name}"`);
-    res.json({ agent: publicAgent(spec) });
-  });
-  router.get('/patterns', (_req, res) => {
-    res.type('application/json').send(patternsBody);
-  });
-  router.use(createUsageRouter({ pool }));
+  const router = createAgentsRouter({ pool, catalog, patterns, offline, defaultModel: config.openai.model, modelOf: (a) => runner.modelOf(a), defaultMaxTurns: config.tools.maxTurns });
 
   const requireAgent = (name: string, field: string) => {
-    if (!catalog.has(name)) throw new HttpError(404, 'not_found', `agent "${name}" not found (${field})`);
+    if (!catalog.has(name)) throw new NotFoundError(`agent "${name}"`, `agent "${name}" not found (${field})`);
   };
 
   function checkInput(input: unknown) {
     const text = inputText(input);
-    if (text.trim().length === 0) throw badRequest('body.input: must not be empty', [{ path: 'input', message: 'must not be empty' }]);
-    if (text.length > MAX_INPUT_CHARS) throw badRequest(`body.input: must be at most ${MAX_INPUT_CHARS} characters of text`, [{ path: 'input', message: 'too long' }]);
+    if (text.trim().length === 0) throw new ValidationError('body.input: must not be empty', [{ path: 'input', message: 'must not be empty' }]);
+    if (text.length > MAX_INPUT_CHARS) throw new ValidationError(`body.input: must be at most ${MAX_INPUT_CHARS} characters of text`, [{ path: 'input', message: 'too long' }]);
   }
 
-  function patternOptions(pattern: Pattern, raw: unknown): unknown {
+  function patternOptions(pattern: Pattern, raw: unknown): Record<string, unknown> {
     const result = pattern.optionsSchema.safeParse(raw ?? {});
     if (!result.success) {
       const issues = result.error.issues.map((i) => ({ path: ['options', ...i.path].join('.'), message: i.message }));
-      throw badRequest(`body.${issues[0]?.path ?? 'options'}: ${issues[0]?.message ?? 'invalid'}`, issues);
+      throw new ValidationError(`body.${issues[0]?.path ?? 'options'}: ${issues[0]?.message ?? 'invalid'}`, issues);
     }
-    return result.data;
+    return result.data as Record<string, unknown>;
+  }
+
+  /** The plan of a valid request; throws ValidationError / NotFoundError naming the field. */
+  function planOf(body: CreateRunBody): PlanV1 {
+    if (body.agent !== undefined) {
+      requireAgent(body.agent, 'agent');
+      if (body.options !== undefined && Object.keys(body.options).length > 0) {
+        throw new ValidationError('body.options: options go with a pattern, not a single agent', [{ path: 'options', message: 'not allowed with "agent"' }]);
+      }
+      checkInput(body.input);
+      return { agent: body.agent, pattern: null, agents: null, options: null, input: body.input };
+    }
+    const pattern = patterns.get(body.pattern ?? '');
+    if (!pattern) throw new NotFoundError(`pattern "${body.pattern}"`);
+    const agents = body.agents ?? [];
+    const { min, max } = pattern.agents;
+    if (agents.length < min || agents.length > max) {
+      const want = min === max ? `exactly ${min}` : `${min} to ${max}`;
+      throw new ValidationError(`body.agents: ${pattern.name} needs ${want} agents (${pattern.agents.description})`, [{ path: 'agents', message: `needs ${want} agents` }]);
+    }
+    agents.forEach((name, i) => requireAgent(name, `agents.${i}`));
+    const options = patternOptions(pattern, body.options);
+    for (const ref of pattern.referencedAgents(options)) requireAgent(ref.agent, `options.${ref.field}`);
+    checkInput(body.input);
+    return { agent: null, pattern: pattern.name, agents: [...agents], options, input: body.input };
+  }
+
+  function modelOf(plan: PlanV1): string {
+    if (offline) return 'offline';
+    const names = plan.agent ? [plan.agent] : (plan.agents ?? []);
+    const models = new Set(names.map((n) => catalog.get(n)).filter((a): a is AgentSpec => a !== undefined).map((a) => runner.modelOf(a)));
+    return models.size === 1 ? [...models][0] : config.openai.model;
   }
 
   return {
     name: 'agents',
+    healthKey: 'llm',
     router,
     catalog,
     patterns,
     llm,
     runner,
     offline,
-    validate(body: CreateRunBody) {
-      if (body.agent !== undefined) {
-        requireAgent(body.agent, 'agent');
-        if (body.options !== undefined && Object.keys(body.options).length > 0) {
-          throw badRequest('body.options: options go with a pattern, not a single agent', [{ path: 'options', message: 'not allowed with "agent"' }]);
-        }
-        checkInput(body.input);
-        return;
-      }
-      const pattern = patterns.get(body.pattern ?? '');
-      if (!pattern) throw notFound(`pattern "${body.pattern}"`);
-      const agents = body.agents ?? [];
-      const { min, max } = pattern.agents;
-      if (agents.length < min || agents.length > max) {
-        const want = min === max ? `exactly ${min}` : `${min} to ${max}`;
-        throw badRequest(`body.agents: ${pattern.name} needs ${want} agents (${pattern.agents.description})`, [{ path: 'agents', message: `needs ${want} agents` }]);
-      }
-      agents.forEach((name, i) => requireAgent(name, `agents.${i}`));
-      const options = patternOptions(pattern, body.options);
-      for (const ref of pattern.referencedAgents(options)) requireAgent(ref.agent, `options.${ref.field}`);
-      checkInput(body.input);
+    async plan(body: CreateRunBody): Promise<FrozenPlan> {
+      const plan = planOf(body);
+      return {
+        version: PLAN_VERSION,
+        plan,
+        // What the API shows is what was asked (options as given, not with defaults applied).
+        summary: { agent: body.agent ?? null, pattern: body.pattern ?? null, agents: body.agents ?? null, options: body.options ?? null, input: body.input },
+        model: modelOf(plan),
+        offline,
+      };
     },
     async execute(ctx: RunContext) {
       const { run } = ctx;
-      const task = inputText(run.input);
-      if (run.agent) {
-        const output = await runner.call(ctx, { key: `agent:${run.agent}`, agent: run.agent, prompt: task, meta: { role: 'agent' } });
+      if (run.planVersion !== PLAN_VERSION) throw new RunError('unknown_plan_version', `plan version ${run.planVersion} is not one this release reads`, false);
+      const parsed = planV1Schema.safeParse(run.plan);
+      if (!parsed.success) throw new RunError('invalid_plan', `the run's plan is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, false);
+      const plan = parsed.data;
+      const task = inputText(plan.input);
+      if (plan.agent) {
+        const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
         return { output };
       }
-      const pattern = patterns.get(run.pattern ?? '');
-      if (!pattern) throw new RunError('unknown_pattern', `pattern "${run.pattern}" does not exist`, false);
-      const output = await pattern.run({ ctx, runner, task, agents: run.agents ?? [], options: run.options ?? {} });
+      const pattern = patterns.get(plan.pattern ?? '');
+      if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
+      const output = await pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
       return { output };
-    },
-    modelFor(body: CreateRunBody) {
-      if (offline) return 'offline';
-      const names = body.agent ? [body.agent] : (body.agents ?? []);
-      const models = new Set(names.map((n) => catalog.get(n)).filter((a): a is AgentSpec => a !== undefined).map((a) => runner.modelOf(a)));
-      return models.size === 1 ? [...models][0] : config.openai.model;
     },
     async start() {
       // Again now that MCP servers have listed their tools.

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { jsonSchemaSchema, type JsonSchema } from '../../shared/json-schema.js';
-import { httpToolSpecSchema, mcpServerSpecSchema, type HttpToolSpec, type McpServerSpec } from '../tools/specs.js';
+import { httpToolSpecSchema, mcpServerSpecSchema, type HttpToolSpec, type McpServerSpec } from '../config/tool-specs.js';
 
 export const DEFAULT_MAX_TOKENS = 2000;
 

@@ -88,7 +88,7 @@ export function createRunner(deps: {
       // Its own side effects are its tools' steps, each exactly once: calling it again replays them.
       annotations: { readOnly: false, destructive: false, idempotent: true },
       approval: 'never',
-      timeoutMs: config.agents.jobTimeoutMs,
+      timeoutMs: config.queue.jobTimeoutMs,
       async execute(args, toolCtx) {
         const name = String(args.agent);
         if (!catalog.has(name)) return { content: `there is no agent "${name}"`, isError: true };

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { httpToolSpecSchema, mcpServerSpecSchema } from '../tools/specs.js';
-import { parseTrustEntry, type TrustProxySetting } from '../http/proxy-trust.js';
+import { httpToolSpecSchema, mcpServerSpecSchema } from './tool-specs.js';
+import { parseTrustEntry, type TrustProxySetting } from './trust-proxy.js';
 
 /**
  * Every environment variable the process reads, validated once at start-up.
@@ -270,8 +270,12 @@ export function buildConfig(env: Env) {
       adminPassword: env.ADMIN_PASSWORD,
       metricsToken: env.METRICS_TOKEN,
     },
+    /** The agent catalog (AGENTS_FILE; the bundled server/agents/agents.default.json when unset). */
     agents: {
       file: env.AGENTS_FILE,
+    },
+    /** The durable run queue: concurrency, timeouts, retries, leases, polling, retention. */
+    queue: {
       maxConcurrentJobs: env.MAX_CONCURRENT_JOBS,
       jobTimeoutMs: env.JOB_TIMEOUT_MS,
       retryAttempts: env.JOB_RETRY_ATTEMPTS,

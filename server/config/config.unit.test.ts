@@ -26,7 +26,8 @@ describe('loadConfig', () => {
     expect(config.server.shutdownTimeoutMs).toBe(25000);
     expect(config.database).toMatchObject({ maxConnections: 20, connectionTimeoutMs: 5000, idleTimeoutMs: 10000, statementTimeoutMs: 30000 });
     expect(config.database.url).toBeUndefined();
-    expect(config.agents).toMatchObject({ maxConcurrentJobs: 10, jobTimeoutMs: 60000, retryAttempts: 3 });
+    expect(config.queue).toMatchObject({ maxConcurrentJobs: 10, jobTimeoutMs: 60000, retryAttempts: 3 });
+    expect(config.agents).toEqual({ file: undefined });
     expect(config.autoscaling).toMatchObject({ minInstances: 1, maxInstances: 10, targetCPU: 70, targetMemory: 80 });
     expect(config.openai.offline).toBe(true);
     expect(config.auth.enabled).toBe(false);

@@ -156,8 +156,3 @@ export async function applyRoleStatementTimeout(client: pg.ClientBase, timeoutMs
 export function poolStats(pool: pg.Pool, max: number) {
   return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max };
 }
-
-/** pg's message when no pooled connection could be had within connectionTimeoutMillis. */
-export function isPoolTimeout(error: unknown): boolean {
-  return error instanceof Error && /timeout exceeded when trying to connect|Connection terminated due to connection timeout/i.test(error.message);
-}

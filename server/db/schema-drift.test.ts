@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../../test/helpers.js';
 import { createLogger } from '../log.js';
 import { migrate } from './migrate.js';
-import * as schema from './schema.js';
+import * as schema from '../schema.js';
 
 /*
- * The SQL files in migrations/ create the tables; server/db/schema.ts describes them
+ * The SQL files in migrations/ create the tables; server/schema.ts describes them
  * to drizzle (row types come from it). Applying every migration to an empty database
  * and asking drizzle-kit what it would change to reach the schema must find nothing:
  * a column, index or default added in one place and not the other fails here.

@@ -1,12 +1,9 @@
 /**
- * Every table, as drizzle-orm sees it. The SQL files in migrations/ create them;
- * each module keeps the definitions of its own tables beside its SQL.
+ * The tables that belong to no part: rate-limit counters and the migration log. Each
+ * part keeps the drizzle definitions of its own tables beside its SQL; server/schema.ts
+ * gathers them all (db/ imports no part).
  */
 import { index, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
-
-export * from '../agents/schema.js';
-export * from '../auth/schema.js';
-export * from '../queue/schema.js';
 
 /** Rate-limit counters shared by every instance (UNLOGGED; migrations/0001_foundation.sql). */
 export const rateLimits = pgTable(

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { ApiError } from '../../shared/protocol.js';
-import { isPoolTimeout } from '../db/pool.js';
+import { ConflictError, DomainError, NotFoundError, ValidationError } from '../domain/errors.js';
 import { redactUrl, type Logger } from '../log.js';
 
 /** An error whose status, code and message are safe to show the client. */
@@ -27,6 +27,14 @@ export const unauthorized = (message = 'authentication required') => new HttpErr
 export function sendError(res: Response, status: number, code: string, message: string, details?: unknown): void {
   const body: ApiError = { error: { code, message, ...(details === undefined ? {} : { details }) } };
   res.status(status).json(body);
+}
+
+/** The HTTP status of a domain error: the one place the parts' refusals become statuses. */
+export function statusOfDomainError(error: DomainError): number {
+  if (error instanceof ValidationError) return 400;
+  if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
+  return 400;
 }
 
 /** Parses with zod and turns failures into a 400 naming the field. */
@@ -59,6 +67,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (error instanceof HttpError) {
       if (error.headers) res.set(error.headers);
       sendError(res, error.status, error.code, error.message, error.details);
+      return;
+    }
+    if (error instanceof DomainError) {
+      sendError(res, statusOfDomainError(error), error.code, error.message, error.details);
       return;
     }
     const e = error as BodyParserError;
@@ -114,6 +126,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 export function isDataException(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}
+
+/** pg's message when no pooled connection could be had within connectionTimeoutMillis. */
+export function isPoolTimeout(error: unknown): boolean {
+  return error instanceof Error && /timeout exceeded when trying to connect|Connection terminated due to connection timeout/i.test(error.message);
 }
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300']);

@@ -1,35 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { z } from 'zod';
-import { EVENT_TYPES, WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
+import { WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
 import { canSeeRun } from '../auth/roles.js';
+// auth should expose its session notifications as a function (auth.onSessionChange); until then the
+// hub listens on auth's channel by name. Left as is while server/auth/* is being reworked.
+// eslint-disable-next-line no-restricted-imports
 import { SESSION_CHANNEL } from '../auth/sql.js';
-import type { Auth, AuthUser, SocketSession } from '../auth/types.js';
+import type { Auth, SocketSession } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import type { ConnectionLimits } from '../http/connection-limits.js';
 import { createProxyTrust } from '../http/proxy-trust.js';
-import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { EventSink } from '../queue/types.js';
+import { selectEvent } from '../queue/reads.js';
 import { Connection } from './connection.js';
 import { eventItem, HUB_CHANNEL, parseNotification, type HubItem } from './messages.js';
 import { createPublisher } from './publisher.js';
 import { createRunTopics } from './run-topics.js';
-import { selectEvent, selectLifecycleEventsAfter, selectLifecycleEventsSince } from './sql.js';
+import { createRunsTopic } from './runs-topic.js';
+import { createSessionGuard } from './sessions.js';
+import type { Hub } from './types.js';
 import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
-export interface Hub extends Part, EventSink {
-  /** Takes over `upgrade` on the HTTP server for /ws. */
-  attach(server: Server): void;
-  connectionCount(): number;
-  /** This hub's id in cross-instance notifications. */
-  readonly instanceId: string;
-}
+export type { Hub } from './types.js';
 
 export interface HubDeps {
   config: Config;
@@ -51,29 +48,11 @@ export interface HubDeps {
   connectionLimits?: Pick<ConnectionLimits, 'acceptWebSocket'>;
 }
 
-/** Events that the `runs` topic carries: a run's lifecycle, not its steps or tokens. */
-export const LIFECYCLE_TYPES: ReadonlySet<string> = new Set(
-  EVENT_TYPES.filter((type) => type !== 'run.token' && !type.startsWith('run.step.') && !type.startsWith('run.tool.')),
-);
+export { LIFECYCLE_TYPES } from './runs-topic.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_SUBSCRIPTIONS = 100;
-/** Runs whose last lifecycle seq sent on `runs` is remembered (duplicates from catch-up are dropped). */
-const RUNS_SEEN_LIMIT = 10_000;
 const CLOSE_WAIT_MS = 2000;
-/** A session check that failed (database away) is tried again this much later. */
-const RECHECK_RETRY_MS = 1000;
-/** How long a session notification is remembered for sockets still completing their handshake. */
-const NOTICE_MEMORY_MS = 10_000;
-/** Lifecycle events read per page when the `runs` topic catches up. */
-const CATCH_UP_PAGE = 1000;
-/**
- * Catch-up reaches this far before the disconnect: an event's `at` is its transaction's
- * start, so one that began before the drop may commit (and be missed live) just after it.
- */
-const CATCH_UP_MARGIN_SECONDS = 2;
-const CATCH_UP_RETRY_MS = 1000;
-const sessionNoticeSchema = z.object({ u: z.string().min(1).max(100) });
 
 /**
  * The WebSocket hub (docs/API.md section 4): a `ws` server on the app's HTTP
@@ -97,11 +76,13 @@ export function createHub(deps: HubDeps): Hub {
     clientTracking: false,
   });
   const connections = new Set<Connection>();
-  const runsSubscribers = new Set<Connection>();
   const queueSubscribers = new Set<Connection>();
-  const runsSeen = new Map<string, number>();
   const dropped = (reason: string, count: number) => metrics.hubItemsDroppedTotal.inc({ reason }, count);
   const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun, replayHighWaterBytes: Math.floor(config.ws.maxBufferedBytes / 4), onDropped: dropped });
+  // After the LISTEN connection was away every watched run is filled at once, not on the periodic schedule.
+  const runs = createRunsTopic({ pool, log, reconcileRuns: () => topics.reconcile(true) });
+  const runsSubscribers = runs.subscribers;
+  const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => topics.recheck(conn) });
   const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
   let started = false;
@@ -117,14 +98,7 @@ export function createHub(deps: HubDeps): Hub {
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
   let metricsTimer: NodeJS.Timeout | undefined;
-  /** performance.now() when the LISTEN connection dropped: monotonic, and compared with nothing but itself. */
-  let disconnectedAt: number | undefined;
-  let catchUpTimer: NodeJS.Timeout | undefined;
   let unlistenSessions: (() => void) | undefined;
-  const recheckPending = new Set<string>();
-  let recheckTimer: NodeJS.Timeout | undefined;
-  /** User id → when its last session notification arrived (for upgrades in flight meanwhile). */
-  const sessionNotices = new Map<string, number>();
   let unsentCount = 0;
   let lastQueueFrame: string | undefined;
 
@@ -146,24 +120,13 @@ export function createHub(deps: HubDeps): Hub {
 
   // ------------------------------------------------------------ delivery
 
-  function deliverRuns(event: RunEvent, owner: string): void {
-    const seen = runsSeen.get(event.runId);
-    if (seen !== undefined && event.seq <= seen) return;
-    runsSeen.delete(event.runId);
-    runsSeen.set(event.runId, event.seq);
-    if (runsSeen.size > RUNS_SEEN_LIMIT) runsSeen.delete(runsSeen.keys().next().value as string);
-    if (runsSubscribers.size === 0) return;
-    const frame = Buffer.from(JSON.stringify({ type: 'event', topic: 'runs', event }));
-    for (const conn of runsSubscribers) if (canSeeRun(conn.user, owner)) conn.send(frame);
-  }
-
   function deliverLocal(event: RunEvent, owner: string): void {
     topics.event(event, owner);
-    if (LIFECYCLE_TYPES.has(event.type)) deliverRuns(event, owner);
+    runs.event(event, owner);
   }
 
   async function deliverByReference(runId: string, seq: number, type: string | undefined): Promise<void> {
-    const wanted = topics.has(runId) || (runsSubscribers.size > 0 && (type === undefined || LIFECYCLE_TYPES.has(type)));
+    const wanted = topics.has(runId) || runs.wants(type);
     if (!wanted) return;
     try {
       const found = await selectEvent(pool, runId, seq);
@@ -206,43 +169,6 @@ export function createHub(deps: HubDeps): Hub {
     }
   }
 
-  /** After the LISTEN connection was away: fill every watched run and replay missed lifecycle events on `runs`. */
-  async function catchUp(): Promise<void> {
-    const since = disconnectedAt;
-    disconnectedAt = undefined;
-    try {
-      await topics.reconcile(true);
-      // The window is measured here and applied to the database's clock there: app and database clocks may disagree.
-      if (since !== undefined && runsSubscribers.size > 0) await replayRuns((performance.now() - since) / 1000 + CATCH_UP_MARGIN_SECONDS);
-    } catch (error) {
-      // Keep the window (widened by any outage since) and try again; delivered events are not repeated (runsSeen).
-      if (since !== undefined) disconnectedAt = Math.min(since, disconnectedAt ?? since);
-      log.warn({ err: error }, 'hub catch-up after reconnect failed; trying again');
-      if (!catchUpTimer && !stopping) {
-        catchUpTimer = setTimeout(() => {
-          catchUpTimer = undefined;
-          void catchUp();
-        }, CATCH_UP_RETRY_MS);
-        catchUpTimer.unref();
-      }
-    }
-  }
-
-  /** Every lifecycle event of the window, page by page: none is dropped for being one too many. */
-  async function replayRuns(secondsAgo: number): Promise<void> {
-    const types = [...LIFECYCLE_TYPES];
-    let page = await selectLifecycleEventsSince(pool, secondsAgo, types, CATCH_UP_PAGE);
-    let total = 0;
-    for (;;) {
-      for (const { event, owner } of page) deliverRuns(event, owner);
-      total += page.length;
-      if (page.length < CATCH_UP_PAGE || stopping) break;
-      const last = page[page.length - 1]!.event;
-      page = await selectLifecycleEventsAfter(pool, last.runId, last.seq, types, CATCH_UP_PAGE);
-    }
-    if (total > 0) log.info({ events: total, seconds: Math.round(secondsAgo) }, 'runs topic caught up after the LISTEN connection came back');
-  }
-
   // ------------------------------------------------------------ client frames
 
   function onFrame(conn: Connection, frame: ClientFrame): void {
@@ -258,105 +184,14 @@ export function createHub(deps: HubDeps): Hub {
         });
         return;
       case 'subscribe':
-        conn.serial(() => checkedSubscribe(conn, frame.topic, frame.after));
+        conn.serial(async () => {
+          if (await sessions.checkBeforeSubscribe(conn, frame.topic)) subscribe(conn, frame.topic, frame.after);
+        });
         return;
     }
   }
 
-  // ------------------------------------------------------------ sessions
-
-  /**
-   * A socket lives no longer than its session: it closes with 4401 at the token's
-   * expiry, when a subscribe finds the session over, and when an `auth_sessions`
-   * notification (logout, password or role change, deleted user; from any
-   * instance) leads to a check that finds it over. A role change applies at once.
-   */
-  function applySession(conn: Connection, user: AuthUser | null): boolean {
-    if (conn.closing) return false;
-    if (!user) {
-      endSession(conn, 'revoked');
-      return false;
-    }
-    if (user.role !== conn.user.role || user.username !== conn.user.username) {
-      conn.user = user;
-      // `runs` is filtered per event with the current role; run topics are checked now.
-      for (const name of topics.recheck(conn)) conn.error('not_found', 'run not found', name);
-    }
-    return true;
-  }
-
-  function endSession(conn: Connection, why: 'expired' | 'revoked'): void {
-    if (conn.closing) return;
-    log.info({ user: conn.user.username, why }, 'WebSocket session ended');
-    conn.close(WS_CLOSE.unauthorized, why === 'expired' ? 'token expired; sign in again' : 'session ended; sign in again');
-  }
-
-  async function checkedSubscribe(conn: Connection, topic: string, after: number | undefined): Promise<void> {
-    let user: AuthUser | null;
-    try {
-      user = await auth.revalidate(conn.session);
-    } catch (error) {
-      log.warn({ err: error, user: conn.user.username }, 'could not check a WebSocket session');
-      conn.error('unavailable', 'could not check the session; try again', topic);
-      return;
-    }
-    if (applySession(conn, user) && conn.open) subscribe(conn, topic, after);
-  }
-
-  /** Checks sockets' sessions against the database now (one query per token). */
-  async function recheck(list: Connection[]): Promise<void> {
-    const answers = new Map<string, Promise<AuthUser | null>>();
-    for (const conn of list) {
-      const claims = conn.session.claims;
-      if (conn.closing || !claims) continue;
-      let answer = answers.get(claims.jti);
-      if (!answer) {
-        answer = auth.revalidate(conn.session, { fresh: true });
-        answers.set(claims.jti, answer);
-      }
-      try {
-        applySession(conn, await answer);
-      } catch (error) {
-        log.warn({ err: error, user: conn.user.username }, 'could not check a WebSocket session; trying again');
-        recheckLater(claims.uid);
-      }
-    }
-  }
-
-  function recheckUser(userId: string): Promise<void> {
-    return recheck([...connections].filter((c) => c.session.userId === userId));
-  }
-
-  function recheckLater(userId: string): void {
-    recheckPending.add(userId);
-    if (recheckTimer || stopping) return;
-    recheckTimer = setTimeout(() => {
-      recheckTimer = undefined;
-      const ids = [...recheckPending];
-      recheckPending.clear();
-      for (const id of ids) void recheckUser(id);
-    }, RECHECK_RETRY_MS);
-    recheckTimer.unref();
-  }
-
-  function onSessionNotification(payload: string): void {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(payload);
-    } catch {
-      raw = undefined;
-    }
-    const parsed = sessionNoticeSchema.safeParse(raw);
-    if (!parsed.success) {
-      log.warn({ bytes: payload.length }, 'ignored a malformed session notification');
-      return;
-    }
-    const userId = parsed.data.u;
-    const now = Date.now();
-    for (const [id, at] of sessionNotices) if (now - at > NOTICE_MEMORY_MS) sessionNotices.delete(id);
-    sessionNotices.set(userId, now);
-    void recheckUser(userId);
-  }
+  // ------------------------------------------------------------ subscriptions
 
   function subscriptionCount(conn: Connection): number {
     return topics.count(conn) + (conn.runs ? 1 : 0) + (conn.queue ? 1 : 0);
@@ -449,10 +284,7 @@ export function createHub(deps: HubDeps): Hub {
       conn.close(WS_CLOSE.serviceRestart, 'server restarting');
       return;
     }
-    if (session.expiresAt) conn.expireAt(session.expiresAt, () => endSession(conn, 'expired'));
-    // The session changed while the handshake was under way: the check at the upgrade may predate it.
-    const noticed = session.userId === null ? undefined : sessionNotices.get(session.userId);
-    if (noticed !== undefined && noticed >= checkedAt) void recheck([conn]);
+    sessions.adopt(conn, checkedAt);
   }
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -550,16 +382,15 @@ export function createHub(deps: HubDeps): Hub {
 
   const onReconnected = () => {
     void probe();
-    void catchUp();
+    void runs.catchUp();
     // Session notifications sent while LISTEN was away are lost: check every socket.
-    void recheck([...connections]);
+    void sessions.recheck([...connections]);
   };
-  const onDisconnected = () => {
-    disconnectedAt ??= performance.now();
-  };
+  const onDisconnected = () => runs.disconnected();
 
   return {
     name: 'hub',
+    healthKey: 'websocket',
     instanceId,
     attach(server) {
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -580,7 +411,9 @@ export function createHub(deps: HubDeps): Hub {
       started = true;
       stopping = false;
       unlisten = listener.listen(HUB_CHANNEL, onNotification);
-      unlistenSessions = listener.listen(SESSION_CHANNEL, onSessionNotification);
+      sessions.start();
+      runs.start();
+      unlistenSessions = listener.listen(SESSION_CHANNEL, (payload) => sessions.onNotification(payload));
       listener.on('reconnected', onReconnected);
       listener.on('disconnected', onDisconnected);
       if (!(await probe())) log.warn({ retryMs: probeRetryMs }, 'hub did not hear its own notification; cross-instance delivery may be down; probing again');
@@ -605,11 +438,8 @@ export function createHub(deps: HubDeps): Hub {
       publisher.stop();
       unlisten?.();
       unlistenSessions?.();
-      clearTimeout(recheckTimer);
-      recheckTimer = undefined;
-      clearTimeout(catchUpTimer);
-      catchUpTimer = undefined;
-      recheckPending.clear();
+      sessions.stop();
+      runs.stop();
       listener.off('reconnected', onReconnected);
       listener.off('disconnected', onDisconnected);
       for (const conn of connections) conn.close(WS_CLOSE.serviceRestart, 'server restarting');

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { RunEvent } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Logger } from '../log.js';
-import { selectEventsAfter, selectRunHead, selectRunHeads } from './sql.js';
+import { selectEventsAfter, selectRunHead, selectRunHeads } from '../queue/reads.js';
 import { createStepTexts } from './step-text.js';
 
 /** What run topics need from a connection. */

@@ -7,8 +7,10 @@ export interface Part {
   start?(): Promise<void>;
   /** `deadline` aborts when the shutdown timeout has passed: finish or hand back work by then. */
   stop?(deadline: AbortSignal): Promise<void>;
-  /** Cheap and synchronous: goes into `/health` under `checks[name]`. */
+  /** Cheap and synchronous: goes into `/health` under `checks[healthKey ?? name]`. */
   health?(): unknown;
+  /** The key of health() in `/health`'s checks when it is not the part's name (docs/API.md). */
+  readonly healthKey?: string;
   /** False keeps `/ready` at 503 with this part's name as the reason. */
   ready?(): boolean;
 }

@@ -3,7 +3,7 @@ import type express from 'express';
 import type pg from 'pg';
 import { runDecisionSchema, type PendingApproval, type RunDecisionBody } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
-import { badRequest, conflict } from '../http/errors.js';
+import { ConflictError, ValidationError } from '../domain/errors.js';
 import { decide, listPendingDecisions, type DecideResult } from './sql/decisions.js';
 import type { InputRequest } from './types.js';
 
@@ -11,11 +11,11 @@ import type { InputRequest } from './types.js';
 function checkDecision(body: RunDecisionBody, request: InputRequest): void {
   const allowed = request.kind === 'tool.approval' ? ['approve', 'deny'] : ['retry', 'record', 'fail'];
   if (!allowed.includes(body.decision)) {
-    throw badRequest(`body.decision: a ${request.kind} request takes ${allowed.map((d) => `"${d}"`).join(', ')}, not "${body.decision}"`);
+    throw new ValidationError(`body.decision: a ${request.kind} request takes ${allowed.map((d) => `"${d}"`).join(', ')}, not "${body.decision}"`);
   }
-  if (body.arguments !== undefined && body.decision !== 'approve') throw badRequest('body.arguments: only an approval may change the arguments');
-  if (body.decision === 'record' && body.result === undefined) throw badRequest('body.result: "record" needs the result the tool is taken to have returned');
-  if (body.result !== undefined && body.decision !== 'record') throw badRequest('body.result: only "record" takes a result');
+  if (body.arguments !== undefined && body.decision !== 'approve') throw new ValidationError('body.arguments: only an approval may change the arguments');
+  if (body.decision === 'record' && body.result === undefined) throw new ValidationError('body.result: "record" needs the result the tool is taken to have returned');
+  if (body.result !== undefined && body.decision !== 'record') throw new ValidationError('body.result: only "record" takes a result');
 }
 
 /** POST /api/runs/:id/input with an approvalId: the decision half of the input route. */
@@ -23,7 +23,7 @@ export async function decideInput(pool: pg.Pool, runId: string, raw: unknown, us
   const body = runDecisionSchema.safeParse(raw);
   if (!body.success) {
     const issue = body.error.issues[0];
-    throw badRequest(`body${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'is invalid'}`);
+    throw new ValidationError(`body${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'is invalid'}`);
   }
   const result = await decide(
     pool,
@@ -32,9 +32,9 @@ export async function decideInput(pool: pg.Pool, runId: string, raw: unknown, us
     (request) => checkDecision(body.data, request),
   );
   if (result.ok) return result;
-  if (result.reason === 'not_waiting') throw conflict('run is not waiting for a decision');
-  if (result.reason === 'already_decided') throw conflict(`approval ${body.data.approvalId} was already decided`);
-  throw badRequest(`body.approvalId: this run has no pending request ${body.data.approvalId}`);
+  if (result.reason === 'not_waiting') throw new ConflictError('run is not waiting for a decision');
+  if (result.reason === 'already_decided') throw new ConflictError(`approval ${body.data.approvalId} was already decided`);
+  throw new ValidationError(`body.approvalId: this run has no pending request ${body.data.approvalId}`);
 }
 
 /** GET /api/approvals: what the user may decide now (their runs; every run for admins; nothing for viewers). */

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, waitFor as waitForCondition } from '../../test/helpers.js';
 import { LeaseLost } from './retry.js';
-import { gate, startQueue, testPlanner, type QueueHarness } from './testing.js';
+import { gate, planInput, startQueue, testPlanner, type QueueHarness } from '../../test/support/queue-harness.js';
 import type { RunContext } from './types.js';
 
 /** Generous deadlines: two cores shared by several test runs. */
@@ -134,7 +134,7 @@ describe('leases and fencing', () => {
     const quickDone = gate();
     const a = await start(
       testPlanner(async (ctx) => {
-        const kind = (ctx.run.input as { kind: string }).kind;
+        const kind = planInput<{ kind: string }>(ctx).kind;
         await ctx.step('first', { agent: 'x' }, async () => ({ output: `${kind}-1` }));
         if (kind === 'quick') {
           await quickDone.promise;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/helpers.js';
-import { gate, startQueue, testPlanner, type Execute, type QueueHarness } from './testing.js';
+import { gate, planInput, startQueue, testPlanner, type Execute, type QueueHarness } from '../../test/support/queue-harness.js';
 import { RunError } from './types.js';
 
 /** The queue's worker side: ordering, concurrency, retries, timeouts, checkpoints, stats. */
@@ -29,7 +29,7 @@ describe('queue worker', () => {
     h.queue.stopClaiming();
     const order: number[] = [];
     use(async (ctx) => {
-      order.push((ctx.run.input as { n: number }).n);
+      order.push(planInput<{ n: number }>(ctx).n);
       return { output: null };
     });
     const rows = await h.queue.enqueue([
@@ -116,7 +116,7 @@ describe('queue worker', () => {
     let calls = 0;
     use(async (ctx) => {
       calls++;
-      if ((ctx.run.input as { bad: boolean }).bad) throw new RunError('invalid_option', 'rounds must be ≤ 5', false);
+      if (planInput<{ bad: boolean }>(ctx).bad) throw new RunError('invalid_option', 'rounds must be ≤ 5', false);
       throw new Error('flaky');
     });
     const [bad] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: { bad: true } }]);

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createLeasePool } from './lease-pool.js';
 import { createRunsRouter } from './routes.js';
+import { createSubmitRun, type SubmitRun } from './submit.js';
 import { getRunStatus } from './sql/control.js';
 import { insertRuns, type NewRun } from './sql/insert-runs.js';
 import { sweepExpiredLeases } from './sql/leases.js';
@@ -22,6 +23,8 @@ export interface Queue extends Part {
   /** Stops claiming new runs (first moment of shutdown). */
   stopClaiming(): void;
   stats(): QueueStats | null;
+  /** Submits a run the planner planned (docs/ARCHITECTURE.md, "the life of a run"). */
+  submitRun: SubmitRun;
   /**
    * Inserts runs directly (no HTTP, no validation) in one statement with one
    * NOTIFY: for bulk producers, benchmarks and tests.
@@ -37,6 +40,10 @@ export interface Queue extends Part {
   prune(): Promise<number>;
 }
 
+/**
+ * Without `plan`, the summary fields are the plan (version 1 of the agents planner's
+ * plan has exactly that shape), so tests and benchmarks can enqueue by agent or pattern.
+ */
 export type EnqueueRun = Pick<NewRun, 'id' | 'owner' | 'input'> & Partial<Omit<NewRun, 'id' | 'owner' | 'input'>>;
 
 /** Timings with production defaults derived from config; tests and the benchmark shorten them. */
@@ -67,9 +74,9 @@ export interface QueueDeps {
 }
 
 function defaultTuning(config: Config): QueueTuning {
-  const { leaseMs } = config.agents;
+  const { leaseMs } = config.queue;
   return {
-    retryBaseMs: config.agents.retryBaseMs,
+    retryBaseMs: config.queue.retryBaseMs,
     retryMaxMs: 5 * 60_000,
     abortGraceMs: 2000,
     // Three renewals per lease: one slow or lost heartbeat does not cost the lease.
@@ -117,9 +124,9 @@ export function createQueue(deps: QueueDeps): Queue {
     metrics,
     options: {
       instanceId: deps.instanceId,
-      maxConcurrent: config.agents.maxConcurrentJobs,
-      leaseMs: config.agents.leaseMs,
-      jobTimeoutMs: config.agents.jobTimeoutMs,
+      maxConcurrent: config.queue.maxConcurrentJobs,
+      leaseMs: config.queue.leaseMs,
+      jobTimeoutMs: config.queue.jobTimeoutMs,
       retryBaseMs: tuning.retryBaseMs,
       retryMaxMs: tuning.retryMaxMs,
       abortGraceMs: tuning.abortGraceMs,
@@ -263,13 +270,13 @@ export function createQueue(deps: QueueDeps): Queue {
   async function prune(): Promise<number> {
     let total = 0;
     while (phase !== 'stopping' && phase !== 'stopped') {
-      const deleted = await deleteOldRuns(pool, config.agents.retentionDays, tuning.retentionBatch);
+      const deleted = await deleteOldRuns(pool, config.queue.retentionDays, tuning.retentionBatch);
       total += deleted;
       if (deleted < tuning.retentionBatch) break;
       // Small batches with a pause: retention never competes with claiming for long.
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (total > 0) log.info({ deleted: total, days: config.agents.retentionDays }, 'old runs deleted');
+    if (total > 0) log.info({ deleted: total, days: config.queue.retentionDays }, 'old runs deleted');
     return total;
   }
 
@@ -305,10 +312,12 @@ export function createQueue(deps: QueueDeps): Queue {
     void worker.heartbeat().catch(() => undefined);
   };
 
+  const submitRun = createSubmitRun({ pool, sink, maxAttempts: config.queue.retryAttempts, wake: () => worker.wake() });
   const router = createRunsRouter({
     config,
     pool,
     planner: deps.planner,
+    submitRun,
     sink,
     wake: () => worker.wake(),
     cancelLocal: (id) => worker.cancel(id),
@@ -320,23 +329,26 @@ export function createQueue(deps: QueueDeps): Queue {
     name: 'queue',
     router,
     worker,
+    submitRun,
     waitForFinal: (id, ms, signal) => waitForFinal(id, ms, signal),
     async enqueue(runs) {
       const rows = await insertRuns(
         pool,
-        runs.map((r) => ({
-          agent: null,
-          pattern: null,
-          agents: null,
-          options: null,
-          priority: 0,
-          idempotencyKey: null,
-          maxAttempts: config.agents.retryAttempts,
-          model: null,
-          offline: deps.planner.offline,
-          finishWaiters: false,
-          ...r,
-        })),
+        runs.map((r) => {
+          const summary = { agent: r.agent ?? null, pattern: r.pattern ?? null, agents: r.agents ?? null, options: r.options ?? null, input: r.input };
+          return {
+            priority: 0,
+            idempotencyKey: null,
+            maxAttempts: config.queue.retryAttempts,
+            model: null,
+            offline: deps.planner.offline,
+            finishWaiters: false,
+            plan: summary,
+            planVersion: 1,
+            ...r,
+            ...summary,
+          };
+        }),
       );
       for (const row of rows) {
         try {
@@ -357,14 +369,14 @@ export function createQueue(deps: QueueDeps): Queue {
       unlisten.push(listener.listen(CHANNELS.cancel, (id) => worker.cancel(id)));
       unlisten.push(listener.listen(CHANNELS.done, (id) => notifyFinal(id)));
       listener.on('reconnected', onReconnected);
-      loops.push(every(config.agents.pollIntervalMs, 'poll', async () => worker.wake()));
+      loops.push(every(config.queue.pollIntervalMs, 'poll', async () => worker.wake()));
       loops.push(heartbeatLoop());
       loops.push(every(tuning.sweepIntervalMs, 'lease sweep', sweep, 0));
       loops.push(every(tuning.statsIntervalMs, 'queue stats', refreshStats, 0));
       // Spread instances' first pass so a scale-out does not prune all at once.
       loops.push(every(tuning.retentionIntervalMs, 'retention', prune, Math.floor(30_000 + Math.random() * 30_000)));
       worker.resume();
-      log.info({ instanceId: deps.instanceId, maxConcurrent: config.agents.maxConcurrentJobs, leaseMs: config.agents.leaseMs }, 'queue started');
+      log.info({ instanceId: deps.instanceId, maxConcurrent: config.queue.maxConcurrentJobs, leaseMs: config.queue.leaseMs }, 'queue started');
     },
     stopClaiming() {
       worker.pause();
@@ -395,7 +407,7 @@ export function createQueue(deps: QueueDeps): Queue {
     health() {
       return {
         status: phase,
-        instance: { active: worker.activeCount, maxConcurrent: config.agents.maxConcurrentJobs, claiming: worker.accepting },
+        instance: { active: worker.activeCount, maxConcurrent: config.queue.maxConcurrentJobs, claiming: worker.accepting },
         ...(lastStats ?? {}),
       };
     },

@@ -1,4 +1,4 @@
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../domain/errors.js';
 import { RunError } from './types.js';
 
 /** Why an attempt's signal aborted. Also the `reason` its AbortSignal carries. */
@@ -29,7 +29,7 @@ const MAX_MESSAGE = 2000;
 /**
  * Retryable: transient trouble (timeouts, 429/5xx, lost connections, unknown
  * errors). Not retryable: what would fail the same way again — bad input and
- * options (RunError with retryable false, 4xx HttpError, zod validation).
+ * options (RunError with retryable false, a DomainError, zod validation).
  */
 export function classify(error: unknown, timeoutMs: number): Classified {
   const clip = (s: string) => (s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE)}…` : s);
@@ -39,9 +39,8 @@ export function classify(error: unknown, timeoutMs: number): Classified {
   if (error instanceof RunError) {
     return { code: error.code, message: clip(error.message), retryable: error.retryable, retryAfterMs: error.retryAfterMs };
   }
-  if (error instanceof HttpError) {
-    const retryable = error.status >= 500 || error.status === 408 || error.status === 429;
-    return { code: error.code, message: clip(error.message), retryable };
+  if (error instanceof DomainError) {
+    return { code: error.code, message: clip(error.message), retryable: false };
   }
   if (error instanceof Error && error.name === 'ZodError') {
     return { code: 'invalid_input', message: clip(error.message), retryable: false };

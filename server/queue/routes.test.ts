@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/helpers.js';
-import { gate, startQueue, testPlanner, type QueueHarness } from './testing.js';
+import { gate, planInput, startQueue, testPlanner, type QueueHarness } from '../../test/support/queue-harness.js';
 
 /** The runs API (docs/API.md section 3) against the real queue and PostgreSQL. */
 describe('runs API', () => {
@@ -10,7 +10,7 @@ describe('runs API', () => {
   const aborted: string[] = [];
   const planner = testPlanner(async (ctx) => {
     started.push(ctx.run.id);
-    const input = ctx.run.input as { mode?: string; text?: string };
+    const input = planInput<{ mode?: string; text?: string }>(ctx);
     if (input.mode === 'hold') {
       await new Promise<void>((resolve, reject) => {
         void hold.promise.then(resolve);

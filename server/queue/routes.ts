@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -17,9 +16,9 @@ import type { Config } from '../config/config.js';
 import { badRequest, conflict, notFound, parse, unauthorized } from '../http/errors.js';
 import { approvalsRoute, decideInput } from './approvals.js';
 import { answerInput, cancelRun, getRun, listEvents, listRuns, type ControlResult } from './sql/control.js';
-import { findRunByIdempotencyKey, insertRuns } from './sql/insert-runs.js';
 import { toEvent, toRun, type RunRow } from './sql/rows.js';
 import { loadSteps } from './sql/worker-writes.js';
+import type { SubmitRun } from './submit.js';
 import type { EventSink, RunPlanner } from './types.js';
 
 export const MAX_PREFER_WAIT_SECONDS = 60;
@@ -29,6 +28,7 @@ export interface RoutesDeps {
   config: Config;
   pool: pg.Pool;
   planner: RunPlanner;
+  submitRun: SubmitRun;
   sink: EventSink;
   /** New work was committed: claim it here without waiting for the NOTIFY round trip. */
   wake(): void;
@@ -131,35 +131,14 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
     const body = parse(createRunSchema, req.body);
     const headerKey = req.get('Idempotency-Key');
     const idempotencyKey = body.idempotencyKey ?? (headerKey === undefined ? undefined : parse(idempotencyHeaderSchema, headerKey, 'header Idempotency-Key'));
-    planner.validate(body, user);
+    const plan = await planner.plan(body, user);
     const waitSeconds = preferWaitSeconds(req.get('Prefer'));
-    const [inserted] = await insertRuns(pool, [
-      {
-        id: randomUUID(),
-        owner: user.username,
-        ownerId: user.id ?? null,
-        agent: body.agent ?? null,
-        pattern: body.pattern ?? null,
-        agents: body.agents ?? null,
-        options: body.options ?? null,
-        input: body.input,
-        priority: body.priority ?? 0,
-        idempotencyKey: idempotencyKey ?? null,
-        maxAttempts: deps.config.agents.retryAttempts,
-        model: planner.modelFor(body),
-        offline: planner.offline,
-        finishWaiters: waitSeconds > 0,
-      },
-    ]);
-    let row: RunRow | null = inserted ?? null;
-    if (inserted) {
-      publish({ id: inserted.id, owner: inserted.owner, status: inserted.status, lease_owner: null, seq: 1, type: 'run.queued', data: { priority: inserted.priority }, at: inserted.event_at });
-      deps.wake();
-    } else if (idempotencyKey !== undefined) {
-      // Same key from the same user: the run it already named.
-      row = await findRunByIdempotencyKey(pool, user.username, idempotencyKey, waitSeconds > 0);
-    }
-    if (!row) throw conflict('the run for this idempotency key is being created; retry');
+    const { run: row, created } = await deps.submitRun(plan, user, {
+      via: 'http',
+      idempotencyKey: idempotencyKey ?? null,
+      priority: body.priority,
+      awaitFinish: waitSeconds > 0,
+    });
     res.set('Location', `/api/runs/${row.id}`);
     if (waitSeconds > 0) {
       res.set('Preference-Applied', `wait=${waitSeconds}`);
@@ -169,15 +148,15 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
       } catch (error) {
         // Created here: an error now (a 503 from an exhausted pool) would make a client that
         // retries without an idempotency key create a second run. Answer with the run as created.
-        if (!inserted) throw error;
-        run = toRun(inserted, []);
+        if (!created) throw error;
+        run = toRun(row, []);
       }
       res.status(isFinalStatus(run.status) ? 200 : 202).json({ run });
       return;
     }
     // A run just created has no steps: answering needs no second query, so a busy pool
     // cannot turn an accepted run into a 503 that the client would retry as a duplicate.
-    res.status(202).json({ run: inserted ? toRun(row, []) : (await withSteps([row]))[0] });
+    res.status(202).json({ run: created ? toRun(row, []) : (await withSteps([row]))[0] });
   });
 
   router.get('/runs', async (req, res) => {

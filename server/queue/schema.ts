@@ -7,6 +7,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, check, foreignKey, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+// A foreign key names the other part's table: a declaration, not a read of its data.
+// eslint-disable-next-line no-restricted-imports
 import { users } from '../auth/schema.js';
 
 export const runs = pgTable(
@@ -22,6 +24,9 @@ export const runs = pgTable(
     agents: jsonb('agents').$type<string[]>(),
     options: jsonb('options').$type<Record<string, unknown>>(),
     input: jsonb('input').notNull(),
+    // The planner's frozen plan (migrations/0007_run_plan.sql): what the worker executes.
+    plan: jsonb('plan').notNull(),
+    planVersion: integer('plan_version').notNull(),
     status: text('status', { enum: ['queued', 'running', 'awaiting_input', 'succeeded', 'failed', 'cancelled'] })
       .notNull()
       .default('queued'),

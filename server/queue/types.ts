@@ -1,19 +1,42 @@
-import type { CreateRunBody, RunEvent, RunStatus, QueueStats, Usage } from '../../shared/protocol.js';
+import type { CreateRunBody, Run, RunEvent, RunStatus, QueueStats, Usage } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 
-/** What a run is asked to do, and for whom. */
-export interface RunSpec {
-  id: string;
-  owner: string;
-  agent: string | null;
-  pattern: string | null;
-  agents: string[] | null;
-  options: Record<string, unknown> | null;
-  input: unknown;
+/**
+ * What the API shows of what a run was asked to do (docs/API.md). The queue stores
+ * it for reading and never interprets it: what to execute is the plan.
+ */
+export type RunSummary = Pick<Run, 'agent' | 'pattern' | 'agents' | 'options' | 'input'>;
+
+/**
+ * A run's plan as the planner froze it at submit: opaque to the queue, which stores
+ * it (runs.plan, runs.plan_version) and hands it back to the planner's execute().
+ * The version lets a planner read plans an older release froze.
+ */
+export interface FrozenPlan {
+  version: number;
+  plan: unknown;
+  summary: RunSummary;
+  /** The model label stored on the run (e.g. "offline" or "gpt-4o-mini"). */
+  model: string | null;
+  offline: boolean;
 }
 
-/** A run as the worker sees it when it claims one. */
-export interface ClaimedRun extends RunSpec {
+/** Who submits a run besides its owner: the HTTP route today; threads, triggers, schedules and evals tomorrow. */
+export interface SubmitSource {
+  via: 'http' | 'thread' | 'trigger' | 'schedule' | 'eval';
+  /** Same key from the same owner names the same run (no second run). */
+  idempotencyKey?: string | null;
+  priority?: number;
+  /** Someone will wait for the final status: the final write sends a NOTIFY. */
+  awaitFinish?: boolean;
+}
+
+/** A run as the worker sees it when it claims one: the queue's own fields and the plan. */
+export interface ClaimedRun {
+  id: string;
+  owner: string;
+  plan: unknown;
+  planVersion: number;
   attempts: number;
   maxAttempts: number;
   /** Fencing token of this attempt; every write checks it. */
@@ -146,13 +169,15 @@ export interface RunOutcome {
   output: unknown;
 }
 
-/** What the agents part gives the queue: validation at submit time and execution. */
+/** What the agents part gives the queue: planning at submit time and execution. */
 export interface RunPlanner {
-  /** Throws HttpError (404 unknown agent/pattern, 400 bad options) before anything is written. */
-  validate(body: CreateRunBody, user: AuthUser): void;
+  /**
+   * Validates a request and freezes what the run will do, before anything is written.
+   * Throws ValidationError / NotFoundError (server/domain/errors.ts).
+   */
+  plan(body: CreateRunBody, actor: AuthUser): Promise<FrozenPlan>;
+  /** Executes `ctx.run.plan` (of `ctx.run.planVersion`). */
   execute(ctx: RunContext): Promise<RunOutcome>;
-  /** The model label stored on new runs (e.g. "offline" or "gpt-4o-mini"). */
-  modelFor(body: CreateRunBody): string;
   readonly offline: boolean;
 }
 

@@ -7,7 +7,7 @@ import { createMetrics } from '../metrics/metrics.js';
 import { claimRuns, sweepExpiredLeases } from './sql/leases.js';
 import { cancelRun } from './sql/control.js';
 import type { Db } from './sql/rows.js';
-import { gate, RecordingSink, startQueue, testPlanner, type QueueHarness } from './testing.js';
+import { gate, RecordingSink, startQueue, testPlanner, type QueueHarness } from '../../test/support/queue-harness.js';
 import type { RunContext } from './types.js';
 import { createWorker, type Worker } from './worker.js';
 

@@ -3,10 +3,11 @@ import type { RunEvent } from '../../shared/protocol.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createRunContext, type AttemptState } from './context.js';
+import { createFinalWriter, finalStatements } from './final-writes.js';
 import { AttemptAborted, backoffMs, classify, LeaseLost } from './retry.js';
 import { claimRuns, releaseRuns, renewLeases, type ClaimedRow, type ReturnedRow } from './sql/leases.js';
 import type { Db } from './sql/rows.js';
-import { finishRun, finishRuns, parkRun, retryRun, type Fence, type FinalRow, type FinalWrite, type WrittenEvent } from './sql/worker-writes.js';
+import { finishRun, parkRun, retryRun, type Fence, type WrittenEvent } from './sql/worker-writes.js';
 import { AwaitingInput, type ClaimedRun, type EventSink, type RunPlanner } from './types.js';
 
 export interface WorkerOptions {
@@ -47,8 +48,6 @@ interface Attempt extends AttemptState {
 
 /** Claim statements one instance keeps in flight: a second one overlaps the first's round trip. */
 const MAX_CLAIMS_IN_FLIGHT = 2;
-/** Final writes in flight at once (each may carry many runs). */
-const MAX_FINALS_IN_FLIGHT = 2;
 /** Attempts done executing but still committing their outcome, as a multiple of the cap. */
 const FINALIZING_FACTOR = 4;
 /** How long a cancel for a run not (yet) active here is remembered, in leases. */
@@ -99,7 +98,7 @@ export function createWorker(deps: WorkerDeps) {
   /*
    * The cap counts attempts whose execute() has not returned. One whose work is
    * done but whose final write is still being committed (batched, see
-   * commitFinal) no longer holds a slot, so claiming overlaps with committing;
+   * final-writes.ts) no longer holds a slot, so claiming overlaps with committing;
    * it stays in `active` (heartbeat, drain) and at most as many again may wait.
    */
   let executing = 0;
@@ -144,11 +143,8 @@ export function createWorker(deps: WorkerDeps) {
     const run: ClaimedRun = {
       id: row.id,
       owner: row.owner,
-      agent: row.agent,
-      pattern: row.pattern,
-      agents: row.agents,
-      options: row.options,
-      input: row.input,
+      plan: row.plan,
+      planVersion: row.plan_version,
       attempts: row.attempts,
       maxAttempts: row.max_attempts,
       leaseToken: row.lease_token,
@@ -224,49 +220,12 @@ export function createWorker(deps: WorkerDeps) {
     }
   }
 
-  /*
-   * Final writes go through a combiner: a couple of statements in flight at a
-   * time, and whatever ended meanwhile is committed together in the next one. Alone, a
-   * run's final write goes out at once (no added latency); under load, many runs
-   * share one commit.
-   */
-  const pendingFinals: { write: FinalWrite; resolve(row: FinalRow | null): void; reject(error: unknown): void }[] = [];
-  let finalsInFlight = 0;
-
-  function commitFinal(write: FinalWrite): Promise<FinalRow | null> {
-    return new Promise((resolve, reject) => {
-      pendingFinals.push({ write, resolve, reject });
-      void flushFinals();
-    });
-  }
-
-  async function flushFinals(): Promise<void> {
-    if (finalsInFlight >= MAX_FINALS_IN_FLIGHT || pendingFinals.length === 0) return;
-    finalsInFlight++;
-    const batch = pendingFinals.splice(0, 200);
-    try {
-      if (batch.length === 1) {
-        const [{ write, resolve }] = batch;
-        resolve(await finishRun(db, write.fence, write, write.data));
-      } else {
-        const written = await finishRuns(db, batch.map((b) => b.write));
-        for (const item of batch) item.resolve(written.get(item.write.fence.id) ?? null);
-      }
-    } catch (error) {
-      if (batch.length === 1) batch[0].reject(error);
-      else {
-        // One bad row must not sink the others: write them one by one.
-        for (const item of batch) finishRun(db, item.write.fence, item.write, item.write.data).then(item.resolve, item.reject);
-      }
-    } finally {
-      finalsInFlight--;
-      void flushFinals();
-    }
-  }
+  // Final writes go through a combiner (final-writes.ts): under load, many runs share one commit.
+  const finals = createFinalWriter(finalStatements(db));
 
   async function writeFinal(attempt: Attempt, status: 'succeeded' | 'failed', output: unknown, error: { code: string; message: string } | null): Promise<Outcome> {
     const data = status === 'succeeded' ? { output: output ?? null, attempt: attempt.run.attempts } : { error, attempt: attempt.run.attempts };
-    const written = await commitFinal({ fence: attempt.fence, status, output, error, data });
+    const written = await finals.commit({ fence: attempt.fence, status, output, error, data });
     if (written) {
       publish(attempt.run.id, attempt.run.owner, { ...written, type: `run.${status}`, data });
       return status;

@@ -2,10 +2,10 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { type HttpToolSpec } from './specs.js';
+import { type HttpToolSpec } from '../config/tool-specs.js';
 import { ToolError, type ApprovalPolicy, type Tool, type ToolInputSchema } from './types.js';
 
-export { httpToolSpecSchema, type HttpToolSpec } from './specs.js';
+export { httpToolSpecSchema, type HttpToolSpec } from '../config/tool-specs.js';
 
 
 /** Never a destination, even when allow-listed: link-local (cloud metadata lives there) and "this host". */

@@ -4,7 +4,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError, type CallToolResult, type Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.js';
-import { type McpServerSpec } from './specs.js';
+import { type McpServerSpec } from '../config/tool-specs.js';
 import { modelToolName, ToolError, type ApprovalPolicy, type Tool, type ToolInputSchema } from './types.js';
 
 /** The key under which a call's idempotency key travels in `_meta` (MCP reserves unprefixed and modelcontextprotocol.* names). */
@@ -272,4 +272,4 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
   };
 }
 
-export { mcpServerSpecSchema, type McpServerSpec } from './specs.js';
+export { mcpServerSpecSchema, type McpServerSpec } from '../config/tool-specs.js';

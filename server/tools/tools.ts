@@ -6,7 +6,7 @@ import { builtinTools } from './builtins.js';
 import { httpTool } from './http-tools.js';
 import { createMcpServers, type McpServers } from './mcp.js';
 import { createToolRegistry, type ToolRegistry } from './registry.js';
-import type { HttpToolSpec, McpServerSpec } from './specs.js';
+import type { HttpToolSpec, McpServerSpec } from '../config/tool-specs.js';
 
 export interface Tools extends Part {
   readonly registry: ToolRegistry;

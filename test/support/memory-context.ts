@@ -37,11 +37,8 @@ export function claimedRun(overrides: Partial<ClaimedRun> = {}): ClaimedRun {
   return {
     id: 'run-1',
     owner: 'tester',
-    agent: null,
-    pattern: null,
-    agents: null,
-    options: null,
-    input: '',
+    plan: null,
+    planVersion: 1,
     attempts: 1,
     maxAttempts: 3,
     leaseToken: 'lease-1',

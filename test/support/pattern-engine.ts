@@ -68,7 +68,7 @@ export function patternEngine(pattern: Pattern, rules: ScriptRule[] = []): Engin
     model,
     runner,
     async run({ agents, options = {}, task = 'How should a small town cut traffic?', store, inputAnswers = [], prepare }) {
-      const ctx = memoryContext(claimedRun({ pattern: pattern.name, agents: [...agents], options, input: task, inputAnswers }), { store });
+      const ctx = memoryContext(claimedRun({ plan: { agent: null, pattern: pattern.name, agents: [...agents], options, input: task }, inputAnswers }), { store });
       prepare?.(ctx);
       try {
         return { ctx, output: await pattern.run({ ctx, runner, task, agents, options }) };

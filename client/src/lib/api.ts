@@ -3,7 +3,7 @@
  * httpOnly cookie that login sets, so the page never holds the token itself.
  */
 import type { AgentInfo, PatternInfo } from '../../../shared/catalog.js';
-import type { ApiError as ApiErrorBody, LoginResponse, PendingApproval, PublicUser, Run, RunDecisionBody, RunEvent, RunStatus } from '../../../shared/protocol.js';
+import type { ApiError as ApiErrorBody, CreateRunBody, LoginResponse, PendingApproval, PublicUser, Run, RunDecisionBody, RunEvent, RunStatus } from '../../../shared/protocol.js';
 
 export interface FieldError {
   /** Dotted path, e.g. "options.rounds" or "input". */
@@ -65,15 +65,8 @@ export interface RunsPage {
   nextCursor: string | null;
 }
 
-export interface CreateRunRequest {
-  agent?: string;
-  pattern?: string;
-  agents?: string[];
-  input: unknown;
-  options?: Record<string, unknown>;
-  priority?: number;
-  idempotencyKey?: string;
-}
+/** The body of POST /api/runs: the contract's own type, not a copy of it. */
+export type CreateRunRequest = CreateRunBody;
 
 /** One tool of GET /api/tools: what agents may be given. */
 export interface ToolInfo {

@@ -1,7 +1,12 @@
-import type { RunSpec } from '../types.js';
+import type { RunSummary } from '../types.js';
 import { CHANNELS, RUN_COLUMNS, type Db, type RunRow } from './rows.js';
 
-export interface NewRun extends RunSpec {
+/** A run to insert: the queue's own fields, the frozen plan, and the summary the API shows. */
+export interface NewRun extends RunSummary {
+  id: string;
+  owner: string;
+  plan: unknown;
+  planVersion: number;
   /** The owner's user id (users.id); null for the local admin when authentication is off. */
   ownerId?: string | null;
   priority: number;
@@ -25,13 +30,14 @@ export async function insertRuns(db: Db, runs: NewRun[]): Promise<(RunRow & { ev
     name: 'queue_insert_runs',
     text: `WITH src AS (
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::jsonb[],
-                             $8::int[], $9::text[], $10::int[], $11::text[], $12::bool[], $13::bool[], $14::uuid[])
-          AS s(id, owner, agent, pattern, agents, options, input, priority, idempotency_key, max_attempts, model, offline, finish_waiters, owner_id)
+                             $8::int[], $9::text[], $10::int[], $11::text[], $12::bool[], $13::bool[], $14::jsonb[], $15::int[], $16::uuid[])
+          AS s(id, owner, agent, pattern, agents, options, input, priority, idempotency_key, max_attempts, model, offline, finish_waiters,
+               plan, plan_version, owner_id)
       ), r AS (
-        INSERT INTO runs (id, owner, agent, pattern, agents, options, input, priority, idempotency_key, max_attempts,
-                          model, offline, finish_waiters, last_seq, owner_id)
-        SELECT id, owner, agent, pattern, agents, options, input, priority, idempotency_key, max_attempts,
-               model, offline, finish_waiters, 1, owner_id FROM src
+        INSERT INTO runs (id, owner, agent, pattern, agents, options, input, plan, plan_version, priority, idempotency_key,
+                          max_attempts, model, offline, finish_waiters, last_seq, owner_id)
+        SELECT id, owner, agent, pattern, agents, options, input, plan, plan_version, priority, idempotency_key,
+               max_attempts, model, offline, finish_waiters, 1, owner_id FROM src
         ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING ${RUN_COLUMNS}
       ), e AS (
@@ -56,6 +62,8 @@ export async function insertRuns(db: Db, runs: NewRun[]): Promise<(RunRow & { ev
       runs.map((r) => r.model),
       runs.map((r) => r.offline),
       runs.map((r) => r.finishWaiters),
+      runs.map((r) => JSON.stringify(r.plan ?? null)),
+      runs.map((r) => r.planVersion),
       runs.map((r) => r.ownerId ?? null),
     ],
   });

@@ -1,43 +1,29 @@
+import type { Table } from 'drizzle-orm';
 import type pg from 'pg';
-import type { Run, RunEvent, RunStatus, RunStep } from '../../../shared/protocol.js';
+import type { Run, RunEvent, RunStep } from '../../../shared/protocol.js';
+import type { runs } from '../schema.js';
 
 /** Anything that runs a statement: the pool (autocommit) or a checked-out client. */
 export type Db = pg.Pool | pg.PoolClient;
 
-/** Columns every statement that hands a run back selects (see RUN_COLUMNS). */
-export interface RunRow {
-  id: string;
-  owner: string;
-  agent: string | null;
-  pattern: string | null;
-  agents: string[] | null;
-  options: Record<string, unknown> | null;
-  input: unknown;
-  status: RunStatus;
-  output: unknown;
-  error: { code: string; message: string } | null;
-  priority: number;
-  idempotency_key: string | null;
-  attempts: number;
-  max_attempts: number;
-  model: string | null;
-  offline: boolean;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost_usd: number;
-  cached_requests: number;
-  pending_input: unknown;
-  input_answers: unknown[];
-  last_seq: number;
-  lease_token: string | null;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-  updated_at: Date;
-}
+/**
+ * A table's row as hand-written SQL returns it: the SQL column names (snake_case)
+ * with the types drizzle infers from server/queue/schema.ts, so a column changed
+ * there changes every statement's row type.
+ */
+type Columns<T extends Table> = T['_']['columns'];
+export type SqlRow<T extends Table> = {
+  [K in keyof Columns<T> as Columns<T>[K]['_']['name']]: T['$inferSelect'][K & keyof T['$inferSelect']];
+};
+
+/** Columns every statement that hands a run back selects (see RUN_COLUMNS); numerics cast to numbers. */
+export type RunRow = Omit<
+  SqlRow<typeof runs>,
+  'run_at' | 'lease_owner' | 'lease_expires_at' | 'cancel_requested' | 'finish_waiters' | 'cost_usd'
+> & { cost_usd: number };
 
 /** bigint and numeric come back as strings from pg; cast them where they are read. */
-export const RUN_COLUMNS = `id, owner, agent, pattern, agents, options, input, status, output, error, priority,
+export const RUN_COLUMNS = `id, owner, agent, pattern, agents, options, input, plan, plan_version, status, output, error, priority,
   idempotency_key, attempts, max_attempts, model, offline, prompt_tokens::float8 AS prompt_tokens,
   completion_tokens::float8 AS completion_tokens, cost_usd::float8 AS cost_usd, cached_requests,
   pending_input, input_answers, last_seq, lease_token, created_at, started_at, finished_at, updated_at`;
@@ -101,7 +87,7 @@ export function toRun(row: RunRow, steps: StepRow[]): Run {
     pattern: row.pattern,
     agents: row.agents,
     options: row.options,
-    input: row.input,
+    input: row.input as Run['input'],
     output: row.output ?? null,
     error: row.error ? { code: row.error.code, message: row.error.message } : null,
     attempts: row.attempts,

@@ -1,7 +1,10 @@
 import type pg from 'pg';
-import type { RunEvent } from '../../shared/protocol.js';
+import type { RunEvent } from '../../../shared/protocol.js';
 
-/** The hub's statements: it only reads runs and run_events (the queue writes them). */
+/*
+ * Reads other parts need (the hub's delivery and catch-up), reached through
+ * server/queue/reads.ts: the queue owns runs and run_events; nobody else queries them.
+ */
 
 interface EventRow {
   run_id: string;

@@ -7,18 +7,18 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { databaseFor } from '../../test/helpers.js';
+import { databaseFor } from '../helpers.js';
 import type { QueueStats, Role, RunEvent } from '../../shared/protocol.js';
 import { roleSchema } from '../../shared/protocol.js';
-import type { AuthUser } from '../auth/types.js';
-import { loadConfig, type Config } from '../config/config.js';
-import { openDatabase, type Database } from '../db/database.js';
-import { createExpressApp } from '../http/express-app.js';
-import { notFound } from '../http/errors.js';
-import { createLogger, type Logger } from '../log.js';
-import { createMetrics, type Metrics } from '../metrics/metrics.js';
-import { createQueue, type Queue, type QueueTuning } from './queue.js';
-import type { EventSink, RunContext, RunOutcome, RunPlanner } from './types.js';
+import type { AuthUser } from '../../server/auth/types.js';
+import { loadConfig, type Config } from '../../server/config/config.js';
+import { openDatabase, type Database } from '../../server/db/database.js';
+import { NotFoundError } from '../../server/domain/errors.js';
+import { createExpressApp } from '../../server/http/express-app.js';
+import { createLogger, type Logger } from '../../server/log.js';
+import { createMetrics, type Metrics } from '../../server/metrics/metrics.js';
+import { createQueue, type Queue, type QueueTuning } from '../../server/queue/queue.js';
+import type { EventSink, RunContext, RunOutcome, RunPlanner } from '../../server/queue/types.js';
 
 export class RecordingSink implements EventSink {
   readonly events: { event: RunEvent; owner: string }[] = [];
@@ -40,19 +40,23 @@ export class RecordingSink implements EventSink {
 
 export type Execute = (ctx: RunContext) => Promise<RunOutcome>;
 
+/** The input the test submitted (the test planner's plan is the request's fields). */
+export const planInput = <T>(ctx: RunContext): T => (ctx.run.plan as { input: T }).input;
+
 /** A planner whose execute() the test sets (and may swap) at will; agent "missing" is unknown. */
 export function testPlanner(execute: Execute): RunPlanner & { execute: Execute; set(fn: Execute): void } {
   let current = execute;
   return {
     offline: true,
-    validate(body) {
-      if (body.agent === 'missing' || body.pattern === 'missing') throw notFound(`agent "${body.agent ?? body.pattern}"`);
+    async plan(body) {
+      if (body.agent === 'missing' || body.pattern === 'missing') throw new NotFoundError(`agent "${body.agent ?? body.pattern}"`);
+      const summary = { agent: body.agent ?? null, pattern: body.pattern ?? null, agents: body.agents ?? null, options: body.options ?? null, input: body.input };
+      return { version: 1, plan: summary, summary, model: 'offline', offline: true };
     },
     execute: (ctx) => current(ctx),
     set(fn) {
       current = fn;
     },
-    modelFor: () => 'offline',
   };
 }
 

@@ -1,0 +1,12 @@
+import type { Server } from 'node:http';
+import type { Part } from '../lifecycle/part.js';
+import type { EventSink } from '../queue/types.js';
+
+/** The WebSocket hub as the rest of the app sees it: a Part and the queue's EventSink. */
+export interface Hub extends Part, EventSink {
+  /** Takes over `upgrade` on the HTTP server for /ws. */
+  attach(server: Server): void;
+  connectionCount(): number;
+  /** This hub's id in cross-instance notifications. */
+  readonly instanceId: string;
+}

@@ -1,0 +1,15 @@
+/**
+ * What other parts may read of the queue's data (runs, run_steps, run_events),
+ * as functions: the hub's delivery and catch-up, the agents part's usage totals.
+ * They import this module, never ./sql/ or the tables: the queue can change
+ * its storage behind these signatures (docs/ARCHITECTURE.md).
+ */
+export {
+  selectEvent,
+  selectEventsAfter,
+  selectLifecycleEventsAfter,
+  selectLifecycleEventsSince,
+  selectRunHead,
+  selectRunHeads,
+} from './sql/reads.js';
+export { usageBy, type UsageTotals } from './sql/usage.js';

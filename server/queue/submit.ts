@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { AuthUser } from '../auth/types.js';
+import { ConflictError } from '../domain/errors.js';
+import { findRunByIdempotencyKey, insertRuns } from './sql/insert-runs.js';
+import type { RunRow } from './sql/rows.js';
+import type { EventSink, FrozenPlan, SubmitSource } from './types.js';
+
+export interface Submitted {
+  run: RunRow;
+  /** False when the idempotency key named a run that already existed. */
+  created: boolean;
+}
+
+/** Submits a planned run for `actor`; the one way every producer (HTTP, threads, triggers…) creates runs. */
+export type SubmitRun = (plan: FrozenPlan, actor: AuthUser, source: SubmitSource) => Promise<Submitted>;
+
+/**
+ * Inserts the run with its `run.queued` event and NOTIFY, publishes the event and
+ * wakes this instance's worker. Planning (validation) happened before: nothing here
+ * looks inside the plan.
+ */
+export function createSubmitRun(deps: { pool: pg.Pool; sink: EventSink; maxAttempts: number; wake(): void }): SubmitRun {
+  const { pool, sink } = deps;
+  return async (plan, actor, source) => {
+    const idempotencyKey = source.idempotencyKey ?? null;
+    const [inserted] = await insertRuns(pool, [
+      {
+        id: randomUUID(),
+        owner: actor.username,
+        ownerId: actor.id ?? null,
+        ...plan.summary,
+        plan: plan.plan,
+        planVersion: plan.version,
+        priority: source.priority ?? 0,
+        idempotencyKey,
+        maxAttempts: deps.maxAttempts,
+        model: plan.model,
+        offline: plan.offline,
+        finishWaiters: source.awaitFinish === true,
+      },
+    ]);
+    if (inserted) {
+      const { event_at: at, ...run } = inserted;
+      try {
+        sink.event({ seq: 1, runId: run.id, type: 'run.queued', data: { priority: run.priority }, at: at.toISOString() }, run.owner);
+      } catch {
+        // Live delivery is best effort; the event is stored.
+      }
+      deps.wake();
+      return { run, created: true };
+    }
+    // Same key from the same owner: the run it already named.
+    const existing = idempotencyKey === null ? null : await findRunByIdempotencyKey(pool, actor.username, idempotencyKey, source.awaitFinish === true);
+    if (!existing) throw new ConflictError('the run for this idempotency key is being created; retry');
+    return { run: existing, created: false };
+  };
+}

@@ -1,0 +1,9 @@
+/**
+ * Every table, as drizzle-orm sees it. The SQL files in migrations/ create them; each
+ * part keeps the definitions of its own tables beside its SQL, and this file (at the
+ * composition level, like app.ts) gathers them for the drift check and drizzle-kit.
+ */
+export * from './agents/schema.js';
+export * from './auth/schema.js';
+export * from './db/schema.js';
+export * from './queue/schema.js';
