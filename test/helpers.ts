@@ -28,6 +28,14 @@ export async function createTestDatabase(prefix = 't'): Promise<{ url: string; n
       const c = new pg.Client(adminUrl);
       await c.connect();
       try {
+        // Connections a test just ended may still be closing: wait for them rather than
+        // terminate them (a terminated connection that is ending reports 57P01 as an
+        // unhandled error in whichever test file runs next). FORCE only as a last resort.
+        for (let i = 0; i < 40; i++) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if ((rows[0]?.n ?? 0) === 0) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
         await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       } finally {
         await c.end();
