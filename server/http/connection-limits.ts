@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { RequestHandler } from 'express';
+import type { NextFunction, RequestHandler, Response } from 'express';
 import type { Config } from '../config/config.js';
 import { sendError } from './errors.js';
 import { createProxyTrust, normalizeAddress } from './proxy-trust.js';
@@ -78,6 +78,17 @@ export function createConnectionLimits(config: Config): ConnectionLimits {
   const userRequests = new ConnectionCounter(perUser);
   const refusedSockets = new WeakSet<Socket>();
 
+  /** A request holds its slot until its response closes; with no slot it is refused with 429. */
+  const holdWhileOpen = (release: (() => void) | null, res: Response, next: NextFunction, refusal: () => Refusal) => {
+    if (!release) {
+      res.set('Retry-After', RETRY_AFTER_SECONDS);
+      sendError(res, 429, 'too_many_connections', refusal().message);
+      return;
+    }
+    res.once('close', release);
+    next();
+  };
+
   return {
     onConnection(socket) {
       const peer = socket.remoteAddress;
@@ -108,26 +119,12 @@ export function createConnectionLimits(config: Config): ConnectionLimits {
     },
     refused: (socket) => refusedSockets.has(socket),
     requests(req, res, next) {
-      const release = requests.acquire(req.ip ?? '');
-      if (!release) {
-        res.set('Retry-After', RETRY_AFTER_SECONDS);
-        sendError(res, 429, 'too_many_connections', tooMany('this address', perClient).message);
-        return;
-      }
-      res.once('close', release);
-      next();
+      holdWhileOpen(requests.acquire(req.ip ?? ''), res, next, () => tooMany('this address', perClient));
     },
     userRequests(req, res, next) {
       const id = req.user?.id;
       if (id === undefined) return next();
-      const release = userRequests.acquire(id);
-      if (!release) {
-        res.set('Retry-After', RETRY_AFTER_SECONDS);
-        sendError(res, 429, 'too_many_connections', tooMany('this user', perUser).message);
-        return;
-      }
-      res.once('close', release);
-      next();
+      holdWhileOpen(userRequests.acquire(id), res, next, () => tooMany('this user', perUser));
     },
     acceptWebSocket(req, socket, user) {
       const client = trust.clientAddress(req);

@@ -182,6 +182,17 @@ export function createQueue(deps: QueueDeps): Queue {
     });
   }
 
+  /** Calls `tick` after `delay` on a tracked, unref'd timer (cleared at stop); nothing once stopped. */
+  function after(delay: number, tick: () => void): void {
+    if (phase === 'stopped') return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      tick();
+    }, delay);
+    timer.unref();
+    timers.add(timer);
+  }
+
   /** Runs `fn` every `ms` without overlapping itself; errors are logged, not thrown. */
   function every(ms: number, what: string, fn: () => Promise<unknown>, firstDelayMs = ms): { running: () => Promise<void> } {
     let current: Promise<void> = Promise.resolve();
@@ -192,15 +203,7 @@ export function createQueue(deps: QueueDeps): Queue {
         .catch((error: unknown) => log.warn({ err: error }, `${what} failed`))
         .finally(() => schedule(ms));
     };
-    const schedule = (delay: number) => {
-      if (phase === 'stopped') return;
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        tick();
-      }, delay);
-      timer.unref();
-      timers.add(timer);
-    };
+    const schedule = (delay: number) => after(delay, tick);
     schedule(firstDelayMs);
     return { running: () => current };
   }
@@ -216,15 +219,7 @@ export function createQueue(deps: QueueDeps): Queue {
     let current: Promise<void> = Promise.resolve();
     let lastSuccess = performance.now();
     const retryMs = Math.max(50, Math.floor(tuning.heartbeatMs / 4));
-    const schedule = (delay: number) => {
-      if (phase === 'stopped') return;
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        tick();
-      }, delay);
-      timer.unref();
-      timers.add(timer);
-    };
+    const schedule = (delay: number) => after(delay, tick);
     const tick = () => {
       if (phase !== 'running' && phase !== 'stopping') return;
       const started = performance.now();
