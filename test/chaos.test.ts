@@ -120,6 +120,6 @@ describe('chaos: pool and event-loop stalls under 500 runs', () => {
       `SELECT count(*)::int AS n FROM run_events WHERE run_id = ANY($1) AND type = 'run.released'`,
       [ids],
     );
-    expect(lost[0].n, 'runs taken back from a live instance').toBe(0);
+    expect(lost[0]!.n, 'runs taken back from a live instance').toBe(0);
   }, 300_000);
 });

@@ -97,6 +97,7 @@ describe('reconnecting to another instance after SIGTERM', () => {
 
   it('resumes with after on the other instance and misses nothing', async () => {
     const [first, second] = processes;
+    if (!first || !second) throw new Error('two app processes were not started');
     const runId = await insertRun(producer.db.pool, 'admin');
     const topic = `run:${runId}` as const;
     let target = first;

@@ -124,7 +124,7 @@ describe('WebSocket session lifetime across instances', () => {
     await createUser('erin', 'viewer');
     const { rows } = await a.db.pool.query<{ id: string; token_version: number }>("SELECT id, token_version FROM users WHERE username = 'erin'");
     // The same secret as the apps, a token with a few seconds to live.
-    const short = await createTokens({ secret: SECRET, ttlSeconds: 4 }).issue({ id: rows[0].id, username: 'erin', role: 'viewer', tokenVersion: rows[0].token_version });
+    const short = await createTokens({ secret: SECRET, ttlSeconds: 4 }).issue({ id: rows[0]!.id, username: 'erin', role: 'viewer', tokenVersion: rows[0]!.token_version });
     const s = await openSocket(wsUrl(b.url, '/ws', short.token));
     const closed = await s.closed;
     expect(closed.code).toBe(WS_CLOSE.unauthorized);

@@ -171,7 +171,7 @@ export async function startOpenAiTestServer(options: { defaultBehaviour?: Behavi
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     req.on('end', () => {
-      const path = (req.url ?? '').split('?')[0];
+      const path = (req.url ?? '').split('?')[0] ?? '';
       if (req.method === 'GET' && path.endsWith('/models')) {
         const payload = JSON.stringify({ object: 'list', data: [{ id: 'test-model', object: 'model', created: 0, owned_by: 'test' }] });
         res.writeHead(200, { 'content-type': 'application/json' });

@@ -51,7 +51,7 @@ async function engineOnly() {
   const runner = createRunner({ catalog, backend: model, config });
   const rows: { name: string; steps: number; perStepUs: number }[] = [];
   for (const c of CASES) {
-    const pattern = patterns.get(c.name.split(' ')[0])!;
+    const pattern = patterns.get(c.name.split(' ')[0]!)!;
     const run = (i: number): ClaimedRun => ({
       id: `bench-${i}`, owner: 'bench', plan: { agent: null, pattern: pattern.name, agents: c.agents, options: c.options, input: c.input },
       planVersion: 1, attempts: 1, maxAttempts: 3, leaseToken: 'x', inputAnswers: [],
@@ -93,7 +93,7 @@ async function throughQueue() {
       samples.push(performance.now() - t);
     }
     samples.sort((a, b) => a - b);
-    return samples[Math.floor(samples.length / 2)];
+    return samples[Math.floor(samples.length / 2)]!;
   };
   try {
     const one = await timeRuns(['writer']);

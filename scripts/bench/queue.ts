@@ -53,7 +53,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function summarize(samples: number[]): Result['latency'] {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
   return { avg: sorted.reduce((s, x) => s + x, 0) / sorted.length, p50: at(0.5), p99: at(0.99) };
 }
 
@@ -264,7 +264,7 @@ async function main(): Promise<void> {
   try {
     const versionClient = new pg.Client(database.url);
     await versionClient.connect();
-    const version = (await versionClient.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0].v;
+    const version = (await versionClient.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v;
     await versionClient.end();
     const results: Result[] = [];
     const only = process.env.BENCH_ONLY?.split(',');
@@ -275,9 +275,9 @@ async function main(): Promise<void> {
       results.push(result);
     }
     if (only) return;
-    const ordered = [results[1], results[0], results[2]];
-    const anchor = results[0];
-    const ours = results[1];
+    const ordered = [results[1]!, results[0]!, results[2]!];
+    const anchor = results[0]!;
+    const ours = results[1]!;
     const markdown = [
       '## Queue',
       '',

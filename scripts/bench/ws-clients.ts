@@ -41,7 +41,7 @@ function onMessage(data: WebSocket.RawData): void {
 
 function open(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const ws = new WebSocket(url!, { perMessageDeflate: false });
     ws.on('open', () => {
       ws.send(JSON.stringify({ type: 'subscribe', topic }));
       resolve();

@@ -26,7 +26,7 @@ async function store(runId: string, seq: number, data: Record<string, unknown>):
      INSERT INTO run_events (run_id, seq, type, data) VALUES ($1, $2, 'run.step.finished', $3) RETURNING at`,
     [runId, seq, data],
   );
-  return rows[0].at.toISOString();
+  return rows[0]!.at.toISOString();
 }
 
 onCommands(async (command) => {

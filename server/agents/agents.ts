@@ -135,7 +135,8 @@ export function createAgents(deps: {
     if (offline) return 'offline';
     const names = plan.agent ? [plan.agent] : (plan.agents ?? []);
     const models = new Set(names.map((n) => catalog.get(n)).filter((a): a is AgentSpec => a !== undefined).map((a) => runner.modelOf(a)));
-    return models.size === 1 ? [...models][0] : config.openai.model;
+    const [only] = models;
+    return models.size === 1 && only !== undefined ? only : config.openai.model;
   }
 
   return {

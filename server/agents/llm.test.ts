@@ -84,9 +84,9 @@ describe('LLM client against an OpenAI-compatible server (real SDK, real SSE)', 
     expect(response).toMatchObject({ text: 'The quick brown fox jumps over the lazy dog.', model: 'test-model', cached: false, usage: { promptTokens: 21, completionTokens: 11 } });
     expect(deltas.length).toBeGreaterThan(5);
     expect(deltas.join('')).toBe(response.text);
-    const body = server.requests[0].body;
+    const body = server.requests[0]!.body;
     expect(body).toMatchObject({ stream: true, stream_options: { include_usage: true }, temperature: 0.7, max_tokens: 200 });
-    expect(server.requests[0].headers.authorization).toBe('Bearer sk-test');
+    expect(server.requests[0]!.headers.authorization).toBe('Bearer sk-test');
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/llm_requests_total\{model="test-model",outcome="success"\} 1/);
     expect(text).toMatch(/llm_tokens_total\{model="test-model",kind="prompt"\} 21/);
@@ -110,7 +110,7 @@ describe('LLM client against an OpenAI-compatible server (real SDK, real SSE)', 
     const schema = { type: 'object' as const, properties: { pass: { type: 'boolean' as const }, reasons: { type: 'array' as const, items: { type: 'string' as const } } }, required: ['pass'] };
     const response = await llm.complete(ask('Check this', { responseSchema: { name: 'verdict', schema } }), live());
     expect(JSON.parse(response.text)).toEqual({ pass: expect.any(Boolean), reasons: expect.any(Array) });
-    expect(server.requests[0].body.response_format).toMatchObject({
+    expect(server.requests[0]!.body.response_format).toMatchObject({
       type: 'json_schema',
       json_schema: { name: 'verdict', strict: true, schema: { required: ['pass', 'reasons'], additionalProperties: false } },
     });
@@ -130,7 +130,7 @@ describe('LLM client against an OpenAI-compatible server (real SDK, real SSE)', 
     const response = await llm.complete(ask('hello'), live());
     expect(response.text).toBe('ok after waiting');
     expect(server.count()).toBe(2);
-    expect(server.requests[1].at - server.requests[0].at).toBeGreaterThanOrEqual(950);
+    expect(server.requests[1]!.at - server.requests[0]!.at).toBeGreaterThanOrEqual(950);
   });
 
   it('hands a long Retry-After back to the queue as a retryable error instead of holding the step', async () => {
@@ -202,7 +202,7 @@ describe('LLM client against an OpenAI-compatible server (real SDK, real SSE)', 
     expect((error as Error).message).toBe('cancelled by test');
     expect(Date.now() - abortedAt).toBeLessThan(2000);
     // The SDK closed the request: the server sees it go.
-    await expect.poll(() => server.requests[0].closedAt, { timeout: 5000 }).not.toBeNull();
+    await expect.poll(() => server.requests[0]!.closedAt, { timeout: 5000 }).not.toBeNull();
   });
 
   it('opens the circuit after consecutive failures, fails fast, and closes after a good trial', async () => {

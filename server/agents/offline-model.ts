@@ -41,7 +41,7 @@ function generator(seed: number): () => number {
 interface Context {
   rng: () => number;
   topic: string;
-  keywords: string[];
+  keywords: Keywords;
   sentences: string[];
   userText: string;
   systemText: string;
@@ -50,7 +50,9 @@ interface Context {
 }
 
 function pick<T>(rng: () => number, items: readonly T[]): T {
-  return items[Math.floor(rng() * items.length) % items.length];
+  const item = items[Math.floor(rng() * items.length) % items.length];
+  if (item === undefined) throw new Error('offline model: pick from an empty list');
+  return item;
 }
 
 function extractTopic(userText: string): string {
@@ -61,7 +63,10 @@ function extractTopic(userText: string): string {
   return topic.replace(/[.?!:]+$/, '') || 'the request';
 }
 
-function extractKeywords(text: string): string[] {
+/** At least four: the prose templates name four. */
+type Keywords = [string, string, string, string, ...string[]];
+
+function extractKeywords(text: string): Keywords {
   const counts = new Map<string, number>();
   for (const word of text.toLowerCase().match(/[\p{L}][\p{L}'-]{3,}/gu) ?? []) {
     if (STOPWORDS.has(word)) continue;
@@ -70,7 +75,10 @@ function extractKeywords(text: string): string[] {
   const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([w]) => w);
   const result = ranked.slice(0, 6);
   for (const fallback of FALLBACK_KEYWORDS) if (result.length < 4 && !result.includes(fallback)) result.push(fallback);
-  return result;
+  const [k1, k2, k3, k4, ...more] = result;
+  // Six distinct fallbacks always fill the list to four, so fewer is a bug.
+  if (k1 === undefined || k2 === undefined || k3 === undefined || k4 === undefined) throw new Error('offline model: fewer than four keywords');
+  return [k1, k2, k3, k4, ...more];
 }
 
 function extractSentences(text: string): string[] {
@@ -246,8 +254,10 @@ function scoreChoice(value: string, values: readonly string[], text: string): nu
 
 function chooseEnum(values: readonly string[], c: Context): string {
   const scored = values.map((v) => ({ v, s: scoreChoice(v, values, c.userText) + c.rng() * 0.5 })).sort((a, b) => b.s - a.s);
-  c.choiceMargin = scored.length > 1 ? scored[0].s - scored[1].s : 1;
-  return scored[0].v;
+  const [best, second] = scored;
+  if (!best) throw new Error('offline model: an enum with no values');
+  c.choiceMargin = second ? best.s - second.s : 1;
+  return best.v;
 }
 
 function stringFor(key: string, index: number, c: Context): string {

@@ -49,7 +49,7 @@ describe('global model rate limit held by two instances', () => {
     // Whichever instance claimed it reports the waiting step.
     const limits = await Promise.all([a, b].map(async (t) => (await request(t.url).get('/health')).body.checks.llm.rateLimit as { requestsPerMinute: number; waiting: number }));
     expect(limits.map((l) => l.requestsPerMinute)).toEqual([2, 2]);
-    expect(limits[0].waiting + limits[1].waiting).toBe(1);
+    expect(limits[0]!.waiting + limits[1]!.waiting).toBe(1);
 
     // A minute passes (for the window): the waiting step takes the freed slot and finishes.
     await admin.query("UPDATE llm_rate_slots SET taken_at = taken_at - interval '2 minutes'");

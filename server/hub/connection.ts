@@ -225,7 +225,7 @@ export class Connection implements Subscriber {
         this.error('unknown_type', 'type must be "subscribe", "unsubscribe" or "ping"');
       } else {
         const issue = parsed.error.issues[0];
-        this.error('bad_frame', `${issue.path.join('.') || 'frame'}: ${issue.message}`);
+        this.error('bad_frame', `${issue?.path.join('.') || 'frame'}: ${issue?.message ?? 'invalid frame'}`);
       }
       return;
     }

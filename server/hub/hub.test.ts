@@ -117,23 +117,23 @@ describe('hub (auth on)', () => {
       if (i < 3) s.send({ type: 'subscribe', topic, after: [0, 10, 35][i] });
     });
     await sleep(30);
-    sockets[3].send({ type: 'subscribe', topic });
+    sockets[3]!.send({ type: 'subscribe', topic });
     // Stop producing only once the live-only subscriber has had a live event: on a loaded
     // machine the producers could otherwise finish before its subscription lands.
-    await sockets[3].next((f) => f.type === 'event' && f.topic === topic && 'seq' in f.event && f.event.type !== 'run.token', 60_000);
+    await sockets[3]!.next((f) => f.type === 'event' && f.topic === topic && 'seq' in f.event && f.event.type !== 'run.token', 60_000);
     producing = false;
     await Promise.all(producers);
-    const final = (await t.db.pool.query<{ last_seq: number }>('SELECT last_seq FROM runs WHERE id = $1', [runId])).rows[0].last_seq;
+    const final = (await t.db.pool.query<{ last_seq: number }>('SELECT last_seq FROM runs WHERE id = $1', [runId])).rows[0]!.last_seq;
     // The final event arrives however it is delivered (live, or filled by the reconciler).
     await Promise.all(sockets.map((s) => s.next(isEvent(topic, final), 15_000)));
     for (const [i, after] of [0, 10, 35].entries()) {
-      const seqs = sockets[i].seqs(topic);
+      const seqs = sockets[i]!.seqs(topic);
       expect(seqs).toEqual(Array.from({ length: final - after }, (_, k) => after + 1 + k));
     }
     // Live only: contiguous from wherever it joined, up to the end.
-    const live = sockets[3].seqs(topic);
+    const live = sockets[3]!.seqs(topic);
     expect(live.length).toBeGreaterThan(0);
-    expect(live).toEqual(Array.from({ length: live.length }, (_, k) => live[0] + k));
+    expect(live).toEqual(Array.from({ length: live.length }, (_, k) => live[0]! + k));
     expect(live.at(-1)).toBe(final);
     // Tokens never run ahead of the stored event they follow. The live-only subscriber has
     // no history, so the tokens it gets before its first stored event follow one it never saw.

@@ -301,7 +301,7 @@ export function createRunTopics(deps: {
           if (!isCurrent(who, runId, sub)) return 'cancelled';
           if (rows.length === 0) break;
           for (let i = 0; i < rows.length; i++) {
-            const frame = frameFor(topic, rows[i]);
+            const frame = frameFor(topic, rows[i]!);
             // History is read as fast as the client takes it, never faster: a long replay must not look like a slow consumer.
             if (i === rows.length - 1 || who.bufferedAmount > deps.replayHighWaterBytes) {
               await sendAndWait(who, frame);
@@ -310,7 +310,7 @@ export function createRunTopics(deps: {
               who.send(frame);
             }
           }
-          cursor = rows[rows.length - 1].seq;
+          cursor = rows[rows.length - 1]!.seq;
           if (rows.length < REPLAY_PAGE) {
             const first = sub.buffer.find((i) => i.stored)?.event.seq;
             if (first === undefined || first <= cursor + 1) break;

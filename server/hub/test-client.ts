@@ -102,10 +102,10 @@ export async function appendEvent(pool: pg.Pool, runId: string, type: string, da
   try {
     await client.query('BEGIN');
     const { rows } = await client.query<{ last_seq: number }>('UPDATE runs SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq', [runId]);
-    const seq = rows[0].last_seq;
+    const seq = rows[0]!.last_seq;
     const inserted = await client.query<{ at: Date }>('INSERT INTO run_events (run_id, seq, type, data) VALUES ($1, $2, $3, $4) RETURNING at', [runId, seq, type, data]);
     await client.query('COMMIT');
-    return { seq, runId, type, data, at: inserted.rows[0].at.toISOString() };
+    return { seq, runId, type, data, at: inserted.rows[0]!.at.toISOString() };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;

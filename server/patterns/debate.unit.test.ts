@@ -35,12 +35,12 @@ describe('debate (unit)', () => {
       expect(call.prompt).toContain('- critic: Cars pollute.');
       expect(call.prompt).toContain('- analyst: Shops need cars.');
     }
-    const judge = e.model.calls[4];
+    const judge = e.model.calls[4]!;
     expect(judge.agent).toBe('judge');
     expect(judge.schema).toBe('debate_verdict');
     expect(judge.prompt).toContain('Deliveries still need access.');
     expect(ctx.records.map((r) => r.key)).toEqual(['debate:r1:0:critic', 'debate:r1:1:analyst', 'debate:r2:0:critic', 'debate:r2:1:analyst', 'debate:judge:judge']);
-    expect(ctx.records[4].meta).toMatchObject({ role: 'judge', verdict: 'critic' });
+    expect(ctx.records[4]!.meta).toMatchObject({ role: 'judge', verdict: 'critic' });
   });
 
   it('rounds sets how many arguments each debater makes', async () => {

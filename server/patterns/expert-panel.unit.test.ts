@@ -23,7 +23,7 @@ describe('expert-panel (unit)', () => {
     const { output, ctx } = await e.run({ agents, task: 'Nuclear power for the climate?' });
     expect(e.model.calls.slice(0, 3).map((c) => [c.agent, c.prompt])).toEqual(agents.map((a) => [a, 'Nuclear power for the climate?']));
     for (const expert of e.model.calls.slice(0, 3)) expect(expert.system).toContain('one expert on a panel');
-    const moderator = e.model.calls[3];
+    const moderator = e.model.calls[3]!;
     expect(moderator.agent).toBe('moderator');
     for (const text of ['Expert researcher:\nLow carbon.', 'Expert analyst:\nExpensive to build.', 'Expert critic:\nWaste is unsolved.']) expect(moderator.prompt).toContain(text);
     expect(output).toEqual({
@@ -35,7 +35,7 @@ describe('expert-panel (unit)', () => {
       ],
     });
     expect(ctx.records.map((r) => r.key)).toEqual(['panel:0:researcher', 'panel:1:analyst', 'panel:2:critic', 'panel:moderate:moderator']);
-    expect(ctx.records[3].meta).toMatchObject({ pattern: 'expert-panel', role: 'moderator' });
+    expect(ctx.records[3]!.meta).toMatchObject({ pattern: 'expert-panel', role: 'moderator' });
   });
 
   it('one expert failing keeps the others\' answers and does not reach the moderator', async () => {

@@ -22,7 +22,7 @@ describe('parallel (unit)', () => {
     ]);
     const { output, ctx } = await e.run({ agents, options: { aggregator: 'summarizer' }, task: 'A four-day week' });
     expect(e.model.calls.slice(0, 3).map((c) => [c.agent, c.prompt])).toEqual(agents.map((a) => [a, 'A four-day week']));
-    const merge = e.model.calls[3];
+    const merge = e.model.calls[3]!;
     expect(merge.agent).toBe('summarizer');
     for (const text of ['Answer from critic:\nToo costly.', 'Answer from planner:\nThree phases.', 'Answer from analyst:\nWorth it.']) expect(merge.prompt).toContain(text);
     expect(merge.system).toContain('Merge their answers');
@@ -35,7 +35,7 @@ describe('parallel (unit)', () => {
       ],
     });
     expect(ctx.records.map((r) => r.key)).toEqual(['par:0:critic', 'par:1:planner', 'par:2:analyst', 'par:aggregate:summarizer']);
-    expect(ctx.records[3].meta).toMatchObject({ pattern: 'parallel', role: 'aggregator' });
+    expect(ctx.records[3]!.meta).toMatchObject({ pattern: 'parallel', role: 'aggregator' });
   });
 
   it('without an aggregator lists every answer in agent order', async () => {

@@ -67,7 +67,7 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     const events = (await request(t.url).get(`/api/runs/${run.id}/events`)).body.events as { type: string }[];
     const types = events.map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['run.queued', 'run.started', 'run.step.started', 'run.step.finished', 'run.succeeded']));
-    expect(llm.requests[0].body.messages[0].content).toContain('skilled writer');
+    expect(llm.requests[0]!.body.messages[0]!.content).toContain('skilled writer');
 
     const usage = await request(t.url).get('/api/usage');
     expect(usage.status).toBe(200);
@@ -80,22 +80,22 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     expect(run.status).toBe('succeeded');
     expect(llm.count()).toBe(3);
     const answers = llm.requests.map((r) => defaultAnswer(r.body));
-    expect(userMessage(llm.requests[1].body)).toContain(answers[0]);
-    expect(userMessage(llm.requests[2].body)).toContain(answers[1]);
+    expect(userMessage(llm.requests[1]!.body)).toContain(answers[0]);
+    expect(userMessage(llm.requests[2]!.body)).toContain(answers[1]);
     expect(run.output).toBe(answers[2]);
     expect(run.steps.map((s) => s.agent)).toEqual(['researcher', 'writer', 'editor']);
-    expect(run.steps[2].meta).toMatchObject({ pattern: 'sequential', stage: 3, of: 3 });
+    expect(run.steps[2]!.meta).toMatchObject({ pattern: 'sequential', stage: 3, of: 3 });
   });
 
   it('parallel: every agent on the same input, then the aggregator', async () => {
     const run = await submit(t, { pattern: 'parallel', agents: ['critic', 'planner'], input: 'Move the office to a four-day week', options: { aggregator: 'summarizer' } });
     expect(run.status).toBe('succeeded');
     expect(llm.count()).toBe(3);
-    expect(userMessage(llm.requests[0].body)).toBe('Move the office to a four-day week');
-    expect(userMessage(llm.requests[1].body)).toBe('Move the office to a four-day week');
+    expect(userMessage(llm.requests[0]!.body)).toBe('Move the office to a four-day week');
+    expect(userMessage(llm.requests[1]!.body)).toBe('Move the office to a four-day week');
     const output = run.output as { result: string; results: { agent: string }[] };
     expect(output.results.map((r) => r.agent)).toEqual(['critic', 'planner']);
-    expect(systemMessage(llm.requests[2].body)).toContain('summarize');
+    expect(systemMessage(llm.requests[2]!.body)).toContain('summarize');
     expect(run.steps.find((s) => s.agent === 'summarizer')?.meta).toMatchObject({ role: 'aggregator' });
   });
 
@@ -106,7 +106,7 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     const round1 = llm.requests.slice(0, 2).map((r) => defaultAnswer(r.body));
     const round2Prompts = llm.requests.slice(2, 4).map((r) => userMessage(r.body));
     for (const prompt of round2Prompts) for (const argument of round1) expect(prompt).toContain(argument);
-    const judge = llm.requests[4].body;
+    const judge = llm.requests[4]!.body;
     expect(schemaName(judge)).toBe('debate_verdict');
     const output = run.output as { winner: string; rounds: unknown[][] };
     expect(['critic', 'analyst']).toContain(output.winner);
@@ -129,8 +129,8 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     const run = await submit(t, { pattern: 'verification', agents: ['writer', 'verifier'], input: 'Explain recursion', options: { criteria: ['includes a concrete example'], maxAttempts: 3 } });
     expect(run.status).toBe('succeeded');
     expect(llm.count()).toBe(4);
-    expect(userMessage(llm.requests[2].body)).toContain('missing a concrete example');
-    expect(userMessage(llm.requests[1].body)).toContain('includes a concrete example');
+    expect(userMessage(llm.requests[2]!.body)).toContain('missing a concrete example');
+    expect(userMessage(llm.requests[1]!.body)).toContain('includes a concrete example');
     expect(run.output).toMatchObject({ verified: true, attempts: 2, output: 'Draft answer 3' });
     const verdicts = run.steps.filter((s) => s.meta?.role === 'verifier').map((s) => s.meta?.verdict);
     expect(verdicts).toEqual(['fail', 'pass']);
@@ -151,7 +151,7 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     const run = await submit(t, { pattern: 'expert-panel', agents: ['researcher', 'analyst', 'critic'], input: 'Is nuclear power a good climate strategy?' });
     expect(run.status).toBe('succeeded');
     expect(llm.count()).toBe(4);
-    const moderator = llm.requests[3].body;
+    const moderator = llm.requests[3]!.body;
     expect(systemMessage(moderator)).toContain('moderate an expert panel');
     for (const expert of llm.requests.slice(0, 3)) expect(userMessage(moderator)).toContain(defaultAnswer(expert.body));
     expect((run.output as { experts: unknown[] }).experts).toHaveLength(3);
@@ -162,9 +162,9 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     const run = await submit(t, { pattern: 'router', agents: ['writer', 'planner'], input: 'Plan our move' });
     expect(run.status).toBe('succeeded');
     expect(run.output).toMatchObject({ agent: 'planner', routedBy: 'classifier', confidence: 0.92, output: 'Step 1: ...' });
-    expect(run.steps[0].meta).toMatchObject({ role: 'classifier', choice: 'planner', confidence: 0.92 });
+    expect(run.steps[0]!.meta).toMatchObject({ role: 'classifier', choice: 'planner', confidence: 0.92 });
     expect(llm.count()).toBe(2);
-    expect(systemMessage(llm.requests[1].body)).toContain('project planner');
+    expect(systemMessage(llm.requests[1]!.body)).toContain('project planner');
   });
 
   it('router: below the threshold the run waits for a person, then resumes with their choice without re-classifying', async () => {
@@ -187,7 +187,7 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
     });
     expect(done.output).toMatchObject({ agent: 'writer', routedBy: 'person', output: 'Handled.' });
     expect(llm.count()).toBe(2);
-    expect(systemMessage(llm.requests[1].body)).toContain('skilled writer');
+    expect(systemMessage(llm.requests[1]!.body)).toContain('skilled writer');
   });
 
   it('router: a person may answer the request themselves', async () => {
@@ -233,7 +233,7 @@ describe('patterns end to end through the queue, against an OpenAI-compatible se
       return r.status === 'cancelled' ? r : null;
     });
     expect(run.status).toBe('cancelled');
-    await waitFor(() => llm.requests[0].closedAt !== null, { what: 'the model request to close' });
+    await waitFor(() => llm.requests[0]!.closedAt !== null, { what: 'the model request to close' });
   });
 });
 

@@ -65,7 +65,7 @@ describe('a run killed mid-pattern resumes without repeating completed model cal
     ]);
     // Two completed calls kept, the interrupted one made again: 4 requests, not 6.
     expect(llm.count()).toBe(4);
-    expect(llm.requests[3].body.messages[0].content).toBe(llm.requests[2].body.messages[0].content);
-    expect(llm.requests[3].body.messages[1].content).toContain('A draft.');
+    expect(llm.requests[3]!.body.messages[0]!.content).toBe(llm.requests[2]!.body.messages[0]!.content);
+    expect(llm.requests[3]!.body.messages[1]!.content).toContain('A draft.');
   });
 });

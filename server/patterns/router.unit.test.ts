@@ -25,11 +25,12 @@ describe('router (unit)', () => {
     const { output, ctx } = await e.run({ agents, options: { threshold: 0.6 }, task: 'Plan the launch' });
     expect(output).toEqual({ agent: 'planner', routedBy: 'classifier', confidence: 0.6, reason: 'looks like a job for the planner', output: 'Step 1: pick a date.' });
     const [classify, handle] = e.model.calls;
+    if (!classify || !handle) throw new Error('expected two model calls');
     expect(classify.prompt).toContain('- writer: Writes clear prose.');
     expect(classify.prompt).toContain('- planner: Turns goals into steps.');
     expect(handle.prompt).toBe('Plan the launch');
     expect(ctx.records.map((r) => r.key)).toEqual(['router:classify:classifier', 'router:handle:planner']);
-    expect(ctx.records[0].meta).toMatchObject({ role: 'classifier', choice: 'planner', confidence: 0.6, threshold: 0.6 });
+    expect(ctx.records[0]!.meta).toMatchObject({ role: 'classifier', choice: 'planner', confidence: 0.6, threshold: 0.6 });
     expect(ctx.questions).toEqual([]);
   });
 
@@ -55,7 +56,7 @@ describe('router (unit)', () => {
     const resumed = await second.run({ agents, store, task: 'Announce the launch', inputAnswers: [{ agent: 'writer', note: 'Keep it short.' }] });
     expect(resumed.error).toBeUndefined();
     expect(second.model.calls.map((c) => c.agent)).toEqual(['writer']);
-    expect(second.model.calls[0].prompt).toBe('Announce the launch\n\nNote from the person who routed this: Keep it short.');
+    expect(second.model.calls[0]!.prompt).toBe('Announce the launch\n\nNote from the person who routed this: Keep it short.');
     expect(resumed.output).toEqual({ agent: 'writer', routedBy: 'person', confidence: 0.4, reason: 'looks like a job for the planner', output: 'A launch announcement.' });
     expect(resumed.ctx.records.map((r) => [r.key, r.resumed])).toEqual([
       ['router:classify:classifier', true],

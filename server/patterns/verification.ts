@@ -26,6 +26,8 @@ export const verification = definePattern({
     .strict(),
   async run({ ctx, runner, task, agents, options }) {
     const [producer, verifier] = agents;
+    // The plan is checked against `agents.min` before a run starts.
+    if (producer === undefined || verifier === undefined) throw new Error('verification needs a producer and a verifier');
     const criteria = typeof options.criteria === 'string' ? [options.criteria] : options.criteria;
     let previous: { answer: string; verdict: Verdict } | null = null;
     const history: { attempt: number; pass: boolean; reasons: string[] }[] = [];

@@ -35,6 +35,7 @@ describe('verification (unit)', () => {
       ],
     });
     const [, check1, revise] = e.model.calls;
+    if (!check1 || !revise) throw new Error('expected three model calls');
     expect(check1.schema).toBe('verification_verdict');
     expect(check1.prompt).toContain('1. includes a concrete example');
     expect(check1.prompt).toContain('Recursion is when a function calls itself.');
@@ -60,6 +61,6 @@ describe('verification (unit)', () => {
     const { error } = await e.run({ agents, options: { maxAttempts: 1, criteria: 'is short' } });
     expect((error as Error).message).toMatch(/after 1 attempt;.*no reasons given/);
     expect(e.model.calls).toHaveLength(2);
-    expect(e.model.calls[0].system).toContain('1. is short');
+    expect(e.model.calls[0]!.system).toContain('1. is short');
   });
 });

@@ -35,14 +35,14 @@ export function createFinalWriter(statements: FinalStatements, limits: { maxInFl
     const batch = pending.splice(0, maxBatch);
     try {
       if (batch.length === 1) {
-        const [{ write, resolve }] = batch;
+        const { write, resolve } = batch[0]!;
         resolve(await statements.one(write));
       } else {
         const written = await statements.many(batch.map((b) => b.write));
         for (const item of batch) item.resolve(written.get(item.write.fence.id) ?? null);
       }
     } catch (error) {
-      if (batch.length === 1) batch[0].reject(error);
+      if (batch.length === 1) batch[0]!.reject(error);
       else {
         // One bad row must not sink the others: write them one by one.
         for (const item of batch) statements.one(item.write).then(item.resolve, item.reject);

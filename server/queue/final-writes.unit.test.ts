@@ -27,12 +27,12 @@ describe('final-write combiner', () => {
     const d = writer.commit(write('d'));
     await settle();
     expect(calls.map((x) => [x.kind, x.ids])).toEqual([['one', ['a']], ['one', ['b']]]);
-    calls[0].answer(row('a'));
+    calls[0]!.answer(row('a'));
     await settle();
     // c and d waited together: one statement for both, runs it refused resolve null.
     expect(calls[2]).toMatchObject({ kind: 'many', ids: ['c', 'd'] });
-    calls[2].answer(new Map([['c', row('c')]]));
-    calls[1].answer(null);
+    calls[2]!.answer(new Map([['c', row('c')]]));
+    calls[1]!.answer(null);
     expect(await a).toEqual(row('a'));
     expect(await b).toBeNull();
     expect(await c).toEqual(row('c'));
@@ -46,15 +46,15 @@ describe('final-write combiner', () => {
     const y = writer.commit(write('y'));
     const z = writer.commit(write('z'));
     await settle();
-    calls[0].fail(new Error('connection lost'));
+    calls[0]!.fail(new Error('connection lost'));
     await expect(first).rejects.toThrow('connection lost');
     await settle();
     expect(calls[1]).toMatchObject({ kind: 'many', ids: ['y', 'z'] });
-    calls[1].fail(new Error('bad row'));
+    calls[1]!.fail(new Error('bad row'));
     await settle();
     expect(calls.slice(2).map((x) => [x.kind, x.ids])).toEqual([['one', ['y']], ['one', ['z']]]);
-    calls[2].answer(row('y'));
-    calls[3].fail(new Error('z is bad'));
+    calls[2]!.answer(row('y'));
+    calls[3]!.fail(new Error('z is bad'));
     expect(await y).toEqual(row('y'));
     await expect(z).rejects.toThrow('z is bad');
   });

@@ -61,7 +61,7 @@ describe('leases and fencing', () => {
       // No heartbeat during the test: A's lease is left to expire as if its process froze.
       { heartbeatMs: 60_000, sweepIntervalMs: 60_000 },
     );
-    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    const run = (await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
     await waitFor(async () => (await a.api(`/api/runs/${run.id}`)).body.run.steps[0]?.status === 'succeeded', { what: 'A to checkpoint step one' });
     a.queue.stopClaiming();
     const tokenA = (await row(a, run.id)).lease_token;
@@ -117,11 +117,11 @@ describe('leases and fencing', () => {
       }),
     );
     const b = await start(testPlanner(async () => ({ output: 'B should not run it' })));
-    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    const run = (await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
     await waitFor(async () => (await row(a, run.id)).status === 'running');
     // Past the first lease, on renewals alone (state, not elapsed time).
     const { rows: first } = await a.db.pool.query<{ until: Date }>('SELECT lease_expires_at + interval \'1500 milliseconds\' AS until FROM runs WHERE id = $1', [run.id]);
-    await waitFor(async () => (await a.db.pool.query('SELECT now() > $2 AS past FROM runs WHERE id = $1', [run.id, first[0].until])).rows[0].past, { what: 'time past the first lease' });
+    await waitFor(async () => (await a.db.pool.query('SELECT now() > $2 AS past FROM runs WHERE id = $1', [run.id, first[0]!.until])).rows[0].past, { what: 'time past the first lease' });
     await b.queue.sweep();
     expect((await row(a, run.id)).attempts).toBe(1);
     expect((await row(a, run.id)).status).toBe('running');
@@ -148,6 +148,7 @@ describe('leases and fencing', () => {
       { id: randomUUID(), owner: 'admin', agent: 'x', input: { kind: 'quick' } },
       { id: randomUUID(), owner: 'admin', agent: 'x', input: { kind: 'slow' } },
     ]);
+    if (!quick || !slow) throw new Error('enqueue returned fewer runs than given');
     await waitFor(async () => (await a.db.pool.query(`SELECT count(*)::int AS n FROM run_steps WHERE status = 'succeeded' AND run_id = ANY($1)`, [[quick.id, slow.id]])).rows[0].n === 2);
     open.splice(open.indexOf(a), 1);
     const t0 = Date.now();
@@ -206,7 +207,7 @@ describe('leases and fencing', () => {
     // reach, so only the NOTIFYs (cancel to A, done back to B) can end the wait with `cancelled`.
     const b = await start(testPlanner(async () => ({ output: null })), {}, { cancelWaitMs: 120_000, waitPollMs: 120_000 });
     b.queue.stopClaiming();
-    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    const run = (await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
     await waitFor(async () => (await row(a, run.id)).status === 'running');
     const res = await b.api(`/api/runs/${run.id}/cancel`, { method: 'POST' });
     expect(res.status).toBe(200);
@@ -223,6 +224,7 @@ describe('leases and fencing', () => {
       { id: randomUUID(), owner: 'admin', agent: 'x', input: {} },
       { id: randomUUID(), owner: 'admin', agent: 'x', input: {}, maxAttempts: 1 },
     ]);
+    if (!c || !f) throw new Error('enqueue returned fewer runs than given');
     // Both look claimed by an instance that died.
     await h.db.pool.query(
       `UPDATE runs SET status = 'running', attempts = 1, lease_owner = 'dead', lease_token = gen_random_uuid(),
@@ -249,7 +251,7 @@ describe('leases and fencing', () => {
       // Nothing renews or sweeps during the test: the lease runs out as in a long event-loop stall.
       { heartbeatMs: 60_000, sweepIntervalMs: 60_000 },
     );
-    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    const run = (await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
     await waitFor(() => calls === 1, { what: 'the attempt to start' });
     await a.db.pool.query(`UPDATE runs SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [run.id]);
     resume.open();
@@ -270,7 +272,7 @@ describe('leases and fencing', () => {
       }),
       { DB_CONNECTION_TIMEOUT_MS: '60000' },
     );
-    const [run] = await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]);
+    const run = (await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
     await waitFor(() => calls === 1, { what: 'the attempt to start' });
     const observer = new pg.Client(database.url);
     await observer.connect();
@@ -281,7 +283,7 @@ describe('leases and fencing', () => {
       const max = (a.db.pool as unknown as { options: { max: number } }).options.max;
       while (held.length < max) held.push(await a.db.pool.connect());
       // The lease is renewed past what it was at the start of the stall plus a whole lease.
-      await waitFor(async () => (await observer.query('SELECT lease_expires_at > $2 AS renewed FROM runs WHERE id = $1', [run.id, rows[0].until])).rows[0].renewed, {
+      await waitFor(async () => (await observer.query('SELECT lease_expires_at > $2 AS renewed FROM runs WHERE id = $1', [run.id, rows[0]!.until])).rows[0].renewed, {
         what: 'a renewal during the pool stall',
       });
       // Another instance sweeping now finds nothing to take.

@@ -82,7 +82,7 @@ describe('queue worker', () => {
       if (ctx.run.attempts < 3) throw new RunError('upstream_unavailable', 'model said 503');
       return { output: { attempt: ctx.run.attempts } };
     });
-    const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]);
+    const row = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]))[0]!;
     const run = await settled(row.id);
     expect(run.status).toBe('succeeded');
     expect(run.attempts).toBe(3);
@@ -105,9 +105,9 @@ describe('queue worker', () => {
       if (ctx.run.attempts === 1) throw new RunError('rate_limited', 'slow down', true, 700);
       return { output: 'ok' };
     });
-    const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]);
+    const row = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]))[0]!;
     expect((await settled(row.id)).status).toBe('succeeded');
-    expect(starts[1] - starts[0]).toBeGreaterThanOrEqual(650);
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(650);
     const { body } = await h.api(`/api/runs/${row.id}/events`);
     expect(body.events.find((e: { type: string }) => e.type === 'run.retrying').data.delayMs).toBe(700);
   });
@@ -119,11 +119,11 @@ describe('queue worker', () => {
       if (planInput<{ bad: boolean }>(ctx).bad) throw new RunError('invalid_option', 'rounds must be ≤ 5', false);
       throw new Error('flaky');
     });
-    const [bad] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: { bad: true } }]);
+    const bad = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: { bad: true } }]))[0]!;
     const failed = await settled(bad.id);
     expect(failed).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'invalid_option', message: 'rounds must be ≤ 5' } });
     expect(calls).toBe(1);
-    const [flaky] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: { bad: false } }]);
+    const flaky = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: { bad: false } }]))[0]!;
     const exhausted = await settled(flaky.id);
     expect(exhausted).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'execution_error', message: 'flaky' } });
     expect(exhausted.finishedAt).not.toBeNull();
@@ -142,7 +142,7 @@ describe('queue worker', () => {
       }
       return { output: 'second time lucky' };
     });
-    const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]);
+    const row = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]))[0]!;
     const run = await settled(row.id);
     expect(run).toMatchObject({ status: 'succeeded', attempts: 2, output: 'second time lucky' });
     expect(aborted[0]).toMatch(/exceeded 1500 ms/);
@@ -152,7 +152,7 @@ describe('queue worker', () => {
 
   it('still ends an attempt whose planner ignores the abort (grace period), with a timeout error', async () => {
     use(async () => new Promise(() => undefined));
-    const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {}, maxAttempts: 1 }]);
+    const row = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {}, maxAttempts: 1 }]))[0]!;
     const run = await settled(row.id);
     expect(run).toMatchObject({ status: 'failed', error: { code: 'timeout' } });
   });
@@ -165,7 +165,7 @@ describe('queue worker', () => {
       });
       return { output: null };
     });
-    const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]);
+    const row = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]))[0]!;
     const run = await settled(row.id);
     expect(run.status).toBe('failed');
     expect(run.usage).toMatchObject({ promptTokens: 12, completionTokens: 4 });
@@ -190,7 +190,7 @@ describe('queue worker', () => {
       await ctx.emit('run.note', { hello: 'world' });
       return { output: b };
     });
-    const [row] = await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]);
+    const row = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]))[0]!;
     const run = await settled(row.id);
     expect(run.status).toBe('succeeded');
     expect(run.output).toBe('AB');
@@ -204,7 +204,7 @@ describe('queue worker', () => {
     expect(run.steps[1].meta).toEqual({ round: 1 });
     const tokens = h.sink.tokens.filter((t) => t.runId === row.id);
     expect(tokens.map((t) => t.data.delta)).toEqual(['hel', 'lo']);
-    expect(tokens[0].seq).toBeGreaterThan(0);
+    expect(tokens[0]!.seq).toBeGreaterThan(0);
     // The stored history: gap-free seq from 1, in order, with the step and retry events.
     const { body } = await h.api(`/api/runs/${row.id}/events`);
     const seqs = body.events.map((e: { seq: number }) => e.seq);
@@ -251,6 +251,7 @@ describe('queue worker', () => {
       { id: randomUUID(), owner: 'admin', agent: 'echo', input: {} },
       { id: randomUUID(), owner: 'admin', agent: 'echo', input: {} },
     ]);
+    if (!old || !fresh) throw new Error('enqueue returned fewer runs than given');
     await settled(old.id);
     await settled(fresh.id);
     await h.db.pool.query(`UPDATE runs SET finished_at = now() - interval '31 days' WHERE id = $1`, [old.id]);

@@ -278,7 +278,7 @@ export function createQueue(deps: QueueDeps): Queue {
   async function refreshStats(): Promise<void> {
     const row = await readStats(pool);
     const now = Date.now();
-    while (completions.length > 0 && completions[0] < now - 60_000) completions.shift();
+    while (completions.length > 0 && completions[0]! < now - 60_000) completions.shift();
     lastStats = {
       queued: row.queued,
       running: row.running,

@@ -43,9 +43,9 @@ export interface RoutesDeps {
 /** `Prefer: wait=<seconds>` (RFC 7240), capped at 60 s; 0 when absent or malformed. */
 export function preferWaitSeconds(header: string | undefined): number {
   if (!header) return 0;
-  const match = /(?:^|[\s,;])wait\s*=\s*"?(\d{1,6})"?/i.exec(header);
-  if (!match) return 0;
-  return Math.min(MAX_PREFER_WAIT_SECONDS, Number.parseInt(match[1], 10));
+  const seconds = /(?:^|[\s,;])wait\s*=\s*"?(\d{1,6})"?/i.exec(header)?.[1];
+  if (seconds === undefined) return 0;
+  return Math.min(MAX_PREFER_WAIT_SECONDS, Number.parseInt(seconds, 10));
 }
 
 const cursorSchema = z.tuple([z.string().regex(/^\d{1,20}$/), z.string().regex(UUID)]);
@@ -110,7 +110,9 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
   async function runJson(id: string): Promise<Run> {
     const row = await getRun(pool, id);
     if (!row) throw notFound('run');
-    return (await withSteps([row]))[0];
+    const [run] = await withSteps([row]);
+    if (!run) throw new Error(`run ${id}: withSteps returned no run`);
+    return run;
   }
 
   /** Waits (client disconnect ends the wait) and reports whether the run is now final. */

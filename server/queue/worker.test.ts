@@ -43,7 +43,7 @@ describe('worker', () => {
     });
     return worker;
   };
-  const enqueue = async () => (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0];
+  const enqueue = async () => (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
   const row = async (id: string) => (await h.db.pool.query('SELECT status, attempts, output, lease_token FROM runs WHERE id = $1', [id])).rows[0];
   /** A Db whose claim statements are counted (answered ones). */
   const countingClaims = (): { db: Db; answered: () => number } => {
@@ -128,7 +128,7 @@ describe('worker', () => {
       release.open();
       await waitFor(async () => (await row(run.id)).status === 'cancelled', { what: 'the run to end cancelled' });
       expect(seen).toHaveLength(1);
-      expect(seen[0].aborted).toBe(true);
+      expect(seen[0]!.aborted).toBe(true);
     } finally {
       worker.pause();
       await worker.drain(AbortSignal.timeout(1000));
@@ -141,7 +141,7 @@ describe('worker', () => {
     try {
       await client.query('BEGIN');
       // The test server runs with synchronous_commit off for speed; production keeps the default (on).
-      const setting = async () => (await client.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s;
+      const setting = async () => (await client.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`)).rows[0]!.s;
       await client.query(`SET LOCAL synchronous_commit = on`);
       const rows = await claimRuns(client, { limit: 1, instanceId: 'sync-check', leaseMs: 60_000 });
       expect(rows.map((r) => r.id)).toContain(run.id);

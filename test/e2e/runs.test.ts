@@ -125,11 +125,11 @@ describe('UI runs (authentication off, offline model)', () => {
     const fromStart = streamed.filter(([key]) => !key.startsWith('partial:'));
     expect(fromStart.length).toBeGreaterThan(0);
     for (const [key, texts] of streamed) {
-      for (let i = 1; i < texts.length; i++) expect(texts[i].startsWith(texts[i - 1])).toBe(true);
+      for (let i = 1; i < texts.length; i++) expect(texts[i]!.startsWith(texts[i - 1]!)).toBe(true);
       const final = run.steps.find((s) => s.index === Number(key.replace('partial:', '')))?.output;
       if (typeof final !== 'string') continue;
       if (key.startsWith('partial:')) expect(final).toContain(texts[texts.length - 1]);
-      else expect(final.startsWith(texts[texts.length - 1])).toBe(true);
+      else expect(final.startsWith(texts[texts.length - 1]!)).toBe(true);
     }
     // Everything the run stored is on the page: one card per step, each with its output.
     const shown = await shownSteps(page);

@@ -31,7 +31,7 @@ describe('memoryContext', () => {
       ['b', 1, true],
       ['c', 2, false],
     ]);
-    expect(ctx.records[2].meta).toEqual({ round: 1, verdict: 'pass' });
+    expect(ctx.records[2]!.meta).toEqual({ round: 1, verdict: 'pass' });
   });
 
   it('after an abort, a stored step still returns but a new one throws the reason without running', async () => {

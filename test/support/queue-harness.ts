@@ -113,7 +113,7 @@ export async function startQueue(planner: RunPlanner, options: HarnessOptions = 
   });
   const authenticate: express.RequestHandler = (req, _res, next) => {
     const [username, role] = (req.get('x-test-user') ?? 'admin:admin').split(':');
-    const user: AuthUser = { username, role: roleSchema.parse(role) as Role };
+    const user: AuthUser = { username: username ?? '', role: roleSchema.parse(role) as Role };
     req.user = user;
     next();
   };

@@ -79,7 +79,7 @@ describe('run timeline', () => {
       ev(5, 'run.token', { index: 0, delta: 'new' }),
     ]);
     const items = buildTimeline(run(), state);
-    expect(steps(items)[0].text).toBe('new');
+    expect(steps(items)[0]!.text).toBe('new');
     const retry = items.find((i) => i.kind === 'retry');
     expect(retry).toMatchObject({ title: 'Attempt 1 failed; retrying', detail: 'model timed out (llm_timeout) · next try in 1.5 s' });
     expect(items.find((i) => i.kind === 'started')).toMatchObject({ title: 'Attempt 2 started' });
@@ -99,7 +99,7 @@ describe('run timeline', () => {
   it('stops streaming once the run is final, and reports failures with their message', () => {
     const state = fold([ev(1, 'run.started', { attempt: 1 }), ev(2, 'run.step.started', { index: 0, agent: 'a' }), ev(3, 'run.failed', { error: { code: 'bad_output', message: 'judge named nobody' }, attempt: 1 })]);
     const items = buildTimeline(run({ status: 'failed', error: { code: 'bad_output', message: 'judge named nobody' } }), state);
-    expect(steps(items)[0].streaming).toBe(false);
+    expect(steps(items)[0]!.streaming).toBe(false);
     expect(items.find((i) => i.kind === 'error')).toMatchObject({ detail: 'judge named nobody (bad_output)' });
   });
 
@@ -176,6 +176,7 @@ describe('run timeline: tool calls and approvals', () => {
   it('makes tool steps tool calls: pending until the receipt, then how it came about', () => {
     const items = buildTimeline(run({ status: 'running', pattern: null, agent: 'assistant' }), fold([...parked, ...decided]));
     const [, denied, pending] = steps(items);
+    if (!denied) throw new Error('expected a denied step');
     expect(denied.tool).toEqual({
       tool: 'send_notification',
       toolName: 'send_notification',
@@ -209,6 +210,7 @@ describe('run timeline: tool calls and approvals', () => {
       ],
     });
     const [, repeated, failed] = steps(buildTimeline(snapshot, emptyLiveState));
+    if (!repeated || !failed) throw new Error('expected three steps');
     expect(repeated.tool).toMatchObject({ toolName: 'calculator', how: 'repeated', content: '4', durationMs: 12, truncated: true, isError: false });
     expect(repeated.text).toBe('4');
     expect(failed.tool).toMatchObject({ tool: 'shop__charge', toolName: 'charge', content: 'tool timed out', isError: true, how: null });
