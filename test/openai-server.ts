@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { JsonSchema } from '../shared/json-schema.js';
-import { offlineAnswer } from '../server/agents/offline-model.js';
+import type { ChatMessage, ModelRequest } from '../server/agents/model.js';
+import { offlineAnswer, offlineToolCalls } from '../server/agents/offline-model.js';
 
 /**
  * An OpenAI-compatible server on loopback for tests: real HTTP, real SSE streaming
@@ -17,7 +18,8 @@ import { offlineAnswer } from '../server/agents/offline-model.js';
 
 export interface ChatRequestBody {
   model: string;
-  messages: { role: string; content: string }[];
+  messages: { role: string; content: string | null; tool_calls?: { id: string; function: { name: string; arguments: string } }[]; tool_call_id?: string }[];
+  tools?: { type: 'function'; function: { name: string; description?: string; parameters?: Record<string, unknown> } }[];
   stream?: boolean;
   stream_options?: { include_usage?: boolean };
   temperature?: number;
@@ -86,15 +88,34 @@ export interface OpenAiTestServer {
 const estimate = (text: string) => (text.length === 0 ? 0 : Math.max(1, Math.ceil(text.length / 4)));
 
 /** The default answer: deterministic and input-dependent, JSON matching the schema when one is asked for. */
-export function defaultAnswer(body: ChatRequestBody): string {
+/** The request as the offline model sees it, tool calls and results included. */
+function asModelRequest(body: ChatRequestBody): ModelRequest {
   const schema = body.response_format?.type === 'json_schema' ? (body.response_format.json_schema?.schema as JsonSchema | undefined) : undefined;
-  return offlineAnswer({
+  const messages: ChatMessage[] = body.messages.map((m): ChatMessage => {
+    if (m.role === 'tool') return { role: 'tool', toolCallId: m.tool_call_id ?? '', content: String(m.content ?? '') };
+    if (m.role === 'assistant') {
+      const toolCalls = m.tool_calls?.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
+      return { role: 'assistant', content: String(m.content ?? ''), ...(toolCalls?.length ? { toolCalls } : {}) };
+    }
+    return { role: m.role === 'system' ? 'system' : 'user', content: String(m.content ?? '') };
+  });
+  return {
     model: body.model,
-    messages: body.messages.map((m) => ({ role: m.role === 'system' ? 'system' : m.role === 'assistant' ? 'assistant' : 'user', content: String(m.content) })),
+    messages,
     temperature: body.temperature ?? 1,
     maxTokens: body.max_tokens ?? 2000,
     responseSchema: schema ? { name: body.response_format?.json_schema?.name ?? 'answer', schema } : undefined,
-  });
+    ...(body.tools?.length ? { tools: body.tools.map((t) => ({ name: t.function.name, description: t.function.description ?? '', parameters: t.function.parameters ?? {} })) } : {}),
+  };
+}
+
+export function defaultAnswer(body: ChatRequestBody): string {
+  return offlineAnswer(asModelRequest(body));
+}
+
+/** The tool calls the offline model would make for this request (none without tools). */
+export function defaultToolCalls(body: ChatRequestBody): { id: string; name: string; arguments: string }[] {
+  return body.tools?.length ? offlineToolCalls(asModelRequest(body)) : [];
 }
 
 export async function startOpenAiTestServer(options: { defaultBehaviour?: Behaviour } = {}): Promise<OpenAiTestServer> {
@@ -147,6 +168,27 @@ export async function startOpenAiTestServer(options: { defaultBehaviour?: Behavi
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (data: unknown) => res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
     const size = behaviour.kind === 'reply' ? (behaviour.chunkSize ?? 8) : 8;
+    const wantUsage = behaviour.kind === 'reply' ? (behaviour.usage ?? body.stream_options?.include_usage === true) : false;
+    // Tool calls stream as OpenAI sends them: per call, a first delta with its index, id and
+    // name, then pieces of the arguments' JSON; parallel calls interleave by index.
+    const calls = behaviour.kind === 'reply' && behaviour.text === undefined ? defaultToolCalls(body) : [];
+    if (calls.length > 0) {
+      send(chunkFrame(model, id, { role: 'assistant', content: null }, null));
+      calls.forEach((call, index) => send(chunkFrame(model, id, { tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null)));
+      const argPieces = calls.map((call) => call.arguments.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? []);
+      for (let round = 0; argPieces.some((p) => round < p.length); round++) {
+        for (const [index, pieces] of argPieces.entries()) {
+          const piece = pieces[round];
+          if (piece !== undefined) send(chunkFrame(model, id, { tool_calls: [{ index, function: { arguments: piece } }] }, null));
+        }
+      }
+      send(chunkFrame(model, id, {}, 'tool_calls'));
+      const toolTokens = estimate(calls.map((c) => c.name + c.arguments).join(''));
+      if (wantUsage) send({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: toolTokens, total_tokens: promptTokens + toolTokens } });
+      send('[DONE]');
+      res.end();
+      return;
+    }
     const pieces = text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? [];
     send(chunkFrame(model, id, { role: 'assistant', content: '' }, null));
     for (let i = 0; i < pieces.length; i++) {
@@ -157,7 +199,6 @@ export async function startOpenAiTestServer(options: { defaultBehaviour?: Behavi
     }
     if (behaviour.kind === 'stall') return;
     send(chunkFrame(model, id, {}, 'stop'));
-    const wantUsage = behaviour.usage ?? body.stream_options?.include_usage === true;
     if (wantUsage) {
       send({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } });
     }
