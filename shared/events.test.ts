@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wsUrl } from '../server/hub/test-client.js';
-import { startTestApp, waitFor, type TestApp } from '../test/helpers.js';
+import { jsonApi, startTestApp, waitFor, type TestApp } from '../test/helpers.js';
 import { parseRunEvent, readQuestion, runEventDataSchemas, type TypedRunEvent } from './events.js';
 import { EVENT_TYPES, type Run, type RunEvent } from './protocol.js';
 import { createWsClient, type WebSocketConstructor } from './ws-client.js';
@@ -23,11 +23,7 @@ describe('typed run events against a real server', () => {
     await t?.dropDatabase?.();
   });
 
-  async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${t.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  }
+  const api = jsonApi(() => t.url);
   const getRun = async (id: string) => (await api<{ run: Run }>('GET', `/api/runs/${id}`)).run;
   const events = async (id: string) => (await api<{ events: RunEvent[] }>('GET', `/api/runs/${id}/events?after=0`)).events;
   const finished = (id: string) => waitFor(async () => ['succeeded', 'failed', 'cancelled'].includes((await getRun(id)).status), { what: `run ${id} to finish`, timeoutMs: 45_000 });

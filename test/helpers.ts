@@ -137,3 +137,12 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
   }
   throw new Error(`timed out waiting for ${options.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** A JSON client for `baseUrl` (a function, so it can follow an app that starts later): a non-2xx answer throws with its body. */
+export function jsonApi(baseUrl: () => string) {
+  return async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${baseUrl()}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+}

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/protocol.js';
-import { startTestApp, waitFor, type TestApp } from '../helpers.js';
+import { jsonApi, startTestApp, waitFor, type TestApp } from '../helpers.js';
 import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViolations, type PageProblems } from './browser.js';
 
 /**
@@ -26,11 +26,7 @@ describe('UI runs (authentication off, offline model)', () => {
     await t?.dropDatabase?.();
   });
 
-  async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${t.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  }
+  const api = jsonApi(() => t.url);
   const getRun = async (id: string) => (await api<{ run: Run }>('GET', `/api/runs/${id}`)).run;
   const createRun = async (body: Record<string, unknown>) => (await api<{ run: Run }>('POST', '/api/runs', body)).run;
 

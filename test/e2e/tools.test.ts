@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PendingApproval, Run } from '../../shared/protocol.js';
-import { createTestDatabase, startTestApp, waitFor, type TestApp } from '../helpers.js';
+import { createTestDatabase, jsonApi, startTestApp, waitFor, type TestApp } from '../helpers.js';
 import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViolations, type PageProblems } from './browser.js';
 
 /**
@@ -31,11 +31,7 @@ describe('UI tools and approvals (authentication off, offline model)', () => {
     await t?.dropDatabase?.();
   });
 
-  async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${t.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  }
+  const api = jsonApi(() => t.url);
   const getRun = async (id: string) => (await api<{ run: Run }>('GET', `/api/runs/${id}`)).run;
   const approvals = async () => (await api<{ approvals: PendingApproval[] }>('GET', '/api/approvals')).approvals;
 
