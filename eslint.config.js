@@ -44,16 +44,18 @@ function boundaries() {
     lifecycle: [],
     domain: [],
     metrics: [],
+    // Every part may record changes; audit imports no part, so it never forms a cycle.
+    audit: ['lifecycle'],
     db: ['config', 'lifecycle', 'metrics'],
     http: ['config', 'domain', 'metrics'],
     probes: ['metrics'],
     tools: ['config', 'lifecycle'],
     patterns: ['queue'],
-    auth: ['config', 'db', 'domain', 'http', 'lifecycle', 'metrics'],
-    queue: ['auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
+    auth: ['audit', 'config', 'db', 'domain', 'http', 'lifecycle', 'metrics'],
+    queue: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
-    hub: ['auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
-    agents: ['config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    hub: ['audit', 'auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
+    agents: ['audit', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the

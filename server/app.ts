@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { createAgents, type Agents } from './agents/agents.js';
 import { findDefaultAgentsFile, loadCatalogTools } from './agents/catalog.js';
 import { createTools, type Tools } from './tools/tools.js';
+import { createAudit, type Audit } from './audit/audit.js';
 import { createAuth } from './auth/auth.js';
 import type { Auth } from './auth/types.js';
 import type { Config } from './config/config.js';
@@ -40,6 +41,7 @@ export interface App {
   readonly metrics: Metrics;
   readonly state: ProbeState;
   readonly auth: Auth;
+  readonly audit: Audit;
   readonly agents: Agents;
   readonly tools: Tools;
   readonly hub: Hub;
@@ -65,6 +67,7 @@ export function createApp(deps: AppDeps): App {
   metrics.setPoolSource(() => poolStats(pool, deps.sizing.poolMax));
 
   const database = createDatabaseHealth({ listener, logger });
+  const audit = createAudit({ pool, logger });
   const auth = createAuth({ config, logger, pool });
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
   const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
@@ -72,7 +75,7 @@ export function createApp(deps: AppDeps): App {
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
   // The database first: its first check runs before the others start, and it stops last.
-  const parts: Part[] = [database, auth, tools, agents, hub, queue];
+  const parts: Part[] = [database, audit, auth, tools, agents, hub, queue];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -105,7 +108,7 @@ export function createApp(deps: AppDeps): App {
     pool,
     publicApi: auth.router,
     authenticate: auth.authenticate,
-    api: [agents.router, tools.router, queue.router],
+    api: [agents.router, tools.router, queue.router, audit.router],
     connectionLimits,
   });
 
@@ -148,6 +151,7 @@ export function createApp(deps: AppDeps): App {
     metrics,
     state,
     auth,
+    audit,
     agents,
     tools,
     hub,

@@ -4,6 +4,7 @@
  * composition level, like app.ts) gathers them for the drift check and drizzle-kit.
  */
 export * from './agents/schema.js';
+export * from './audit/schema.js';
 export * from './auth/schema.js';
 export * from './db/schema.js';
 export * from './queue/schema.js';

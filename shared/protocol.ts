@@ -259,3 +259,24 @@ export const WS_CLOSE = {
   slowConsumer: 4008,
   unauthorized: 4401,
 } as const;
+
+/** GET /api/audit: newest first; `before` is the id of the last entry of the previous page. */
+export const auditQuerySchema = z
+  .object({
+    targetType: z.string().regex(/^[a-z_]{1,40}$/).optional(),
+    targetId: z.string().min(1).max(200).optional(),
+    before: z.coerce.number().int().positive().optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .strict();
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  detail: Record<string, unknown>;
+}
