@@ -79,3 +79,36 @@ export function SubmitButton({ busy, busyLabel, children }: { busy: boolean; bus
     </button>
   );
 }
+
+/**
+ * A fieldset of checkboxes or radio buttons: one per option, labelled by its content.
+ * `look` picks the compact grid (names only) or the card list (name and description).
+ */
+export function ChoiceFieldset(props: {
+  legend: string;
+  type: 'checkbox' | 'radio';
+  name: string;
+  options: readonly { value: string; label: ReactNode }[];
+  checked: (value: string) => boolean;
+  onChange: (value: string, checked: boolean) => void;
+  look: 'grid' | 'cards';
+  describedBy?: string;
+  invalid?: boolean;
+  children?: ReactNode;
+}) {
+  const [listClass, itemClass] = props.look === 'grid' ? ['check-grid', 'check'] : ['choice-list', 'choice'];
+  return (
+    <fieldset aria-describedby={props.describedBy} aria-invalid={props.invalid}>
+      <legend>{props.legend}</legend>
+      <div className={listClass}>
+        {props.options.map((o) => (
+          <label className={itemClass} key={o.value}>
+            <input type={props.type} name={props.name} value={o.value} checked={props.checked(o.value)} onChange={(e) => props.onChange(o.value, e.target.checked)} />
+            {o.label}
+          </label>
+        ))}
+      </div>
+      {props.children}
+    </fieldset>
+  );
+}

@@ -1,5 +1,6 @@
 /** Small building blocks used on every page. */
 import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { Link } from 'react-router';
 import type { RunStatus } from '../../../shared/protocol.js';
 import { STATUS_LABEL } from '../lib/format.js';
 
@@ -27,6 +28,24 @@ export function EmptyState({ title, children, action }: { title: string; childre
       <h2>{title}</h2>
       {children ? <p>{children}</p> : null}
       {action}
+    </div>
+  );
+}
+
+/** A page's "nothing here" answer, with the one link that gets the person back on track. */
+export function NotFoundCard({ title, back, children }: { title: string; back: { to: string; label: string }; children: ReactNode }) {
+  return (
+    <div className="card">
+      <EmptyState
+        title={title}
+        action={
+          <Link to={back.to} className="btn btn-primary">
+            {back.label}
+          </Link>
+        }
+      >
+        {children}
+      </EmptyState>
     </div>
   );
 }

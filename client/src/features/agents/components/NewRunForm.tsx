@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
 import type { AgentInfo, PatternInfo } from '../../../../../shared/catalog.js';
 import { ApiError } from '../../../lib/api.js';
-import { Field, FieldNotes, fieldIds, FormMessages, SubmitButton } from '../../../components/form.js';
+import { ChoiceFieldset, Field, FieldNotes, fieldIds, FormMessages, SubmitButton } from '../../../components/form.js';
 import { useCreateRun } from '../api/create-run.js';
 import { formFields, initialValues, routeFieldErrors, toOptions, withAgentChoices, type FormField, type FormValue } from '../lib/schema-form.js';
 import { SchemaFields } from './SchemaFields.js';
@@ -107,22 +107,17 @@ export function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentI
       </div>
       <FormMessages messages={formError} />
       {pattern ? (
-        <fieldset aria-describedby={agentsNotes.control['aria-describedby']} aria-invalid={agentsNotes.control['aria-invalid']}>
-          <legend>Agents</legend>
-          <div className="check-grid">
-            {agents.map((a) => (
-              <label className="check" key={a.name}>
-                <input
-                  type="checkbox"
-                  name="agents"
-                  value={a.name}
-                  checked={picked.includes(a.name)}
-                  onChange={(e) => setPicked((p) => (e.target.checked ? [...p, a.name] : p.filter((x) => x !== a.name)))}
-                />
-                {a.name}
-              </label>
-            ))}
-          </div>
+        <ChoiceFieldset
+          legend="Agents"
+          type="checkbox"
+          name="agents"
+          look="grid"
+          options={agents.map((a) => ({ value: a.name, label: a.name }))}
+          checked={(name) => picked.includes(name)}
+          onChange={(name, on) => setPicked((p) => (on ? [...p, name] : p.filter((x) => x !== name)))}
+          describedBy={agentsNotes.control['aria-describedby']}
+          invalid={agentsNotes.control['aria-invalid']}
+        >
           <FieldNotes
             name="agents"
             hint={`${agentsHint} ${picked.length > 1 ? `Order: ${picked.join(' → ')}` : ''}`}
@@ -130,7 +125,7 @@ export function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentI
             error={errors.agents}
             errorId={agentsNotes.errorId}
           />
-        </fieldset>
+        </ChoiceFieldset>
       ) : null}
       {fields.length ? (
         <SchemaFields idPrefix="opt" fields={fields} values={values} errors={optionErrors} onChange={(n, v) => setValues((s) => ({ ...s, [n]: v }))} />

@@ -5,8 +5,8 @@ import type { Run } from '../../../../../shared/protocol.js';
 import { ApiError } from '../../../lib/api.js';
 import { formatClock, formatCost, formatDuration, formatNumber, formatTime, isFinished, runDurationMs, runTitle, shortId, widthClass } from '../../../lib/format.js';
 import { useConnectionState } from '../../../lib/live.js';
-import { Field, SubmitButton } from '../../../components/form.js';
-import { EmptyState, ErrorBox, Spinner, StatusBadge, useDocumentTitle, useNow } from '../../../components/ui.js';
+import { ChoiceFieldset, Field, SubmitButton } from '../../../components/form.js';
+import { EmptyState, ErrorBox, NotFoundCard, Spinner, StatusBadge, useDocumentTitle, useNow } from '../../../components/ui.js';
 import { useAnswerRun } from '../api/answer-run.js';
 import { useCancelRun } from '../api/cancel-run.js';
 import { useRun } from '../api/get-run.js';
@@ -35,18 +35,9 @@ export default function RunPage() {
 
   if (hubNotFound || (error instanceof ApiError && error.status === 404)) {
     return (
-      <div className="card">
-        <EmptyState
-          title="Run not found"
-          action={
-            <Link to="/runs" className="btn btn-primary">
-              Back to runs
-            </Link>
-          }
-        >
-          There is no run with id {id}, or it belongs to someone else. Check the link, or find the run in the list.
-        </EmptyState>
-      </div>
+      <NotFoundCard title="Run not found" back={{ to: '/runs', label: 'Back to runs' }}>
+        There is no run with id {id}, or it belongs to someone else. Check the link, or find the run in the list.
+      </NotFoundCard>
     );
   }
   // The page shows once it knows which steps it joined midway (a cached run cannot say), so a
@@ -491,29 +482,26 @@ function AnswerForm({ run }: { run: Run }) {
       {suggestion ? <p className="q-suggestion">{suggestion}</p> : null}
       <form onSubmit={submit} noValidate>
         {choices.length ? (
-          <fieldset>
-            <legend>Choose</legend>
-            <div className="choice-list">
-              {choices.map((c) => (
-                <label className="choice" key={c.name}>
-                  <input
-                    type="radio"
-                    name="choice"
-                    value={c.name}
-                    checked={choice === c.name}
-                    onChange={() => {
-                      setChoice(c.name);
-                      setAnswer('');
-                    }}
-                  />
-                  <span>
-                    <strong>{c.name}</strong>
-                    {c.description ? <span className="choice-desc">{c.description}</span> : null}
-                  </span>
-                </label>
-              ))}
-            </div>
-          </fieldset>
+          <ChoiceFieldset
+            legend="Choose"
+            type="radio"
+            name="choice"
+            look="cards"
+            options={choices.map((c) => ({
+              value: c.name,
+              label: (
+                <span>
+                  <strong>{c.name}</strong>
+                  {c.description ? <span className="choice-desc">{c.description}</span> : null}
+                </span>
+              ),
+            }))}
+            checked={(name) => choice === name}
+            onChange={(name) => {
+              setChoice(name);
+              setAnswer('');
+            }}
+          />
         ) : null}
         <Field id="answer" name="answer" label={choices.length ? 'Or answer in words' : 'Your answer'} error={error ?? undefined} alert>
           {(control) => (
