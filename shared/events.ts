@@ -130,6 +130,9 @@ export type TypedRunEvent = {
   [T in TypedRunEventType]: { seq: number; runId: string; type: T; data: RunEventData<T>; at: string };
 }[TypedRunEventType];
 
+/** An event's type and data before it is stored (no seq, run or time yet): what server code writes. */
+export type RunEventBody = { [T in TypedRunEventType]: { type: T; data: RunEventData<T> } }[TypedRunEventType];
+
 export type TypedEventOf<T extends TypedRunEventType> = Extract<TypedRunEvent, { type: T }>;
 
 /** Types the `runs` topic carries: a run's lifecycle, not its steps or tokens. */

@@ -1,3 +1,4 @@
+import type { RunEventData, TypedRunEventType } from '../../shared/events.js';
 import type { RunEvent, Usage } from '../../shared/protocol.js';
 import type { Logger } from '../log.js';
 import { LeaseLost } from './retry.js';
@@ -31,7 +32,7 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
   const answers = run.inputAnswers.filter((a) => !isDecision(a));
   const loadCheckpoints = () => (checkpoints ??= loadSteps(db, [run.id]).then((rows) => new Map(rows.map((r) => [r.key, r]))));
 
-  const publish = (written: WrittenEvent, type: string, data: Record<string, unknown>) => {
+  const publish = <T extends TypedRunEventType>(written: WrittenEvent, type: T, data: RunEventData<T>) => {
     attempt.lastSeq = Math.max(attempt.lastSeq, written.seq);
     const event: RunEvent = { seq: written.seq, runId: run.id, type, data, at: written.at.toISOString() };
     try {
@@ -103,7 +104,7 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
           const failure = { message: error instanceof Error ? error.message : String(error) };
           // Tokens a failed step spent are paid for all the same: they count on the run.
           const usage = spent as Usage | null;
-          const data = { index, key, agent: info.agent, status: 'failed', error: failure, ...(usage ? { usage } : {}) };
+          const data = { index, key, agent: info.agent, status: 'failed' as const, error: failure, ...(usage ? { usage } : {}) };
           try {
             const written = await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta, finishedType, status: 'failed', output: { error: failure }, model: null, usage }, data);
             if (written) publish(written, finishedType, data);
@@ -119,7 +120,7 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
         index,
         key,
         agent: info.agent,
-        status: 'succeeded',
+        status: 'succeeded' as const,
         output: result.output ?? null,
         ...(usage ? { usage } : {}),
         ...(result.model ? { model: result.model } : {}),
@@ -128,7 +129,9 @@ export function createRunContext(deps: { db: Db; sink: EventSink; logger: Logger
       const written = fenced(
         await finishStep(db, attempt.fence, { key, index, agent: info.agent, meta: stepMeta, finishedType, status: 'succeeded', output: result.output, model: result.model ?? null, usage }, data),
       );
-      publish(written, finishedType, data);
+      // A tool step's output is the loop's receipt (shared/events.ts `run.tool.finished`); this
+      // generic layer cannot see its shape, which the loop types and events.test.ts checks.
+      publish(written, finishedType, data as RunEventData<typeof finishedType>);
       return result.output;
     },
     awaitInput(question) {

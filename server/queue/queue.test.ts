@@ -187,7 +187,7 @@ describe('queue worker', () => {
         if (ctx.run.attempts === 1) throw new RunError('upstream_unavailable', 'try again');
         return { output: `${a}B`, usage: { promptTokens: 7, completionTokens: 3 } };
       });
-      await ctx.emit('run.note', { hello: 'world' });
+      await ctx.emit('run.input_received', { answer: 'world' });
       return { output: b };
     });
     const row = (await h.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'echo', input: {} }]))[0]!;
@@ -220,7 +220,7 @@ describe('queue worker', () => {
       'run.started',
       'run.step.started',
       'run.step.finished',
-      'run.note',
+      'run.input_received',
       'run.succeeded',
     ]);
     // What the sink saw live matches what is stored.

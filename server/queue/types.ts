@@ -1,3 +1,4 @@
+import type { RunEventData, TypedRunEventType } from '../../shared/events.js';
 import type { CreateRunBody, Run, RunEvent, RunStatus, QueueStats, Usage } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 
@@ -151,8 +152,8 @@ export interface RunContext {
    * checkpointed returns its stored output without calling `fn`.
    */
   step<T>(key: string, info: StepInfo, fn: (step: StepHandle) => Promise<StepResult<T>>): Promise<T>;
-  /** Stores and publishes an event (fenced by the lease). */
-  emit(type: string, data: Record<string, unknown>): Promise<void>;
+  /** Stores and publishes an event (fenced by the lease); its data has the shape shared/events.ts gives its type. */
+  emit<T extends TypedRunEventType>(type: T, data: RunEventData<T>): Promise<void>;
   /**
    * Returns the person's answer for the n-th question of this run if one was
    * given; otherwise parks the run (throws AwaitingInput). Decisions (answers

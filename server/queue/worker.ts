@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { RunEventBody } from '../../shared/events.js';
 import type { RunEvent } from '../../shared/protocol.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -81,7 +82,7 @@ export function createWorker(deps: WorkerDeps) {
   let claimErrorTimer: NodeJS.Timeout | undefined;
   const idleWaiters = new Set<() => void>();
 
-  const publish = (runId: string, owner: string, written: { seq: number; at: Date; type: string; data: Record<string, unknown> }) => {
+  const publish = (runId: string, owner: string, written: { seq: number; at: Date } & RunEventBody) => {
     const event: RunEvent = { seq: written.seq, runId, type: written.type, data: written.data, at: written.at.toISOString() };
     try {
       sink.event(event, owner);
@@ -224,10 +225,13 @@ export function createWorker(deps: WorkerDeps) {
   const finals = createFinalWriter(finalStatements(db));
 
   async function writeFinal(attempt: Attempt, status: 'succeeded' | 'failed', output: unknown, error: { code: string; message: string } | null): Promise<Outcome> {
-    const data = status === 'succeeded' ? { output: output ?? null, attempt: attempt.run.attempts } : { error, attempt: attempt.run.attempts };
-    const written = await finals.commit({ fence: attempt.fence, status, output, error, data });
+    const body: RunEventBody =
+      status === 'succeeded'
+        ? { type: 'run.succeeded', data: { output: output ?? null, attempt: attempt.run.attempts } }
+        : { type: 'run.failed', data: { error, attempt: attempt.run.attempts } };
+    const written = await finals.commit({ fence: attempt.fence, status, output, error, data: body.data });
     if (written) {
-      publish(attempt.run.id, attempt.run.owner, { ...written, type: `run.${status}`, data });
+      publish(attempt.run.id, attempt.run.owner, { ...written, ...body });
       return status;
     }
     return writeCancelledIfRequested(attempt);

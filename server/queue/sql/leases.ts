@@ -1,3 +1,4 @@
+import type { RunEventBody } from '../../../shared/events.js';
 import { CHANNELS, RUN_COLUMNS, type Db, type RunRow } from './rows.js';
 
 export type ClaimedRow = RunRow & { lease_token: string; event_at: Date; cancel_requested: boolean };
@@ -75,15 +76,14 @@ export async function renewLeases(db: Db, leases: HeldLease[], leaseMs: number):
   return rows;
 }
 
-export interface ReturnedRow {
+/** A run handed back (released, or swept as failed/cancelled) with the event this statement wrote. */
+export type ReturnedRow = {
   id: string;
   owner: string;
   status: 'queued' | 'failed' | 'cancelled';
   seq: number;
-  type: string;
-  data: Record<string, unknown>;
   at: Date;
-}
+} & Extract<RunEventBody, { type: 'run.released' | 'run.failed' | 'run.cancelled' }>;
 
 /*
  * What a run becomes when its worker lets go without finishing: cancelled if a
