@@ -114,6 +114,20 @@ describe('Agent Studio API', () => {
     expect(between.body.changes.map((c: Body) => [c.field, c.from, c.to]).slice(1)).toEqual([['temperature', 0.2, 0.9]]);
   });
 
+  it('concurrent saves of one draft from the same revision: exactly one wins, the others get 409', async () => {
+    const before = (await api('GET', '/api/agents/poet')).body.agent.draftRevision as number;
+    const saves = await Promise.all(
+      [0.3, 0.4, 0.5, 0.6, 0.7].map((temperature) => api('PUT', '/api/agents/poet/draft', { spec: spec('poet', { temperature, systemPrompt: 'You are poet. Answer in verse.' }), revision: before }, 'olga')),
+    );
+    expect(saves.map((r) => r.status).sort()).toEqual([200, 409, 409, 409, 409]);
+    const winner = saves.find((r) => r.status === 200)!.body.agent;
+    const now = (await api('GET', '/api/agents/poet')).body.agent;
+    expect(now.draftRevision).toBe(before + 1);
+    expect(now.draft.temperature).toBe(winner.draft.temperature);
+    // Put the draft back as published (the rollback below expects an unedited draft).
+    expect((await api('PUT', '/api/agents/poet/draft', { spec: spec('poet', { temperature: 0.9, systemPrompt: 'You are poet. Answer in verse.' }), revision: before + 1 }, 'olga')).status).toBe(200);
+  });
+
   it('rollback publishes the old spec as a new version, history kept; versions page newest first', async () => {
     const res = await api('POST', '/api/agents/poet/rollback', { version: 1 }, 'olga');
     expect(res.status).toBe(200);
@@ -158,7 +172,7 @@ describe('Agent Studio API', () => {
     const inPattern = await api('POST', '/api/runs', { pattern: 'sequential', agents: ['writer', 'poet@1'], input: 'a sonnet' });
     expect(inPattern.status).toBe(409);
     expect(inPattern.body.error.message).toContain('agents.1');
-    expect((await api('PUT', '/api/agents/poet/draft', { spec: spec('poet'), revision: 3 })).status).toBe(409);
+    expect((await api('PUT', '/api/agents/poet/draft', { spec: spec('poet'), revision: 5 })).status).toBe(409);
     expect((await api('GET', '/api/agents/poet/versions')).body.versions).toHaveLength(3);
 
     await api('POST', '/api/agents/poet/unarchive', undefined, 'olga');
@@ -188,13 +202,13 @@ describe('Agent Studio API', () => {
     expect((await api('GET', '/api/agents/poet/versions', undefined, 'vera')).status).toBe(200);
     const refused = [
       await api('POST', '/api/agents', { spec: spec('viewer-made') }, 'vera'),
-      await api('PUT', '/api/agents/poet/draft', { spec: spec('poet'), revision: 3 }, 'vera'),
+      await api('PUT', '/api/agents/poet/draft', { spec: spec('poet'), revision: 5 }, 'vera'),
       await api('POST', '/api/agents/poet/publish', {}, 'vera'),
       await api('POST', '/api/agents/poet/rollback', { version: 2 }, 'vera'),
       await api('POST', '/api/agents/poet/archive', undefined, 'vera'),
     ];
     expect(refused.map((r) => r.status)).toEqual([403, 403, 403, 403, 403]);
-    expect((await api('GET', '/api/agents/poet')).body.agent).toMatchObject({ version: 3, draftRevision: 3, archived: false });
+    expect((await api('GET', '/api/agents/poet')).body.agent).toMatchObject({ version: 3, draftRevision: 5, archived: false });
     expect((await fetch(`${t.url}/api/agents`)).status).toBe(401);
   });
 
@@ -206,6 +220,8 @@ describe('Agent Studio API', () => {
       ['olga', 'agent.create'],
       ['olga', 'agent.draft.update'],
       ['olga', 'agent.publish'],
+      ['olga', 'agent.draft.update'],
+      ['olga', 'agent.draft.update'],
       ['olga', 'agent.rollback'],
       ['olga', 'agent.archive'],
       ['olga', 'agent.unarchive'],
