@@ -55,7 +55,7 @@ function boundaries() {
     queue: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
     hub: ['audit', 'auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
-    agents: ['audit', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    agents: ['audit', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the

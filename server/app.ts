@@ -70,7 +70,7 @@ export function createApp(deps: AppDeps): App {
   const audit = createAudit({ pool, logger });
   const auth = createAuth({ config, logger, pool });
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
-  const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
+  const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });

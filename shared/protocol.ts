@@ -69,6 +69,8 @@ export interface Run {
   idempotencyKey: string | null;
   usage: Usage;
   steps: RunStep[];
+  /** The exact version of every agent the run may call, pinned at submit (`draft` for a frozen draft); absent on runs from before versions. */
+  agentVersions?: Record<string, number | 'draft'>;
   /** For `awaiting_input`: what the person is asked. */
   pendingInput: unknown;
   createdAt: string;

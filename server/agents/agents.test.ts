@@ -69,8 +69,9 @@ describe('agents part (offline)', () => {
 
   it('plan freezes options with defaults applied; the summary keeps the request as given', async () => {
     const frozen = await t.app.agents.plan({ pattern: 'debate', agents: ['writer', 'critic'], input: 'x', options: { rounds: 3 } }, admin);
-    expect(frozen).toMatchObject({ version: 1, model: 'offline', offline: true });
-    expect(frozen.plan).toEqual({ agent: null, pattern: 'debate', agents: ['writer', 'critic'], options: { rounds: 3, judge: 'judge' }, input: 'x' });
+    expect(frozen).toMatchObject({ version: 2, model: 'offline', offline: true });
+    // Every agent the run calls is pinned to its published version (the judge too).
+    expect(frozen.plan).toEqual({ agent: null, pattern: 'debate', agents: ['writer', 'critic'], options: { rounds: 3, judge: 'judge' }, input: 'x', agentVersions: { writer: 1, critic: 1, judge: 1 }, drafts: {} });
     expect(frozen.summary).toEqual({ agent: null, pattern: 'debate', agents: ['writer', 'critic'], options: { rounds: 3 }, input: 'x' });
     expect((await t.app.agents.plan({ agent: 'writer', input: 'x' }, admin)).model).toBe('offline');
   });

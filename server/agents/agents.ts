@@ -3,6 +3,8 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { CreateRunBody } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
+import { checkAgentSpec, type AgentSpec } from '../../shared/agent-spec.js';
+import type { AuditLog } from '../audit/types.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
@@ -10,32 +12,40 @@ import type { Metrics } from '../metrics/metrics.js';
 import { inputText } from '../patterns/input.js';
 import { createPatternRegistry, type Pattern } from '../patterns/patterns.js';
 import { RunError, type FrozenPlan, type RunContext, type RunPlanner } from '../queue/types.js';
-import { findDefaultAgentsFile, loadCatalog, type AgentSpec } from './catalog.js';
+import { findDefaultAgentsFile, loadCatalog } from './catalog.js';
 import { createLlm, type Llm } from './llm.js';
 import type { OpenAiAttempt } from './openai-model.js';
+import { createArgumentValidators } from './loop.js';
 import { createRunner, type Runner } from './runner.js';
+import { createAgentStore, type AgentsListener, type AgentStore, type Pin } from './store.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { createAgentsRouter } from './routes.js';
 
 export interface Agents extends Part, RunPlanner {
   /** Mounted under /api: GET /agents, GET /patterns, GET /usage. */
   router: express.Router;
+  /** The published specs of the agents that are not archived, as this instance knows them now. */
   readonly catalog: ReadonlyMap<string, AgentSpec>;
+  /** Agents in PostgreSQL: drafts, versions, publish, import (server/agents/store.ts). */
+  readonly store: AgentStore;
   readonly patterns: ReadonlyMap<string, Pattern>;
   readonly llm: Llm;
-  readonly runner: Runner;
 }
 
 /** Longest input an agent accepts, in characters of text. */
 const MAX_INPUT_CHARS = 100_000;
 
 /**
- * Version 1 of the plan this planner freezes at submit (runs.plan): one agent, or a
+ * Version 2 of the plan this planner freezes at submit (runs.plan): one agent, or a
  * pattern over agents with its options already parsed (defaults applied, so a later
- * change of a default does not change a queued run). migrations/0007_run_plan.sql
- * backfilled older runs in this shape from their columns.
+ * change of a default does not change a queued run), and every agent the run may
+ * call pinned (issue #14): `agentVersions` names a version number per agent, or
+ * `draft` with the draft's spec frozen in `drafts` (a draft changes; a version never
+ * does). Retries and resumes read the same versions whatever is published since.
+ * Version 1 (no pins; migrations/0007_run_plan.sql backfilled older runs in it) runs
+ * on the catalog as published when it executes.
  */
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 const planV1Schema = z.object({
   agent: z.string().nullable(),
   pattern: z.string().nullable(),
@@ -43,19 +53,28 @@ const planV1Schema = z.object({
   options: z.record(z.string(), z.unknown()).nullable(),
   input: z.unknown(),
 });
+const planV2Schema = planV1Schema.extend({
+  agentVersions: z.record(z.string(), z.union([z.number().int().min(1), z.literal('draft')])),
+  drafts: z.record(z.string(), z.unknown()),
+});
 export type PlanV1 = z.infer<typeof planV1Schema>;
+export type PlanV2 = z.infer<typeof planV2Schema>;
 
 /**
- * The agent system: the catalog (AGENTS_FILE or the shipped default, validated at
- * construction so a bad file stops start-up naming the agent and field), the model
- * client, and the six patterns. The queue's HTTP route calls plan() before submitRun,
- * and a worker calls execute() with the frozen plan.
+ * The agent system: the catalog (agents in PostgreSQL, seeded on first start from
+ * AGENTS_FILE or the shipped default, which is validated at construction so a bad
+ * file stops start-up naming the agent and field), the model client, and the six
+ * patterns. The queue's HTTP route calls plan() before submitRun, and a worker calls
+ * execute() with the frozen plan.
  */
 export function createAgents(deps: {
   config: Config;
   logger: Logger;
   pool: pg.Pool;
   metrics: Metrics;
+  /** The database's LISTEN connection: edits made on any instance reach this one. */
+  listener: AgentsListener;
+  audit: AuditLog;
   /** Replaces the SDK call (benchmarks). */
   attempt?: OpenAiAttempt;
   /** The tools agents may be given (server/tools); without it agents answer in text only. */
@@ -63,7 +82,7 @@ export function createAgents(deps: {
 }): Agents {
   const { config, logger, pool, metrics } = deps;
   const file = config.agents.file ?? findDefaultAgentsFile();
-  const catalog = loadCatalog(file);
+  const seedCatalog = loadCatalog(file);
   const patterns = createPatternRegistry();
   const llm = createLlm({ config, logger, pool, metrics, offlineDelayMs: config.openai.offlineDelayMs, attempt: deps.attempt });
   const limits = {
@@ -72,24 +91,24 @@ export function createAgents(deps: {
     maxToolOutputChars: config.tools.maxToolOutputChars,
     maxAgentDepth: config.tools.maxAgentDepth,
   };
-  // Every declaration must name a tool that exists: a typo stops start-up naming the agent.
-  const checkTools = () => {
-    for (const spec of catalog.values()) {
-      if (!spec.tools?.length) continue;
-      if (!deps.tools) throw new Error(`agent "${spec.name}" declares tools, but no tools are configured`);
-      deps.tools.check(spec.name, spec.tools.filter((t) => t !== 'run_agent'));
-    }
+  const checkToolsOf = (agent: string, tools: readonly string[]) => {
+    if (tools.length === 0) return;
+    if (!deps.tools) throw new Error(`agent "${agent}" declares tools, but no tools are configured`);
+    deps.tools.check(agent, tools.filter((t) => t !== 'run_agent'));
   };
-  checkTools();
-  const runner = createRunner({ catalog, backend: llm, config, tools: deps.tools, limits });
+  // Every declaration in the file must name a tool that exists: a typo stops start-up naming the agent.
+  const checkFileTools = () => {
+    for (const spec of seedCatalog.values()) checkToolsOf(spec.name, spec.tools ?? []);
+  };
+  checkFileTools();
+  const store = createAgentStore({ pool, listener: deps.listener, audit: deps.audit, logger: logger.child({ part: 'agents' }), checkTools: checkToolsOf });
+  const validatorFor = createArgumentValidators();
+  const runnerFor = (catalog: ReadonlyMap<string, AgentSpec>): Runner => createRunner({ catalog, backend: llm, config, tools: deps.tools, limits, validatorFor });
   const offline = llm.name === 'offline';
+  const modelOfSpec = (spec: AgentSpec) => (offline ? 'offline' : spec.model ?? config.openai.model);
   let started = false;
 
-  const router = createAgentsRouter({ pool, catalog, patterns, offline, defaultModel: config.openai.model, modelOf: (a) => runner.modelOf(a), defaultMaxTurns: config.tools.maxTurns });
-
-  const requireAgent = (name: string, field: string) => {
-    if (!catalog.has(name)) throw new NotFoundError(`agent "${name}"`, `agent "${name}" not found (${field})`);
-  };
+  const router = createAgentsRouter({ pool, store, patterns, offline, defaultModel: config.openai.model, modelOf: modelOfSpec, defaultMaxTurns: config.tools.maxTurns });
 
   function checkInput(input: unknown) {
     const text = inputText(input);
@@ -106,15 +125,44 @@ export function createAgents(deps: {
     return result.data as Record<string, unknown>;
   }
 
-  /** The plan of a valid request; throws ValidationError / NotFoundError naming the field. */
-  function planOf(body: CreateRunBody): PlanV1 {
+  /** Pins every agent a plan names (`writer`, `writer@7`, `writer@draft`) and rewrites the names bare. */
+  async function pinAgents(refs: { ref: string; field: string }[]): Promise<{ names: string[]; agentVersions: Record<string, Pin>; drafts: Record<string, AgentSpec>; specs: Map<string, AgentSpec> }> {
+    const agentVersions: Record<string, Pin> = {};
+    const drafts: Record<string, AgentSpec> = {};
+    const specs = new Map<string, AgentSpec>();
+    const names: string[] = [];
+    for (const { ref, field } of refs) {
+      const resolved = await store.resolve(ref, field);
+      const earlier = agentVersions[resolved.name];
+      if (earlier !== undefined && earlier !== resolved.pin) {
+        throw new ValidationError(`body.${field}: agent "${resolved.name}" is already pinned to ${earlier === 'draft' ? 'its draft' : `version ${earlier}`} in this run`, [{ path: field, message: 'one version per agent per run' }]);
+      }
+      agentVersions[resolved.name] = resolved.pin;
+      if (resolved.pin === 'draft') drafts[resolved.name] = resolved.spec;
+      specs.set(resolved.name, resolved.spec);
+      names.push(resolved.name);
+    }
+    // run_agent may call any agent, and lists them all in its description (part of the
+    // prompt): a run that can use it pins the whole catalog as published now.
+    if ([...specs.values()].some((s) => s.tools?.includes('run_agent'))) {
+      for (const row of store.all()) {
+        if (row.archived_at || agentVersions[row.name] !== undefined) continue;
+        agentVersions[row.name] = row.published_version;
+        specs.set(row.name, row.published);
+      }
+    }
+    return { names, agentVersions, drafts, specs };
+  }
+
+  /** The plan of a valid request; throws ValidationError / NotFoundError / ConflictError naming the field. */
+  async function planOf(body: CreateRunBody): Promise<{ plan: PlanV2; specs: Map<string, AgentSpec> }> {
     if (body.agent !== undefined) {
-      requireAgent(body.agent, 'agent');
       if (body.options !== undefined && Object.keys(body.options).length > 0) {
         throw new ValidationError('body.options: options go with a pattern, not a single agent', [{ path: 'options', message: 'not allowed with "agent"' }]);
       }
+      const pinned = await pinAgents([{ ref: body.agent, field: 'agent' }]);
       checkInput(body.input);
-      return { agent: body.agent, pattern: null, agents: null, options: null, input: body.input };
+      return { plan: { agent: pinned.names[0]!, pattern: null, agents: null, options: null, input: body.input, agentVersions: pinned.agentVersions, drafts: pinned.drafts }, specs: pinned.specs };
     }
     const pattern = patterns.get(body.pattern ?? '');
     if (!pattern) throw new NotFoundError(`pattern "${body.pattern}"`);
@@ -124,71 +172,138 @@ export function createAgents(deps: {
       const want = min === max ? `exactly ${min}` : `${min} to ${max}`;
       throw new ValidationError(`body.agents: ${pattern.name} needs ${want} agents (${pattern.agents.description})`, [{ path: 'agents', message: `needs ${want} agents` }]);
     }
-    agents.forEach((name, i) => requireAgent(name, `agents.${i}`));
     const options = patternOptions(pattern, body.options);
-    for (const ref of pattern.referencedAgents(options)) requireAgent(ref.agent, `options.${ref.field}`);
+    const refs = pattern.referencedAgents(options);
+    const pinned = await pinAgents([...agents.map((ref, i) => ({ ref, field: `agents.${i}` })), ...refs.map((r) => ({ ref: r.agent, field: `options.${r.field}` }))]);
+    refs.forEach((r, i) => {
+      options[r.field] = pinned.names[agents.length + i];
+    });
     checkInput(body.input);
-    return { agent: null, pattern: pattern.name, agents: [...agents], options, input: body.input };
+    return {
+      plan: { agent: null, pattern: pattern.name, agents: pinned.names.slice(0, agents.length), options, input: body.input, agentVersions: pinned.agentVersions, drafts: pinned.drafts },
+      specs: pinned.specs,
+    };
   }
 
-  function modelOf(plan: PlanV1): string {
+  function modelOf(plan: PlanV1, specs: ReadonlyMap<string, AgentSpec>): string {
     if (offline) return 'offline';
     const names = plan.agent ? [plan.agent] : (plan.agents ?? []);
-    const models = new Set(names.map((n) => catalog.get(n)).filter((a): a is AgentSpec => a !== undefined).map((a) => runner.modelOf(a)));
+    const models = new Set(names.map((n) => specs.get(n)).filter((a): a is AgentSpec => a !== undefined).map(modelOfSpec));
     const [only] = models;
     return models.size === 1 && only !== undefined ? only : config.openai.model;
+  }
+
+  /** The catalog a run executes with: its pinned versions (in name order, as run_agent lists them) and frozen drafts. */
+  async function catalogOf(plan: PlanV2): Promise<Map<string, AgentSpec>> {
+    const pins = Object.entries(plan.agentVersions)
+      .filter((e): e is [string, number] => e[1] !== 'draft')
+      .map(([agent, version]) => ({ agent, version }));
+    let loaded: Map<string, AgentSpec>;
+    try {
+      loaded = await store.versions(pins);
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new RunError('unknown_agent_version', error.message, false);
+      throw error;
+    }
+    for (const [name, raw] of Object.entries(plan.drafts)) {
+      const checked = checkAgentSpec(raw);
+      if (!checked.ok) throw new RunError('invalid_plan', `the run's frozen draft of "${name}" is malformed: ${checked.issues[0]?.path}: ${checked.issues[0]?.message}`, false);
+      loaded.set(name, checked.spec);
+    }
+    return new Map([...loaded.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  async function planFromRun(ctx: RunContext): Promise<{ plan: PlanV1; catalog: ReadonlyMap<string, AgentSpec> }> {
+    const { run } = ctx;
+    if (run.planVersion === 1) {
+      const parsed = planV1Schema.safeParse(run.plan);
+      if (!parsed.success) throw new RunError('invalid_plan', `the run's plan is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, false);
+      return { plan: parsed.data, catalog: store.published() };
+    }
+    if (run.planVersion !== PLAN_VERSION) throw new RunError('unknown_plan_version', `plan version ${run.planVersion} is not one this release reads`, false);
+    const parsed = planV2Schema.safeParse(run.plan);
+    if (!parsed.success) throw new RunError('invalid_plan', `the run's plan is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, false);
+    return { plan: parsed.data, catalog: await catalogOf(parsed.data) };
   }
 
   return {
     name: 'agents',
     healthKey: 'llm',
     router,
-    catalog,
+    get catalog() {
+      return store.published();
+    },
+    store,
     patterns,
     llm,
-    runner,
     offline,
     async plan(body: CreateRunBody): Promise<FrozenPlan> {
-      const plan = planOf(body);
+      const { plan, specs } = await planOf(body);
       return {
         version: PLAN_VERSION,
         plan,
-        // What the API shows is what was asked (options as given, not with defaults applied).
-        summary: { agent: body.agent ?? null, pattern: body.pattern ?? null, agents: body.agents ?? null, options: body.options ?? null, input: body.input },
-        model: modelOf(plan),
+        // What the API shows is what was asked (options as given, not with defaults applied),
+        // with the agents' names bare: their versions are the run's agentVersions.
+        summary: {
+          agent: plan.agent,
+          pattern: body.pattern ?? null,
+          agents: plan.agents,
+          options: givenOptions(body, plan),
+          input: body.input,
+        },
+        model: modelOf(plan, specs),
         offline,
       };
     },
     async execute(ctx: RunContext) {
-      const { run } = ctx;
-      if (run.planVersion !== PLAN_VERSION) throw new RunError('unknown_plan_version', `plan version ${run.planVersion} is not one this release reads`, false);
-      const parsed = planV1Schema.safeParse(run.plan);
-      if (!parsed.success) throw new RunError('invalid_plan', `the run's plan is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, false);
-      const plan = parsed.data;
+      const { plan, catalog } = await planFromRun(ctx);
+      const runner = runnerFor(catalog);
       const task = inputText(plan.input);
       if (plan.agent) {
         const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
         return { output };
       }
-      const pattern = patterns.get(plan.pattern ?? '');
-      if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
-      const output = await pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
+      const p = patterns.get(plan.pattern ?? '');
+      if (!p) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
+      const output = await p.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
       return { output };
     },
     async start() {
       // Again now that MCP servers have listed their tools.
-      checkTools();
+      checkFileTools();
+      const seeded = await store.seed([...seedCatalog.values()]);
+      await store.start();
+      // A stored agent naming a tool that is gone is not a reason to refuse to start: its runs fail naming it.
+      for (const row of store.all()) {
+        try {
+          checkToolsOf(row.name, row.published.tools ?? []);
+        } catch (error) {
+          logger.warn({ agent: row.name, err: error }, 'a published agent declares a tool that is not available');
+        }
+      }
       llm.start();
       started = true;
-      logger.info({ agents: catalog.size, file, mode: llm.name, model: offline ? 'offline' : config.openai.model }, offline ? 'agents ready on the OFFLINE model (no OPENAI_API_KEY)' : 'agents ready');
+      logger.info({ agents: store.all().length, seeded, file, mode: llm.name, model: offline ? 'offline' : config.openai.model }, offline ? 'agents ready on the OFFLINE model (no OPENAI_API_KEY)' : 'agents ready');
     },
     async stop() {
+      store.stop();
       llm.stop();
       started = false;
     },
     ready: () => started,
     health() {
-      return { ...llm.health(), agents: catalog.size, patterns: patterns.size };
+      return { ...llm.health(), agents: store.published().size, patterns: patterns.size };
     },
   };
+
+  /** The options as given, an agent named in them (`judge@3`) shown bare like the others. */
+  function givenOptions(body: CreateRunBody, plan: PlanV2): Record<string, unknown> | null {
+    if (!body.options) return null;
+    const given: Record<string, unknown> = { ...body.options };
+    const p = patterns.get(plan.pattern ?? '');
+    for (const ref of p?.referencedAgents(plan.options) ?? []) {
+      if (typeof given[ref.field] === 'string') given[ref.field] = plan.options?.[ref.field];
+    }
+    return given;
+  }
 }

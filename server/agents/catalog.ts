@@ -2,35 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { jsonSchemaSchema, type JsonSchema } from '../../shared/json-schema.js';
+import { agentSpecSchema, normalizeSpec, type AgentSpec } from '../../shared/agent-spec.js';
 import { httpToolSpecSchema, mcpServerSpecSchema, type HttpToolSpec, type McpServerSpec } from '../config/tool-specs.js';
 
-export const DEFAULT_MAX_TOKENS = 2000;
-
-export const agentSchema = z
-  .object({
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, "-" and "_" only'),
-    description: z.string().min(1).max(500),
-    systemPrompt: z.string().min(1).max(20_000),
-    /** Defaults to OPENAI_MODEL, so one variable switches the whole catalog. */
-    model: z.string().min(1).max(100).optional(),
-    temperature: z.number().min(0).max(2).default(0.7),
-    maxTokens: z.number().int().min(1).max(128_000).default(DEFAULT_MAX_TOKENS),
-    /** JSON Schema (subset) the answer must match; the agent then answers JSON. */
-    outputSchema: jsonSchemaSchema.optional(),
-    tags: z.array(z.string().min(1).max(40)).max(20).optional(),
-    /** What the agent may call: `current_time`, `calculator`, `run_agent`, `http:<name>`, `mcp:<server>/<tool>` or `mcp:<server>/*`. */
-    tools: z.array(z.string().min(1).max(200)).max(64).optional(),
-    /** Model turns before the agent must have answered (tool use); default 10. */
-    maxTurns: z.number().int().min(1).max(100).optional(),
-  })
-  .strict();
-
-export type AgentSpec = z.infer<typeof agentSchema> & { outputSchema?: JsonSchema };
+// The one schema of an agent lives in shared/ (the browser's editor uses it too).
+export { agentSpecSchema as agentSchema, DEFAULT_MAX_TOKENS, type AgentSpec } from '../../shared/agent-spec.js';
 
 const fileSchema = z
   .object({
@@ -78,14 +54,14 @@ export function parseCatalog(raw: unknown, file: string): Map<string, AgentSpec>
       typeof entry === 'object' && entry !== null && typeof (entry as { name?: unknown }).name === 'string'
         ? (entry as { name: string }).name
         : `#${index + 1}`;
-    const result = agentSchema.safeParse(entry);
+    const result = agentSpecSchema.safeParse(entry);
     if (!result.success) {
       const issue = result.error.issues[0];
       const field = issue?.path.length ? issue.path.join('.') : issue?.code === 'unrecognized_keys' ? (issue as { keys?: string[] }).keys?.join(', ') ?? null : null;
       throw new CatalogError(file, label, field, issue?.message ?? 'is invalid');
     }
     if (agents.has(result.data.name)) throw new CatalogError(file, result.data.name, 'name', 'is used by more than one agent');
-    agents.set(result.data.name, result.data as AgentSpec);
+    agents.set(result.data.name, normalizeSpec(result.data as AgentSpec));
   });
   return agents;
 }

@@ -1,10 +1,25 @@
 import express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import { notFound, parse, unauthorized } from '../http/errors.js';
+import {
+  agentsQuerySchema,
+  createAgentBodySchema,
+  diffQuerySchema,
+  publishBodySchema,
+  rollbackBodySchema,
+  sameSpec,
+  saveDraftBodySchema,
+  validateBodySchema,
+  versionsQuerySchema,
+  type AgentSpec,
+} from '../../shared/agent-spec.js';
+import type { AgentDetail, AgentDiff, AgentInfo, AgentVersionInfo } from '../../shared/catalog.js';
+import { ValidationError } from '../domain/errors.js';
+import { forbidden, notFound, parse, unauthorized } from '../http/errors.js';
 import { describePattern, type Pattern } from '../patterns/patterns.js';
 import { usageBy, type UsageTotals } from '../queue/reads.js';
-import type { AgentSpec } from './catalog.js';
+import { diffSpecs } from './diff.js';
+import type { Actor, AgentRow, AgentStore, VersionRow } from './store.js';
 
 const usageQuerySchema = z
   .object({
@@ -14,10 +29,20 @@ const usageQuerySchema = z
   })
   .strict();
 
-/** The agents part's routes under /api (docs/API.md): GET /agents, /agents/:name, /patterns, /usage. */
+/** Cursor of the agents list: the last name of the page, opaque to clients. */
+const encodeCursor = (name: string) => Buffer.from(name, 'utf8').toString('base64url');
+const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/**
+ * The agents part's routes under /api (docs/API.md): the catalog and Agent Studio
+ * (GET /agents, /agents/:name, versions, diff; edits for admins and operators),
+ * /patterns and /usage.
+ */
 export function createAgentsRouter(deps: {
   pool: pg.Pool;
-  catalog: ReadonlyMap<string, AgentSpec>;
+  store: AgentStore;
   patterns: ReadonlyMap<string, Pattern>;
   offline: boolean;
   /** The configured model, shown when the catalog is not on the offline model. */
@@ -26,34 +51,177 @@ export function createAgentsRouter(deps: {
   defaultMaxTurns: number;
   modelOf(agent: AgentSpec): string;
 }): express.Router {
-  const { catalog, patterns, offline } = deps;
-  const publicAgent = (a: AgentSpec) => ({
-    name: a.name,
-    description: a.description,
-    model: deps.modelOf(a),
-    offline,
-    temperature: a.temperature,
-    maxTokens: a.maxTokens,
-    structured: a.outputSchema !== undefined,
-    ...(a.outputSchema ? { outputSchema: a.outputSchema } : {}),
-    systemPrompt: a.systemPrompt,
-    tags: a.tags ?? [],
-    tools: a.tools ?? [],
-    maxTurns: a.maxTurns ?? deps.defaultMaxTurns,
+  const { store, patterns, offline } = deps;
+  const publicAgent = (row: AgentRow): AgentInfo => {
+    const a = row.published;
+    return {
+      name: a.name,
+      description: a.description,
+      model: deps.modelOf(a),
+      offline,
+      temperature: a.temperature,
+      maxTokens: a.maxTokens,
+      structured: a.outputSchema !== undefined,
+      ...(a.outputSchema ? { outputSchema: a.outputSchema } : {}),
+      systemPrompt: a.systemPrompt,
+      tags: a.tags ?? [],
+      tools: a.tools ?? [],
+      maxTurns: a.maxTurns ?? deps.defaultMaxTurns,
+      version: row.published_version,
+      archived: row.archived_at !== null,
+      draftRevision: row.draft_revision,
+      draftChanged: !sameSpec(row.draft, row.published),
+      updatedAt: row.updated_at.toISOString(),
+    };
+  };
+  const detail = (row: AgentRow): AgentDetail => ({
+    ...publicAgent(row),
+    version: row.published_version,
+    draft: row.draft,
+    draftRevision: row.draft_revision,
+    draftChanged: !sameSpec(row.draft, row.published),
+    archived: row.archived_at !== null,
+    archivedAt: iso(row.archived_at),
+    createdBy: row.created_by,
+    createdAt: row.created_at.toISOString(),
+    publishedBy: row.published_by,
+    publishedAt: row.published_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
   });
-  // Both lists are fixed for the life of the process: serialize them once.
-  const agentsBody = JSON.stringify({ agents: [...catalog.values()].map(publicAgent), offline, model: offline ? 'offline' : deps.defaultModel });
+  const versionInfo = (row: VersionRow, withSpec: boolean): AgentVersionInfo => ({
+    agent: row.agent,
+    version: row.version,
+    note: row.note,
+    createdBy: row.created_by,
+    createdAt: row.created_at.toISOString(),
+    published: store.get(row.agent)?.published_version === row.version,
+    ...(withSpec ? { spec: row.spec } : {}),
+  });
+  // Search text per row, built once per version of the row (rows are replaced, never mutated).
+  const haystacks = new WeakMap<AgentRow, string>();
+  const haystack = (row: AgentRow) => {
+    let text = haystacks.get(row);
+    if (text === undefined) {
+      const a = row.published;
+      text = [a.name, a.description, ...(a.tags ?? []), deps.modelOf(a)].join('\n').toLowerCase();
+      haystacks.set(row, text);
+    }
+    return text;
+  };
   const patternsBody = JSON.stringify({ patterns: [...patterns.values()].map(describePattern) });
+  const agentName = (req: express.Request) => {
+    const name = String(req.params.name);
+    if (!store.get(name)) throw notFound(`agent "${name}"`);
+    return name;
+  };
+  /** Admins and operators edit agents; viewers read (checked here: the agents part does not import auth). */
+  const editor = (req: express.Request): Actor => {
+    const user = req.user;
+    if (!user) throw unauthorized();
+    if (user.role !== 'admin' && user.role !== 'operator') throw forbidden('editing agents needs the admin or operator role');
+    return { username: user.username, ...(user.id ? { id: user.id } : {}) };
+  };
 
   const router = express.Router();
-  router.get('/agents', (_req, res) => {
-    res.type('application/json').send(agentsBody);
+  router.get('/agents', (req, res) => {
+    const query = parse(agentsQuerySchema, req.query, 'query');
+    const words = (query.q ?? '').toLowerCase().split(/\s+/).filter(Boolean);
+    const tags = (Array.isArray(query.tag) ? query.tag : query.tag ? [query.tag] : []).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
+    const matches = store.all().filter((row) => {
+      const archived = row.archived_at !== null;
+      if (query.archived === 'exclude' ? archived : query.archived === 'only' ? !archived : false) return false;
+      if (tags.length > 0 && !tags.every((t) => row.published.tags?.includes(t))) return false;
+      if (words.length > 0) {
+        const text = haystack(row);
+        if (!words.every((w) => text.includes(w))) return false;
+      }
+      return true;
+    });
+    const paged = query.limit !== undefined || query.cursor !== undefined;
+    let page = matches;
+    let nextCursor: string | null = null;
+    if (paged) {
+      const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
+      const start = after === null ? 0 : matches.findIndex((r) => r.name > after);
+      const limit = query.limit ?? 100;
+      page = start < 0 ? [] : matches.slice(start, start + limit);
+      const last = page.at(-1);
+      nextCursor = last && start + limit < matches.length ? encodeCursor(last.name) : null;
+    }
+    res.json({ agents: page.map(publicAgent), offline, model: offline ? 'offline' : deps.defaultModel, total: matches.length, nextCursor });
   });
   router.get('/agents/:name', (req, res) => {
-    const spec = catalog.get(req.params.name);
-    if (!spec) throw notFound(`agent "${req.params.name}"`);
-    res.json({ agent: publicAgent(spec) });
+    res.json({ agent: detail(store.get(agentName(req))!) });
   });
+  router.get('/agents/:name/versions', async (req, res) => {
+    const name = agentName(req);
+    const query = parse(versionsQuerySchema, req.query, 'query');
+    const rows = await store.listVersions(name, query.limit, query.before ?? null);
+    const last = rows.at(-1);
+    res.json({ versions: rows.map((r) => versionInfo(r, false)), nextBefore: rows.length === query.limit && last && last.version > 1 ? last.version : null });
+  });
+  router.get('/agents/:name/versions/:version', async (req, res) => {
+    const name = agentName(req);
+    const version = parse(z.coerce.number().int().min(1).max(1_000_000_000), req.params.version, 'version');
+    res.json({ version: versionInfo(await store.version(name, version), true) });
+  });
+  router.get('/agents/:name/diff', async (req, res) => {
+    const name = agentName(req);
+    const query = parse(diffQuerySchema, req.query, 'query');
+    const side = async (ref: 'draft' | 'published' | number) => {
+      const row = store.get(name)!;
+      if (ref === 'draft') return { info: { ref: 'draft' as const, revision: row.draft_revision }, spec: row.draft };
+      const version = ref === 'published' ? row.published_version : ref;
+      return { info: { ref: version }, spec: (await store.version(name, version)).spec };
+    };
+    const [from, to] = await Promise.all([side(query.from), side(query.to)]);
+    const body: AgentDiff = { agent: name, from: from.info, to: to.info, changes: diffSpecs(from.spec, to.spec) };
+    res.json(body);
+  });
+
+  router.post('/agents/validate', (req, res) => {
+    const body = parse(validateBodySchema, req.body);
+    try {
+      const spec = store.check(body.spec);
+      res.json({ ok: true, spec, issues: [] });
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      res.json({ ok: false, issues: error.details ?? [] });
+    }
+  });
+  router.post('/agents', async (req, res) => {
+    const actor = editor(req);
+    const body = parse(createAgentBodySchema, req.body);
+    const row = await store.create(body.spec, actor, body.note ?? null);
+    res.status(201).json({ agent: detail(row) });
+  });
+  router.put('/agents/:name/draft', async (req, res) => {
+    const actor = editor(req);
+    const name = agentName(req);
+    const body = parse(saveDraftBodySchema, req.body);
+    res.json({ agent: detail(await store.saveDraft(name, body.spec, body.revision, actor)) });
+  });
+  router.post('/agents/:name/publish', async (req, res) => {
+    const actor = editor(req);
+    const name = agentName(req);
+    const body = parse(publishBodySchema, req.body ?? {});
+    const row = await store.publish(name, actor, { note: body.note ?? null, ...(body.revision !== undefined ? { revision: body.revision } : {}) });
+    res.json({ agent: detail(row), version: row.published_version });
+  });
+  router.post('/agents/:name/rollback', async (req, res) => {
+    const actor = editor(req);
+    const name = agentName(req);
+    const body = parse(rollbackBodySchema, req.body);
+    const row = await store.rollback(name, body.version, actor, body.note ?? null);
+    res.json({ agent: detail(row), version: row.published_version });
+  });
+  for (const [verb, archived] of [['archive', true], ['unarchive', false]] as const) {
+    router.post(`/agents/:name/${verb}`, async (req, res) => {
+      const actor = editor(req);
+      const name = agentName(req);
+      res.json({ agent: detail(await store.setArchived(name, archived, actor)) });
+    });
+  }
   router.get('/patterns', (_req, res) => {
     res.type('application/json').send(patternsBody);
   });

@@ -46,6 +46,8 @@ export function createRunner(deps: {
   tools?: ToolRegistry;
   limits?: LoopLimits;
   config: Config;
+  /** Shared compiled argument validators (one runner is built per run; the validators outlive it). */
+  validatorFor?: ReturnType<typeof createArgumentValidators>;
 }): Runner {
   const { catalog, backend, config } = deps;
   const offline = backend.name === 'offline';
@@ -58,7 +60,7 @@ export function createRunner(deps: {
   const modelOf = (spec: AgentSpec) => (offline ? 'offline' : spec.model ?? config.openai.model);
 
   const limits = deps.limits ?? DEFAULT_LOOP_LIMITS;
-  const validatorFor = createArgumentValidators();
+  const validatorFor = deps.validatorFor ?? createArgumentValidators();
   const toolCallCounts = new WeakMap<RunContext, number>();
 
   const usageOf = (response: ModelResponse): Usage =>

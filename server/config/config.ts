@@ -270,7 +270,7 @@ export function buildConfig(env: Env) {
       adminPassword: env.ADMIN_PASSWORD,
       metricsToken: env.METRICS_TOKEN,
     },
-    /** The agent catalog (AGENTS_FILE; the bundled server/agents/agents.default.json when unset). */
+    /** The agents seeded into an empty database on first start (AGENTS_FILE; the bundled server/agents/agents.default.json when unset). */
     agents: {
       file: env.AGENTS_FILE,
     },

@@ -104,12 +104,22 @@ export function toRun(row: RunRow, steps: StepRow[]): Run {
       cachedRequests: row.cached_requests,
     },
     steps: steps.map(toStep),
+    ...agentVersionsOf(row.plan),
     pendingInput: row.pending_input ?? null,
     createdAt: row.created_at.toISOString(),
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
     updatedAt: row.updated_at.toISOString(),
   };
+}
+
+/**
+ * The versions a run pinned (issue #14): the planner freezes them into the plan as
+ * `agentVersions`; the queue only shows them, the rest of the plan stays opaque to it.
+ */
+function agentVersionsOf(plan: unknown): { agentVersions?: Record<string, number | 'draft'> } {
+  const pins = (plan as { agentVersions?: unknown } | null)?.agentVersions;
+  return pins && typeof pins === 'object' && !Array.isArray(pins) ? { agentVersions: pins as Record<string, number | 'draft'> } : {};
 }
 
 export function toEvent(row: EventRow): RunEvent {
