@@ -178,6 +178,9 @@ describe('evaluations on the offline model', () => {
     expect((await call('GET', `/api/experiments/compare?a=${first.id}&b=${json.id}`)).status).toBe(400);
     expect((await call('GET', '/api/experiments/compare?a=nope&b=nope')).status).toBe(400);
     expect((await call('GET', '/api/experiments/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    const audit = await call<{ entries: AuditEntry[] }>('GET', '/api/audit?targetType=experiment');
+    expect(audit.body.entries.map((e) => [e.action, e.targetId]).sort()).toEqual([first.id, second.id, json.id].map((id) => ['experiment.create', id]).sort());
+    expect(audit.body.entries.find((e) => e.targetId === first.id)?.detail).toMatchObject({ dataset: 'kinds', agent: 'translator', cases: 9, runId: first.runId });
   });
 
   it('passes a version to the planner as agent@version, and refuses what cannot run', async () => {

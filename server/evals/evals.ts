@@ -110,7 +110,9 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
     const states = await selectRunStates(pool, summaries.flatMap((s) => (s.runId ? [s.runId] : [])));
     return summaries.map(({ storedStatus, ...s }) => {
       const run = s.runId ? states.get(s.runId) : undefined;
-      return { ...s, status: run?.status ?? storedStatus ?? 'unknown', finishedAt: run?.finishedAt?.toISOString() ?? s.finishedAt };
+      // No run id yet: the run is being submitted (a moment after the row is written).
+      const status = run?.status ?? storedStatus ?? (s.runId === null ? 'queued' : 'unknown');
+      return { ...s, status, finishedAt: run?.finishedAt?.toISOString() ?? s.finishedAt };
     });
   }
 
@@ -210,25 +212,19 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
       };
       const first = planned[0]!.frozen;
       const label = target.agent !== undefined ? (body.version ? `${target.agent}@${body.version}` : target.agent) : null;
-      await inTransaction(async (client) => {
-        await insertExperiment(client, {
-          id,
-          datasetId: dataset.id,
-          agent: target.agent ?? null,
-          pattern: target.pattern ?? null,
-          agents: target.agents ?? null,
-          options: target.options ?? null,
-          version: body.version ?? null,
-          concurrency: body.concurrency,
-          caseCount: cases.length,
-          createdBy: actor.username,
-        });
-        await audit.record(client, {
-          actor: actorOf(actor),
-          action: 'experiment.create',
-          target: { type: 'experiment', id },
-          detail: { dataset: dataset.name, agent: label, pattern: target.pattern ?? null, cases: cases.length, concurrency: body.concurrency },
-        });
+      // The row first: the run may start (on any instance) as soon as it is submitted, and its
+      // results refer to it. The audit entry commits with the run id, once the run exists.
+      await insertExperiment(pool, {
+        id,
+        datasetId: dataset.id,
+        agent: target.agent ?? null,
+        pattern: target.pattern ?? null,
+        agents: target.agents ?? null,
+        options: target.options ?? null,
+        version: body.version ?? null,
+        concurrency: body.concurrency,
+        caseCount: cases.length,
+        createdBy: actor.username,
       });
       let runId: string;
       try {
@@ -249,7 +245,15 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
         await deleteExperiment(pool, id).catch((e: unknown) => logger.warn({ err: e, experimentId: id }, 'could not remove an experiment whose run was refused'));
         throw error;
       }
-      await setExperimentRun(pool, id, runId);
+      await inTransaction(async (client) => {
+        await setExperimentRun(client, id, runId);
+        await audit.record(client, {
+          actor: actorOf(actor),
+          action: 'experiment.create',
+          target: { type: 'experiment', id },
+          detail: { dataset: dataset.name, agent: label, pattern: target.pattern ?? null, cases: cases.length, concurrency: body.concurrency, runId },
+        });
+      });
       logger.info({ experimentId: id, runId, dataset: dataset.name, cases: cases.length }, 'experiment submitted');
       const [summary] = await withStatus([(await findExperiment(pool, id))!]);
       return summary!;
