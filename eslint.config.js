@@ -56,6 +56,10 @@ function boundaries() {
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
     hub: ['audit', 'auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
     agents: ['audit', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    // Outbound callbacks read final runs through queue/reads.ts; the queue knows them only as RunCallbacks.
+    webhooks: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue'],
+    triggers: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue', 'webhooks'],
+    schedules: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the

@@ -22,6 +22,14 @@ import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createProbeHandler, type ProbeState } from './probes/probes.js';
 import { createQueue, type Queue } from './queue/queue.js';
+import { createSchedules } from './schedules/schedules.js';
+import { scheduleRoutes } from './schedules/routes.js';
+import type { Schedules } from './schedules/types.js';
+import { hookRoutes, triggerAdminRoutes } from './triggers/routes.js';
+import { createTriggers } from './triggers/triggers.js';
+import type { Triggers } from './triggers/types.js';
+import type { Webhooks } from './webhooks/types.js';
+import { createWebhooks } from './webhooks/webhooks.js';
 
 export interface AppDeps {
   config: Config;
@@ -46,6 +54,9 @@ export interface App {
   readonly tools: Tools;
   readonly hub: Hub;
   readonly queue: Queue;
+  readonly webhooks: Webhooks;
+  readonly triggers: Triggers;
+  readonly schedules: Schedules;
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -73,9 +84,13 @@ export function createApp(deps: AppDeps): App {
   const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
-  const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
+  const webhooks = createWebhooks({ config, logger, pool });
+  const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId, callbacks: webhooks });
+  const triggers = createTriggers({ logger, pool, planner: agents, submitRun: queue.submitRun, audit, webhooks });
+  const schedules = createSchedules({ config, logger, pool, listener, planner: agents, submitRun: queue.submitRun, audit });
   // The database first: its first check runs before the others start, and it stops last.
-  const parts: Part[] = [database, audit, auth, tools, agents, hub, queue];
+  // Schedules and triggers stop first (no new runs), webhooks after the queue (last callbacks).
+  const parts: Part[] = [database, audit, auth, tools, agents, hub, webhooks, queue, triggers, schedules];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -108,7 +123,8 @@ export function createApp(deps: AppDeps): App {
     pool,
     publicApi: auth.router,
     authenticate: auth.authenticate,
-    api: [agents.router, tools.router, queue.router, audit.router],
+    api: [agents.router, tools.router, queue.router, audit.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules)],
+    outside: [hookRoutes(triggers)],
     connectionLimits,
   });
 
@@ -156,6 +172,9 @@ export function createApp(deps: AppDeps): App {
     tools,
     hub,
     queue,
+    webhooks,
+    triggers,
+    schedules,
     async start() {
       for (const part of parts) {
         if (part.start) {

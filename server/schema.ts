@@ -8,3 +8,6 @@ export * from './audit/schema.js';
 export * from './auth/schema.js';
 export * from './db/schema.js';
 export * from './queue/schema.js';
+export * from './schedules/schema.js';
+export * from './triggers/schema.js';
+export * from './webhooks/schema.js';

@@ -9,7 +9,9 @@ export {
   selectEventsAfter,
   selectLifecycleEventsAfter,
   selectLifecycleEventsSince,
+  selectFinalRuns,
   selectRunHead,
   selectRunHeads,
+  type RunOutcomeRow,
 } from './sql/reads.js';
 export { usageBy, type UsageTotals } from './sql/usage.js';
