@@ -90,6 +90,30 @@ describe('outbound webhooks (run callbacks)', () => {
     expect(Date.parse(String(verified.data.finishedAt))).toBeGreaterThan(0);
   }, 240_000);
 
+  it('a run that ends while its instance does not look for callbacks is called back by another instance', async () => {
+    // Instance c looks for ended runs only at start (then sleeps for ten minutes): as if it
+    // died the moment its run ended. The registration made at submit is all d needs.
+    await b?.close();
+    b = undefined;
+    const late = await startReceiver(0);
+    const c = await startTestApp({ databaseUrl: database.url, env: { WEBHOOK_POLL_MS: '600000' } });
+    let d: TestApp | undefined;
+    try {
+      const apiC = jsonApi(() => c.url);
+      const { run } = await apiC<{ run: { id: string } }>('POST', '/api/runs', { agent: 'researcher', input: 'ends unobserved', callbackUrl: late.url });
+      await waitFor(async () => ((await apiC<{ run: { status: string } }>('GET', `/api/runs/${run.id}`)).run.status === 'succeeded' ? true : undefined), { timeoutMs: 60_000, what: 'the run to end' });
+      await c.close();
+      expect(late.received).toHaveLength(0);
+      d = await startTestApp({ databaseUrl: database.url, env });
+      await waitFor(() => (late.received.length > 0 ? true : undefined), { timeoutMs: 60_000, what: 'the callback from the other instance' });
+      expect(JSON.parse(late.received[0]!.body)).toMatchObject({ type: 'run.succeeded', data: { runId: run.id } });
+    } finally {
+      await c.close();
+      await d?.close();
+      await late.close();
+    }
+  }, 180_000);
+
   it('refuses callback URLs that are not http(s), and runs without one have no deliveries', async () => {
     b ??= await startTestApp({ databaseUrl: database.url, env });
     const res = await fetch(`${b.url}/api/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'researcher', input: 'x', callbackUrl: 'file:///etc/passwd' }) });
