@@ -92,7 +92,11 @@ export function createWebhooks(deps: WebhooksDeps): Webhooks & { router: express
     const result = await postOnce(claimed.url, body, headers, { timeoutMs: hooks.timeoutMs, allowPrivate: hooks.allowPrivateAddresses, signal: stopping.signal });
     let state: 'pending' | 'delivered' | 'failed' = 'delivered';
     let nextInMs: number | null = null;
-    if (!result.ok) {
+    if (!result.ok && stopping.signal.aborted) {
+      // Cut short by this instance's shutdown: due again at once, for another instance.
+      state = 'pending';
+      nextInMs = 0;
+    } else if (!result.ok) {
       nextInMs = backoffMs(claimed.attempts, hooks.retryBaseMs, hooks.retryMaxMs);
       const age = Date.now() - claimed.ready_at.getTime();
       if (age + nextInMs > hooks.maxAgeMs) {
