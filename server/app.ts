@@ -84,10 +84,10 @@ export function createApp(deps: AppDeps): App {
   const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
-  const webhooks = createWebhooks({ config, logger, pool });
+  const webhooks = createWebhooks({ config, logger, pool, metrics });
   const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId, callbacks: webhooks });
-  const triggers = createTriggers({ logger, pool, planner: agents, submitRun: queue.submitRun, audit, webhooks });
-  const schedules = createSchedules({ config, logger, pool, listener, planner: agents, submitRun: queue.submitRun, audit });
+  const triggers = createTriggers({ logger, pool, planner: agents, submitRun: queue.submitRun, audit, webhooks, metrics });
+  const schedules = createSchedules({ config, logger, pool, listener, planner: agents, submitRun: queue.submitRun, audit, metrics });
   // The database first: its first check runs before the others start, and it stops last.
   // Schedules and triggers stop first (no new runs), webhooks after the queue (last callbacks).
   const parts: Part[] = [database, audit, auth, tools, agents, hub, webhooks, queue, triggers, schedules];

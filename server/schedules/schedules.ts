@@ -7,6 +7,7 @@ import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import { DomainError, NotFoundError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { SubmitRun } from '../queue/submit.js';
 import type { RunPlanner } from '../queue/types.js';
 import { dueFires, parseCron } from './fire-times.js';
@@ -46,6 +47,7 @@ export interface SchedulesDeps {
   planner: Pick<RunPlanner, 'plan'>;
   submitRun: SubmitRun;
   audit: AuditLog;
+  metrics?: Pick<Metrics, 'scheduleFiresTotal'>;
 }
 
 const ownerOf = (row: ScheduleRow): AuthUser => ({ id: row.owner_id ?? undefined, username: row.owner, role: row.owner_role as AuthUser['role'] });
@@ -175,7 +177,10 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
         if (latestMissed) log.info({ scheduleId: row.id, latestMissed, policy: row.missed_policy }, 'fire times passed while no instance was awake');
         const inserted = await insertFires(client, row.id, fires);
         await advance(client, row.id, now, cron.nextRun(now));
-        for (const fireAt of inserted) out.push({ row, fireAt });
+        for (const fireAt of inserted) {
+          out.push({ row, fireAt });
+          deps.metrics?.scheduleFiresTotal.inc({ kind: latestMissed && fireAt.getTime() === latestMissed.getTime() ? 'missed' : 'on_time' });
+        }
       }
       return out;
     });

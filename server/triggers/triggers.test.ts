@@ -115,6 +115,8 @@ describe('inbound webhooks (triggers)', () => {
     expect((await api(a.url, 'DELETE', `/api/triggers/${id}`)).status).toBe(204);
     expect((await post(a.url, id, raw, signed)).status).toBe(404);
     expect(await runCount()).toBe(before);
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toMatch(/trigger_deliveries_total\{outcome="refused"\} [1-9]/);
     const audit = await api(a.url, 'GET', `/api/audit?targetType=trigger&targetId=${id}`);
     expect(audit.body.entries.map((e: { action: string }) => e.action)).toEqual(['trigger.delete', 'trigger.disable', 'trigger.create']);
   });

@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { SubmitRun } from '../queue/submit.js';
 import type { RunPlanner } from '../queue/types.js';
 import type { Webhooks } from '../webhooks/types.js';
@@ -25,6 +26,7 @@ export interface TriggersDeps {
   submitRun: SubmitRun;
   audit: AuditLog;
   webhooks: Pick<Webhooks, 'secrets' | 'check'>;
+  metrics?: Pick<Metrics, 'triggerDeliveriesTotal'>;
 }
 
 function toTrigger(row: TriggerRow): Trigger {
@@ -170,9 +172,15 @@ export function createTriggers(deps: TriggersDeps): Triggers {
       const secret = decryptSecret(encryptionKey, row.secret_enc);
       // The signature first: nothing of an unverified body is parsed or stored.
       let deliveryId: string | undefined;
-      if (row.scheme === 'github') deliveryId = verifyGithub(secret, headers, raw);
-      else if (row.scheme === 'slack') verifySlack(secret, headers, raw);
-      else deliveryId = verifyStandard(secret, headers, raw);
+      try {
+        if (row.scheme === 'github') deliveryId = verifyGithub(secret, headers, raw);
+        else if (row.scheme === 'slack') verifySlack(secret, headers, raw);
+        else deliveryId = verifyStandard(secret, headers, raw);
+      } catch (error) {
+        deps.metrics?.triggerDeliveriesTotal.inc({ outcome: 'refused' });
+        log.info({ triggerId: row.id, err: error }, 'trigger delivery refused');
+        throw error;
+      }
       const payload = parsePayload(raw, contentType);
       if (row.scheme === 'slack') {
         if (field(payload, 'type') === 'url_verification') {
@@ -190,6 +198,7 @@ export function createTriggers(deps: TriggersDeps): Triggers {
       const owner = ownerOf(row);
       const plan = await deps.planner.plan(runBody(row, renderTemplate(row.input_template, payload)), owner);
       const { run, created } = await deps.submitRun(plan, owner, { via: 'trigger', idempotencyKey: `trigger:${row.id}:${key}`, callbackUrl: row.callback_url });
+      deps.metrics?.triggerDeliveriesTotal.inc({ outcome: created ? 'run' : 'duplicate' });
       log.info({ triggerId: row.id, runId: run.id, created, deliveryId: key }, created ? 'trigger started a run' : 'trigger delivery seen before');
       return { kind: 'run', runId: run.id, created };
     },

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { selectFinalRuns, type RunOutcomeRow } from '../queue/reads.js';
 import { webhookRoutes } from './routes.js';
 import { postOnce } from './sender.js';
@@ -39,6 +40,7 @@ export interface WebhooksDeps {
   config: Config;
   logger: Logger;
   pool: pg.Pool;
+  metrics?: Pick<Metrics, 'webhookAttemptsTotal'>;
 }
 
 /**
@@ -107,6 +109,7 @@ export function createWebhooks(deps: WebhooksDeps): Webhooks & { router: express
     await recordAttempt(pool, { runId: claimed.run_id, attempt: claimed.attempts, statusCode: result.statusCode, error: result.error, durationMs: result.durationMs, state, nextInMs });
     if (state === 'delivered') delivered++;
     if (state === 'failed') failed++;
+    deps.metrics?.webhookAttemptsTotal.inc({ outcome: state === 'delivered' ? 'delivered' : state === 'failed' ? 'given_up' : 'retry' });
     const fields = { runId: claimed.run_id, attempt: claimed.attempts, statusCode: result.statusCode, ms: result.durationMs };
     if (result.ok) log.info(fields, 'callback delivered');
     else log[state === 'failed' ? 'warn' : 'info']({ ...fields, error: result.error, nextInMs }, state === 'failed' ? 'callback given up' : 'callback attempt failed');
