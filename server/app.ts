@@ -23,6 +23,14 @@ import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createProbeHandler, type ProbeState } from './probes/probes.js';
 import { createQueue, type Queue } from './queue/queue.js';
+import { createSchedules } from './schedules/schedules.js';
+import { scheduleRoutes } from './schedules/routes.js';
+import type { Schedules } from './schedules/types.js';
+import { hookRoutes, triggerAdminRoutes } from './triggers/routes.js';
+import { createTriggers } from './triggers/triggers.js';
+import type { Triggers } from './triggers/types.js';
+import type { Webhooks } from './webhooks/types.js';
+import { createWebhooks } from './webhooks/webhooks.js';
 
 export interface AppDeps {
   config: Config;
@@ -48,6 +56,9 @@ export interface App {
   readonly hub: Hub;
   readonly queue: Queue;
   readonly evals: Evals;
+  readonly webhooks: Webhooks;
+  readonly triggers: Triggers;
+  readonly schedules: Schedules;
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -75,12 +86,16 @@ export function createApp(deps: AppDeps): App {
   const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
+  const webhooks = createWebhooks({ config, logger, pool, metrics });
   // Experiments are runs: the queue executes through the evals planner, which hands every
   // other plan to the agents planner. submitRun is the queue's, built just below.
   const evals = createEvals({ config, logger, pool, audit, wiring: { planner: agents, judge: agents.runner, submitRun: (plan, actor, source) => queue.submitRun(plan, actor, source) } });
-  const queue = createQueue({ config, logger, pool, listener, metrics, planner: evals.planner, sink: hub, instanceId });
+  const queue = createQueue({ config, logger, pool, listener, metrics, planner: evals.planner, sink: hub, instanceId, callbacks: webhooks });
+  const triggers = createTriggers({ logger, pool, planner: agents, submitRun: queue.submitRun, audit, webhooks, metrics });
+  const schedules = createSchedules({ config, logger, pool, listener, planner: agents, submitRun: queue.submitRun, audit, metrics });
   // The database first: its first check runs before the others start, and it stops last.
-  const parts: Part[] = [database, audit, auth, tools, agents, hub, evals, queue];
+  // Schedules and triggers stop first (no new runs), webhooks after the queue (last callbacks).
+  const parts: Part[] = [database, audit, auth, tools, agents, hub, webhooks, evals, queue, triggers, schedules];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -113,7 +128,8 @@ export function createApp(deps: AppDeps): App {
     pool,
     publicApi: auth.router,
     authenticate: auth.authenticate,
-    api: [agents.router, tools.router, queue.router, audit.router, evals.router],
+    api: [agents.router, tools.router, queue.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules)],
+    outside: [hookRoutes(triggers)],
     connectionLimits,
   });
 
@@ -162,6 +178,9 @@ export function createApp(deps: AppDeps): App {
     hub,
     queue,
     evals,
+    webhooks,
+    triggers,
+    schedules,
     async start() {
       for (const part of parts) {
         if (part.start) {

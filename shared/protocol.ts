@@ -137,6 +137,8 @@ export const createRunSchema = z
     options: z.record(z.string(), z.unknown()).optional(),
     priority: z.number().int().min(-1000).max(1000).optional(),
     idempotencyKey: z.string().min(1).max(200).optional(),
+    /** POSTed a signed Standard Webhooks message when the run ends (docs/API.md, "Callbacks"). */
+    callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
   })
   .strict()
   .refine((b) => (b.agent === undefined) !== (b.pattern === undefined), {

@@ -127,6 +127,17 @@ const envSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(1024).default(4 * 1024 * 1024),
   WS_MAX_MESSAGES_PER_SECOND: int(1).default(50),
 
+  WEBHOOK_SIGNING_SECRET: optionalString.pipe(z.string().regex(/^whsec_[A-Za-z0-9+/=]{20,}$/, 'must be a Standard Webhooks secret: whsec_ followed by base64').optional()),
+  WEBHOOK_ALLOW_PRIVATE: autoBool.default('auto'),
+  WEBHOOK_RETRY_BASE_MS: int(10).default(10_000),
+  WEBHOOK_RETRY_MAX_MS: int(10).default(3_600_000),
+  WEBHOOK_MAX_AGE_MS: int(1000).default(86_400_000),
+  WEBHOOK_POLL_MS: int(50).default(1000),
+  WEBHOOK_TIMEOUT_MS: int(100).default(10_000),
+  HOOKS_ENCRYPTION_KEY: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  SCHEDULE_MISFIRE_GRACE_MS: int(0).default(60_000),
+  SCHEDULE_POLL_MS: int(50).default(5000),
+
   MIN_INSTANCES: int(1).default(1),
   TARGET_CPU: int(1, 100).default(70),
   TARGET_MEMORY: int(1, 100).default(80),
@@ -289,6 +300,25 @@ export function buildConfig(env: Env) {
       leaseMs: env.JOB_LEASE_MS,
       pollIntervalMs: env.JOB_POLL_INTERVAL_MS,
       retentionDays: env.RUN_RETENTION_DAYS,
+    },
+    /** Inbound webhooks (triggers), outbound webhooks (run callbacks), schedules. */
+    hooks: {
+      /** Standard Webhooks secret for callbacks; unset: one is generated and stored (webhook_settings). */
+      signingSecret: env.WEBHOOK_SIGNING_SECRET,
+      /** Callbacks may reach private and loopback addresses (default: outside production only). */
+      allowPrivateAddresses: env.WEBHOOK_ALLOW_PRIVATE === 'auto' ? !production : env.WEBHOOK_ALLOW_PRIVATE,
+      retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
+      /** A callback not delivered this long after its run ended is given up. */
+      maxAgeMs: env.WEBHOOK_MAX_AGE_MS,
+      pollMs: env.WEBHOOK_POLL_MS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      /** Key material for trigger secrets at rest; falls back to JWT_SECRET, then a stored generated key. */
+      encryptionKey: env.HOOKS_ENCRYPTION_KEY ?? env.JWT_SECRET,
+      /** A fire time older than this when first seen was missed (while no instance was awake). */
+      misfireGraceMs: env.SCHEDULE_MISFIRE_GRACE_MS,
+      /** Longest sleep of the schedule loop (changes on other instances are seen within it). */
+      schedulePollMs: env.SCHEDULE_POLL_MS,
     },
     tools: {
       /** MCP servers and HTTP tools declared in the environment (the agents file may add more). */

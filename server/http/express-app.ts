@@ -25,6 +25,8 @@ export interface ExpressAppOptions {
   authenticate: RequestHandler;
   /** Authenticated routes mounted under /api. */
   api: Router[];
+  /** Routes outside /api that authenticate themselves (inbound webhooks: by signature), with their own body parsing. */
+  outside?: Router[];
   /** Requests in flight per client address (server/http/connection-limits.ts). */
   connectionLimits?: Pick<ConnectionLimits, 'requests' | 'userRequests'>;
 }
@@ -191,6 +193,7 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
   for (const router of options.api) api.use(router);
   api.use(notFoundHandler);
   app.use('/api', api);
+  for (const router of options.outside ?? []) app.use(router);
 
   const staticDir = config.server.staticDir;
   const indexFile = path.join(staticDir, 'index.html');

@@ -114,8 +114,29 @@ export function createMetrics() {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [registry],
   });
+  const webhookAttemptsTotal = new client.Counter({
+    name: 'webhook_attempts_total',
+    help: 'Run callback attempts by outcome (delivered, retry, given_up)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const scheduleFiresTotal = new client.Counter({
+    name: 'schedule_fires_total',
+    help: 'Schedule fire times this instance recorded, by kind (on_time, missed)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const triggerDeliveriesTotal = new client.Counter({
+    name: 'trigger_deliveries_total',
+    help: 'Inbound webhook deliveries by outcome (run, duplicate, refused)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    webhookAttemptsTotal,
+    scheduleFiresTotal,
+    triggerDeliveriesTotal,
     httpRequestDuration,
     httpRequestsTotal,
     jobsQueued,

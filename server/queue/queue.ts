@@ -15,7 +15,7 @@ import { insertRuns, type NewRun } from './sql/insert-runs.js';
 import { sweepExpiredLeases } from './sql/leases.js';
 import { deleteOldRuns, readStats } from './sql/maintenance.js';
 import { CHANNELS, type RunRow } from './sql/rows.js';
-import type { EventSink, RunPlanner } from './types.js';
+import type { EventSink, RunCallbacks, RunPlanner } from './types.js';
 import { createWorker, type Worker } from './worker.js';
 
 export interface Queue extends Part {
@@ -71,6 +71,8 @@ export interface QueueDeps {
   sink: EventSink;
   instanceId: string;
   tuning?: Partial<QueueTuning>;
+  /** Registers runs' callback URLs (the webhooks part); without it `callbackUrl` is refused. */
+  callbacks?: RunCallbacks;
 }
 
 function defaultTuning(config: Config): QueueTuning {
@@ -307,7 +309,7 @@ export function createQueue(deps: QueueDeps): Queue {
     void worker.heartbeat().catch(() => undefined);
   };
 
-  const submitRun = createSubmitRun({ pool, sink, maxAttempts: config.queue.retryAttempts, wake: () => worker.wake() });
+  const submitRun = createSubmitRun({ pool, sink, maxAttempts: config.queue.retryAttempts, wake: () => worker.wake(), callbacks: deps.callbacks });
   const router = createRunsRouter({
     config,
     pool,

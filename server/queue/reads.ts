@@ -9,8 +9,10 @@ export {
   selectEventsAfter,
   selectLifecycleEventsAfter,
   selectLifecycleEventsSince,
+  selectFinalRuns,
   selectRunHead,
   selectRunHeads,
+  type RunOutcomeRow,
 } from './sql/reads.js';
 export { usageBy, type UsageTotals } from './sql/usage.js';
 export { selectRunStates, selectStepTotals, type RunState, type StepTotals } from './sql/run-progress.js';

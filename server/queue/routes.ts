@@ -140,6 +140,7 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
       idempotencyKey: idempotencyKey ?? null,
       priority: body.priority,
       awaitFinish: waitSeconds > 0,
+      callbackUrl: body.callbackUrl ?? null,
     });
     res.set('Location', `/api/runs/${row.id}`);
     if (waitSeconds > 0) {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { AuthUser } from '../auth/types.js';
-import { ConflictError } from '../domain/errors.js';
+import { ConflictError, ValidationError } from '../domain/errors.js';
 import { findRunByIdempotencyKey, insertRuns } from './sql/insert-runs.js';
 import type { RunRow } from './sql/rows.js';
-import type { EventSink, FrozenPlan, SubmitSource } from './types.js';
+import type { EventSink, FrozenPlan, RunCallbacks, SubmitSource } from './types.js';
 
 export interface Submitted {
   run: RunRow;
@@ -20,26 +20,40 @@ export type SubmitRun = (plan: FrozenPlan, actor: AuthUser, source: SubmitSource
  * wakes this instance's worker. Planning (validation) happened before: nothing here
  * looks inside the plan.
  */
-export function createSubmitRun(deps: { pool: pg.Pool; sink: EventSink; maxAttempts: number; wake(): void }): SubmitRun {
+export function createSubmitRun(deps: { pool: pg.Pool; sink: EventSink; maxAttempts: number; wake(): void; callbacks?: RunCallbacks }): SubmitRun {
   const { pool, sink } = deps;
   return async (plan, actor, source) => {
     const idempotencyKey = source.idempotencyKey ?? null;
-    const [inserted] = await insertRuns(pool, [
-      {
-        id: randomUUID(),
-        owner: actor.username,
-        ownerId: actor.id ?? null,
-        ...plan.summary,
-        plan: plan.plan,
-        planVersion: plan.version,
-        priority: source.priority ?? 0,
-        idempotencyKey,
-        maxAttempts: deps.maxAttempts,
-        model: plan.model,
-        offline: plan.offline,
-        finishWaiters: source.awaitFinish === true,
-      },
-    ]);
+    const id = randomUUID();
+    const callbackUrl = source.callbackUrl ?? null;
+    if (callbackUrl !== null) {
+      if (!deps.callbacks) throw new ValidationError('callbackUrl: callbacks are not available on this server');
+      deps.callbacks.check(callbackUrl);
+      // Before the run exists: a run that ends always finds its callback.
+      await deps.callbacks.register(id, callbackUrl);
+    }
+    let inserted: Awaited<ReturnType<typeof insertRuns>>[number] | undefined;
+    try {
+      [inserted] = await insertRuns(pool, [
+        {
+          id,
+          owner: actor.username,
+          ownerId: actor.id ?? null,
+          ...plan.summary,
+          plan: plan.plan,
+          planVersion: plan.version,
+          priority: source.priority ?? 0,
+          idempotencyKey,
+          maxAttempts: deps.maxAttempts,
+          model: plan.model,
+          offline: plan.offline,
+          finishWaiters: source.awaitFinish === true,
+        },
+      ]);
+    } finally {
+      // No run was created under this id (an error, or the idempotency key named another run).
+      if (callbackUrl !== null && !inserted) await deps.callbacks?.forget(id).catch(() => undefined);
+    }
     if (inserted) {
       const { event_at: at, ...run } = inserted;
       try {

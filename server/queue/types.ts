@@ -30,6 +30,20 @@ export interface SubmitSource {
   priority?: number;
   /** Someone will wait for the final status: the final write sends a NOTIFY. */
   awaitFinish?: boolean;
+  /** Where to POST the run's outcome when it ends (registered with the run, before it exists). */
+  callbackUrl?: string | null;
+}
+
+/**
+ * Where runs' callbacks are registered (implemented by the webhooks part). The queue
+ * registers a callback before it inserts the run, so no run that ends can lack it;
+ * a registration whose run was never created is forgotten.
+ */
+export interface RunCallbacks {
+  /** Throws ValidationError when the URL may not be called. */
+  check(url: string): void;
+  register(runId: string, url: string): Promise<void>;
+  forget(runId: string): Promise<void>;
 }
 
 /** A run as the worker sees it when it claims one: the queue's own fields and the plan. */

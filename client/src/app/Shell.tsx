@@ -16,7 +16,7 @@ import { useCanDecide } from '../features/approvals/hooks/use-can-decide.js';
 import { useHealth } from '../features/ops/api/get-health.js';
 import { LoginPage } from './pages.js';
 
-type Section = 'agents' | 'runs' | 'approvals' | 'ops' | 'login' | 'other';
+type Section = 'agents' | 'runs' | 'approvals' | 'ops' | 'schedules' | 'login' | 'other';
 
 /** Which part of the app a path belongs to, for the navigation's current item. */
 function navSection(pathname: string): Section {
@@ -25,15 +25,17 @@ function navSection(pathname: string): Section {
   if (path === '/runs' || path.startsWith('/runs/')) return 'runs';
   if (path === '/approvals') return 'approvals';
   if (path === '/ops') return 'ops';
+  if (path === '/schedules') return 'schedules';
   if (path === '/login') return 'login';
   return 'other';
 }
 
-const NAV: { to: string; label: string; section: Section }[] = [
+const NAV: { to: string; label: string; section: Section; adminOnly?: boolean }[] = [
   { to: '/agents', label: 'Agents', section: 'agents' },
   { to: '/runs', label: 'Runs', section: 'runs' },
   { to: '/approvals', label: 'Approvals', section: 'approvals' },
   { to: '/ops', label: 'Operations', section: 'ops' },
+  { to: '/schedules', label: 'Schedules', section: 'schedules', adminOnly: true },
 ];
 
 export function Shell() {
@@ -113,7 +115,7 @@ function Header() {
         </Link>
         {signedIn ? (
           <nav className="nav" aria-label="Main">
-            {NAV.map((item) => (
+            {NAV.filter((item) => !item.adminOnly || (session.user?.role ?? 'admin') === 'admin').map((item) => (
               <Link key={item.to} to={item.to} aria-current={current === item.section ? 'page' : undefined}>
                 {item.label}
                 {item.section === 'approvals' ? <PendingCount /> : null}

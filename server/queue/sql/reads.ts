@@ -99,3 +99,27 @@ export async function selectLifecycleEventsAfter(db: pg.Pool, runId: string, seq
   });
   return rows.map((row) => ({ event: toEvent(row), owner: row.owner }));
 }
+
+/** What a run's callback reports, for those of `runIds` that are final (others are absent). */
+export interface RunOutcomeRow {
+  id: string;
+  owner: string;
+  status: string;
+  output: unknown;
+  error: { code: string; message: string } | null;
+  finishedAt: Date;
+}
+
+/** Final runs among `runIds` with their outcome (the webhooks part's callbacks). */
+export async function selectFinalRuns(db: pg.Pool, runIds: string[]): Promise<{ final: RunOutcomeRow[]; missing: string[] }> {
+  const { rows } = await db.query<{ id: string; owner: string; status: string; output: unknown; error: { code: string; message: string } | null; finished_at: Date | null }>({
+    name: 'webhooks_select_final_runs',
+    text: 'SELECT id, owner, status, output, error, finished_at FROM runs WHERE id = ANY($1::uuid[])',
+    values: [runIds],
+  });
+  const seen = new Set(rows.map((r) => r.id));
+  const final = rows
+    .filter((r) => r.finished_at !== null && (r.status === 'succeeded' || r.status === 'failed' || r.status === 'cancelled'))
+    .map((r) => ({ id: r.id, owner: r.owner, status: r.status, output: r.output, error: r.error ? { code: r.error.code, message: r.error.message } : null, finishedAt: r.finished_at as Date }));
+  return { final, missing: runIds.filter((id) => !seen.has(id)) };
+}
