@@ -131,6 +131,15 @@ export function createAgents(deps: {
     return { agent: null, pattern: pattern.name, agents: [...agents], options, input: body.input };
   }
 
+  /** Every agent the plan may call: an API key restricted to agents is checked against it at submit. */
+  function agentNamesOf(plan: PlanV1): string[] {
+    if (plan.agent) return [plan.agent];
+    const names = new Set(plan.agents ?? []);
+    const pattern = patterns.get(plan.pattern ?? '');
+    if (pattern) for (const ref of pattern.referencedAgents(plan.options ?? {})) names.add(ref.agent);
+    return [...names];
+  }
+
   function modelOf(plan: PlanV1): string {
     if (offline) return 'offline';
     const names = plan.agent ? [plan.agent] : (plan.agents ?? []);
@@ -157,6 +166,7 @@ export function createAgents(deps: {
         summary: { agent: body.agent ?? null, pattern: body.pattern ?? null, agents: body.agents ?? null, options: body.options ?? null, input: body.input },
         model: modelOf(plan),
         offline,
+        agentNames: agentNamesOf(plan),
       };
     },
     async execute(ctx: RunContext) {
