@@ -2,6 +2,7 @@ import express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { notFound, parse, unauthorized } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { describePattern, type Pattern } from '../patterns/patterns.js';
 import { usageBy, type UsageTotals } from '../queue/reads.js';
 import type { AgentSpec } from './catalog.js';
@@ -83,5 +84,11 @@ export function createAgentsRouter(deps: {
       byModel: byModel.map(({ key, ...t }) => ({ model: key, ...t })),
     });
   });
+  describeRoutes(router, [
+    { method: 'get', path: '/agents', tags: ['agents'], summary: 'The agent catalog', responses: { 200: { description: '{agents, offline, model}' } } },
+    { method: 'get', path: '/agents/:name', tags: ['agents'], summary: 'One agent', params: z.object({ name: z.string() }), responses: { 200: { description: '{agent}' }, 404: { description: 'no such agent' } } },
+    { method: 'get', path: '/patterns', tags: ['agents'], summary: 'The collaboration patterns and their options', responses: { 200: { description: '{patterns}' } } },
+    { method: 'get', path: '/usage', tags: ['agents'], summary: 'Token and cost totals per agent, user and model (your own runs unless admin)', query: usageQuerySchema, responses: { 200: { description: '{scope, owner, since, until, total, byAgent, byUser, byModel}' } } },
+  ]);
   return router;
 }

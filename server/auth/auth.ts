@@ -9,6 +9,7 @@ import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import { HttpError, notFound, parse, sendError } from '../http/errors.js';
 import { PostgresRateLimitStore } from '../http/rate-limit-store.js';
+import { describeRoutes } from '../openapi/describe.js';
 import type { Logger } from '../log.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import { createApiKeys, isApiKey, keySessionId } from './api-keys.js';
@@ -335,6 +336,27 @@ export function createAuth(deps: {
   );
 
   apiKeyRoutes(router, { keys, guard: adminOnly });
+
+  const loginResponse = z.object({
+    token: z.string().describe('send as `Authorization: Bearer <token>`; the browser uses the httpOnly cookie set with it'),
+    expiresAt: z.string(),
+    user: z.object({ username: z.string(), role: roleSchema }),
+  });
+  const publicUser = z.object({ username: z.string(), role: roleSchema, createdAt: z.string().optional() });
+  const usernameParams = z.object({ username: usernameParam });
+  const tags = ['auth'];
+  describeRoutes(router, [
+    { method: 'post', path: '/auth/login', tags, auth: false, summary: 'Sign in: a session token and cookie', body: loginSchema, responses: { 200: { description: 'signed in', schema: loginResponse }, 401: { description: 'wrong username or password' }, 429: { description: 'locked out for a while' } } },
+    { method: 'post', path: '/auth/logout', tags, summary: 'End this session (or every session of the user)', body: logoutSchema, responses: { 200: { description: 'logged out', schema: z.object({ loggedOut: z.literal(true) }) } } },
+    { method: 'post', path: '/auth/refresh', tags, summary: 'A fresh token for this session (not past its maximum age)', responses: { 200: { description: 'a new token', schema: loginResponse } } },
+    { method: 'get', path: '/auth/me', tags, summary: 'Who the credential stands for (an API key is `key:<name>`)', responses: { 200: { description: 'the user', schema: z.object({ user: publicUser.nullable(), authEnabled: z.boolean(), expiresAt: z.string().nullable() }) } } },
+    { method: 'post', path: '/auth/password', tags, summary: 'Change your password; other sessions end', body: changePasswordSchema, responses: { 200: { description: 'changed; a fresh token', schema: loginResponse }, 403: { description: 'the current password is wrong' } } },
+    { method: 'get', path: '/users', tags: ['users'], roles: [], summary: 'List users', responses: { 200: { description: 'every user', schema: z.object({ users: z.array(publicUser) }) } } },
+    { method: 'post', path: '/users', tags: ['users'], roles: [], summary: 'Create a user', body: createUserSchema, responses: { 201: { description: 'created', schema: z.object({ user: publicUser }) }, 409: { description: 'the name is taken' } } },
+    { method: 'get', path: '/users/:username', tags: ['users'], roles: [], summary: 'One user', params: usernameParams, responses: { 200: { description: 'the user', schema: z.object({ user: publicUser }) }, 404: { description: 'no such user' } } },
+    { method: 'patch', path: '/users/:username', tags: ['users'], roles: [], summary: "Change a user's password and/or role (ends their sessions)", params: usernameParams, body: updateUserSchema, responses: { 200: { description: 'changed', schema: z.object({ user: publicUser }) }, 404: { description: 'no such user' } } },
+    { method: 'delete', path: '/users/:username', tags: ['users'], roles: [], summary: 'Delete a user (not the last admin)', params: usernameParams, responses: { 204: { description: 'deleted' }, 404: { description: 'no such user' }, 409: { description: 'the last admin' } } },
+  ]);
 
   let sweeper: NodeJS.Timeout | undefined;
   const sweep = () =>

@@ -8,7 +8,7 @@ import { createBrowserRouter, useParams } from 'react-router';
 import { RouterProvider } from 'react-router/dom';
 import { createQueryClient } from '../lib/query.js';
 import { SessionProvider } from '../lib/session.js';
-import { AgentsPage, ApprovalsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage } from './pages.js';
+import { AgentsPage, ApprovalsPage, KeysPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage } from './pages.js';
 import { Shell } from './Shell.js';
 
 const RUN_ID = /^[0-9a-fA-F-]{36}$/;
@@ -29,6 +29,7 @@ const router = createBrowserRouter([
       { path: 'runs/:id', element: <RunRoute /> },
       { path: 'approvals', element: <ApprovalsPage /> },
       { path: 'ops', element: <OpsPage /> },
+      { path: 'keys', element: <KeysPage /> },
       { path: 'login', element: <LoginPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],
