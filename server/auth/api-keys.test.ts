@@ -78,6 +78,8 @@ describe('API keys on two instances', () => {
 
     // Neither the secret nor its random part appears in any log line (requests with it were logged).
     await request(a.url).get('/api/nothing-here').set('Authorization', `Bearer ${created.secret}`);
+    // A key put in a URL (the WebSocket's `token` query) is blanked in the request log.
+    await request(a.url).get(`/api/runs?token=${created.secret}`);
     expect(logs.text()).not.toContain(random);
     expect(logs.text()).toContain('API key created');
 

@@ -31,7 +31,7 @@ export interface Auth extends Part {
   authenticate: RequestHandler;
   /**
    * Mounted at /api before `authenticate`: /auth/login (public); /auth/logout, /auth/refresh,
-   * /auth/me, /auth/password and /users[/:username] authenticate themselves (docs/SECURITY.md).
+   * /auth/me, /auth/password, /users[/:username] and /keys[/:id] authenticate themselves (docs/SECURITY.md).
    */
   router: Router;
   /**
