@@ -9,6 +9,7 @@ import { findDefaultAgentsFile, loadCatalogTools } from './agents/catalog.js';
 import { createTools, type Tools } from './tools/tools.js';
 import { createAudit, type Audit } from './audit/audit.js';
 import { createAuth } from './auth/auth.js';
+import { createApiDocs } from './openapi/routes.js';
 import type { Auth } from './auth/types.js';
 import type { Config } from './config/config.js';
 import { createDatabaseHealth } from './db/health.js';
@@ -67,6 +68,8 @@ export interface App {
 }
 
 const CLIENT_ERROR_GRACE_MS = 1000;
+/** The API's version in the OpenAPI document (package.json's). */
+const APP_VERSION = '0.1.0';
 
 function closeAfterResponse(_req: http.IncomingMessage, res: http.ServerResponse): void {
   res.setHeader('Connection', 'close');
@@ -81,7 +84,7 @@ export function createApp(deps: AppDeps): App {
 
   const database = createDatabaseHealth({ listener, logger });
   const audit = createAudit({ pool, logger });
-  const auth = createAuth({ config, logger, pool });
+  const auth = createAuth({ config, logger, pool, audit, listener });
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
   const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
@@ -121,14 +124,18 @@ export function createApp(deps: AppDeps): App {
     },
   };
 
+  // Every router under /api, in mounting order; the OpenAPI document describes exactly these.
+  const apiRouters = [agents.router, tools.router, queue.router, hub.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules)];
+  const docs = createApiDocs({ routers: () => [auth.router, docs.router, ...apiRouters], version: APP_VERSION });
   const { app: expressApp, rateLimitStore } = createExpressApp({
     config,
     logger,
     metrics,
     pool,
-    publicApi: auth.router,
+    publicApi: [auth.router, docs.router],
     authenticate: auth.authenticate,
-    api: [agents.router, tools.router, queue.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules)],
+    afterAuthenticate: [auth.keyRateLimit],
+    api: apiRouters,
     outside: [hookRoutes(triggers)],
     connectionLimits,
   });

@@ -284,3 +284,41 @@ export interface AuditEntry {
   targetId: string;
   detail: Record<string, unknown>;
 }
+
+// ---------------------------------------------------------------- API keys
+
+/** POST /api/keys. `agents` absent or null: the key may run any agent. */
+export const createApiKeySchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-zA-Z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
+    role: roleSchema,
+    agents: z.array(z.string().min(1).max(100)).min(1).max(100).nullable().optional(),
+  })
+  .strict();
+export type CreateApiKeyBody = z.infer<typeof createApiKeySchema>;
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  role: Role;
+  /** Null: any agent. */
+  agents: string[] | null;
+  /** The principal the key acts as: runs it starts are owned by `key:<name>`. */
+  principal: string;
+  createdBy: string;
+  createdAt: string;
+  /** Up to a minute behind (last use is written in batches). */
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  revokedBy: string | null;
+}
+
+/** The answer to POST /api/keys: the only time the secret is shown. */
+export interface CreatedApiKey {
+  key: ApiKey;
+  secret: string;
+}

@@ -191,6 +191,15 @@ export function createAgents(deps: {
     };
   }
 
+  /** Every agent the plan may call: an API key restricted to agents is checked against it at submit. */
+  function agentNamesOf(plan: PlanV1): string[] {
+    if (plan.agent) return [plan.agent];
+    const names = new Set(plan.agents ?? []);
+    const pattern = patterns.get(plan.pattern ?? '');
+    if (pattern) for (const ref of pattern.referencedAgents(plan.options ?? {})) names.add(ref.agent);
+    return [...names];
+  }
+
   function modelOf(plan: PlanV1, specs: ReadonlyMap<string, AgentSpec>): string {
     if (offline) return 'offline';
     const names = plan.agent ? [plan.agent] : (plan.agents ?? []);
@@ -263,6 +272,7 @@ export function createAgents(deps: {
         },
         model: modelOf(plan, specs),
         offline,
+        agentNames: agentNamesOf(plan),
       };
     },
     async execute(ctx: RunContext) {

@@ -16,6 +16,7 @@ import {
 import type { AgentDetail, AgentDiff, AgentInfo, AgentVersionInfo } from '../../shared/catalog.js';
 import { ValidationError } from '../domain/errors.js';
 import { forbidden, notFound, parse, unauthorized } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { describePattern, type Pattern } from '../patterns/patterns.js';
 import { usageBy, type UsageTotals } from '../queue/reads.js';
 import { diffSpecs } from './diff.js';
@@ -251,5 +252,11 @@ export function createAgentsRouter(deps: {
       byModel: byModel.map(({ key, ...t }) => ({ model: key, ...t })),
     });
   });
+  describeRoutes(router, [
+    { method: 'get', path: '/agents', tags: ['agents'], summary: 'The agent catalog', responses: { 200: { description: '{agents, offline, model}' } } },
+    { method: 'get', path: '/agents/:name', tags: ['agents'], summary: 'One agent', params: z.object({ name: z.string() }), responses: { 200: { description: '{agent}' }, 404: { description: 'no such agent' } } },
+    { method: 'get', path: '/patterns', tags: ['agents'], summary: 'The collaboration patterns and their options', responses: { 200: { description: '{patterns}' } } },
+    { method: 'get', path: '/usage', tags: ['agents'], summary: 'Token and cost totals per agent, user and model (your own runs unless admin)', query: usageQuerySchema, responses: { 200: { description: '{scope, owner, since, until, total, byAgent, byUser, byModel}' } } },
+  ]);
   return router;
 }

@@ -2,6 +2,7 @@ import express from 'express';
 import type pg from 'pg';
 import { auditQuerySchema } from '../../shared/protocol.js';
 import { forbidden, parse } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { listAudit } from './sql/audit.js';
 
 /** GET /api/audit: admins read who changed what, newest first. */
@@ -16,5 +17,8 @@ export function auditRoutes(pool: pg.Pool): express.Router {
     const last = entries.at(-1);
     res.json({ entries, nextBefore: entries.length === query.limit && last ? last.id : null });
   });
+  describeRoutes(router, [
+    { method: 'get', path: '/audit', tags: ['audit'], roles: [], summary: 'Who changed what, newest first', query: auditQuerySchema, responses: { 200: { description: '{entries, nextBefore}' }, 403: { description: 'not an admin' } } },
+  ]);
   return router;
 }

@@ -1,11 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import type pg from 'pg';
 import { z } from 'zod';
 import { createUserSchema, loginSchema, roleSchema, type LoginResponse } from '../../shared/protocol.js';
+import type { AuditLog } from '../audit/types.js';
 import type { Config } from '../config/config.js';
-import { HttpError, notFound, parse } from '../http/errors.js';
+import type { Listener } from '../db/listener.js';
+import { HttpError, notFound, parse, sendError } from '../http/errors.js';
+import { PostgresRateLimitStore } from '../http/rate-limit-store.js';
+import { describeRoutes } from '../openapi/describe.js';
 import type { Logger } from '../log.js';
+import { apiKeyRoutes } from './api-key-routes.js';
+import { createApiKeys, isApiKey, keySessionId } from './api-keys.js';
 import { findCredential, isSafeMethod, originAllowed, serializeSessionCookie, sessionCookieName, type Credential } from './credentials.js';
 import { createLoginThrottle } from './lockout.js';
 import { createHashLimiter, dummyPasswordHash, hashPassword, verifyPassword } from './password.js';
@@ -44,7 +51,17 @@ const invalidToken = (reason: string) =>
 
 const noCredential = () => new HttpError(401, 'unauthorized', 'authentication required', undefined, { 'WWW-Authenticate': 'Bearer' });
 
-export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool }): Auth {
+export function createAuth(deps: {
+  config: Config;
+  logger: Logger;
+  pool: pg.Pool;
+  /** API key create/revoke are recorded here. */
+  audit?: AuditLog;
+  /** Revoked API keys leave every instance's cache through it. */
+  listener?: Listener;
+  /** How often API keys' last use is written (default a minute). */
+  keyTouchIntervalMs?: number;
+}): Auth {
   const { config, pool } = deps;
   const logger = deps.logger.child({ part: 'auth' });
   const enabled = config.auth.enabled && config.auth.jwtSecret !== undefined;
@@ -61,6 +78,25 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
 
   const cache = new Map<string, { at: number; state: sql.SessionState | undefined }>();
   const users = createUsers({ config, logger, pool, onChange: () => cache.clear() });
+  const keys = createApiKeys({ pool, logger, audit: deps.audit, listener: deps.listener, touchIntervalMs: deps.keyTouchIntervalMs });
+  const keyLimit = config.auth.apiKeyRateLimit;
+  // Its own counters (prefix `key:`), shared by every instance like the per-address limit.
+  const keyRateStore = new PostgresRateLimitStore(pool, logger, { limit: keyLimit.max, instances: config.autoscaling.maxInstances, prefix: 'key:' });
+  const keyRateLimit = rateLimit({
+    windowMs: keyLimit.windowMs,
+    limit: keyLimit.max,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    store: keyRateStore,
+    passOnStoreError: true,
+    skip: (req) => req.user?.apiKey === undefined,
+    keyGenerator: (req) => req.user!.apiKey!.id,
+    // The key generator names keys, not addresses: express-rate-limit's IP checks do not apply.
+    validate: false,
+    handler: (_req, res, _next, opts) => {
+      sendError(res, opts.statusCode, 'rate_limited', `too many requests with this API key; limit is ${keyLimit.max} per ${Math.round(keyLimit.windowMs / 1000)} s`);
+    },
+  });
 
   /** The user a verified token stands for now, or null when it was revoked (user gone, password or role changed, logged out). */
   async function resolveSession(claims: Claims): Promise<AuthUser | null> {
@@ -77,9 +113,14 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     return { id: claims.uid, username: state.username, role: state.role };
   }
 
-  async function check(credential: Credential): Promise<{ user: AuthUser; claims: Claims } | HttpError> {
+  async function check(credential: Credential): Promise<{ user: AuthUser; claims: Claims | null } | HttpError> {
     if (credential.kind === 'none') return noCredential();
     if (credential.kind === 'malformed') return invalidToken('malformed');
+    // A browser's cookie only ever holds a session token; a key comes as a Bearer token (or the WebSocket's `token` query).
+    if (credential.kind !== 'cookie' && isApiKey(credential.token)) {
+      const user = await keys.verify(credential.token);
+      return user ? { user, claims: null } : invalidToken('revoked');
+    }
     const verified = await tokens!.verify(credential.token);
     if (!verified.ok) return invalidToken(verified.reason);
     const user = await resolveSession(verified.claims);
@@ -102,7 +143,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
         return next(new HttpError(403, 'csrf_rejected', 'cross-origin request refused: send a matching Origin header, or use a Bearer token'));
       }
       req.user = result.user;
-      (res.locals as Locals).session = { claims: result.claims, via: credential.kind };
+      if (result.claims) (res.locals as Locals).session = { claims: result.claims, via: credential.kind };
       next();
     }, next);
   };
@@ -188,7 +229,8 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     authenticate,
     wrap(async (req, res) => {
       const session = (res.locals as Locals).session;
-      if (!enabled || !session) throw authDisabled();
+      if (!enabled) throw authDisabled();
+      if (!session) throw new HttpError(400, 'not_a_session', 'an API key has no session to refresh');
       const notAfter = session.claims.auth_time + config.auth.sessionMaxAgeSeconds;
       if (notAfter <= Math.floor(Date.now() / 1000) + 1) {
         throw new HttpError(401, 'session_expired', 'the session has reached its maximum age; log in again', undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
@@ -216,6 +258,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     authenticate,
     wrap(async (req, res) => {
       if (!enabled) throw authDisabled();
+      if (req.user?.apiKey) throw new HttpError(400, 'not_a_session', 'an API key has no password');
       const { currentPassword, newPassword } = parse(changePasswordSchema, req.body);
       const row = await users.find(req.user!.username);
       if (!row) throw invalidToken('revoked');
@@ -292,6 +335,29 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     }),
   );
 
+  apiKeyRoutes(router, { keys, guard: adminOnly });
+
+  const loginResponse = z.object({
+    token: z.string().describe('send as `Authorization: Bearer <token>`; the browser uses the httpOnly cookie set with it'),
+    expiresAt: z.string(),
+    user: z.object({ username: z.string(), role: roleSchema }),
+  });
+  const publicUser = z.object({ username: z.string(), role: roleSchema, createdAt: z.string().optional() });
+  const usernameParams = z.object({ username: usernameParam });
+  const tags = ['auth'];
+  describeRoutes(router, [
+    { method: 'post', path: '/auth/login', tags, auth: false, summary: 'Sign in: a session token and cookie', body: loginSchema, responses: { 200: { description: 'signed in', schema: loginResponse }, 401: { description: 'wrong username or password' }, 429: { description: 'locked out for a while' } } },
+    { method: 'post', path: '/auth/logout', tags, summary: 'End this session (or every session of the user)', body: logoutSchema, responses: { 200: { description: 'logged out', schema: z.object({ loggedOut: z.literal(true) }) } } },
+    { method: 'post', path: '/auth/refresh', tags, summary: 'A fresh token for this session (not past its maximum age)', responses: { 200: { description: 'a new token', schema: loginResponse } } },
+    { method: 'get', path: '/auth/me', tags, summary: 'Who the credential stands for (an API key is `key:<name>`)', responses: { 200: { description: 'the user', schema: z.object({ user: publicUser.nullable(), authEnabled: z.boolean(), expiresAt: z.string().nullable() }) } } },
+    { method: 'post', path: '/auth/password', tags, summary: 'Change your password; other sessions end', body: changePasswordSchema, responses: { 200: { description: 'changed; a fresh token', schema: loginResponse }, 403: { description: 'the current password is wrong' } } },
+    { method: 'get', path: '/users', tags: ['users'], roles: [], summary: 'List users', responses: { 200: { description: 'every user', schema: z.object({ users: z.array(publicUser) }) } } },
+    { method: 'post', path: '/users', tags: ['users'], roles: [], summary: 'Create a user', body: createUserSchema, responses: { 201: { description: 'created', schema: z.object({ user: publicUser }) }, 409: { description: 'the name is taken' } } },
+    { method: 'get', path: '/users/:username', tags: ['users'], roles: [], summary: 'One user', params: usernameParams, responses: { 200: { description: 'the user', schema: z.object({ user: publicUser }) }, 404: { description: 'no such user' } } },
+    { method: 'patch', path: '/users/:username', tags: ['users'], roles: [], summary: "Change a user's password and/or role (ends their sessions)", params: usernameParams, body: updateUserSchema, responses: { 200: { description: 'changed', schema: z.object({ user: publicUser }) }, 404: { description: 'no such user' } } },
+    { method: 'delete', path: '/users/:username', tags: ['users'], roles: [], summary: 'Delete a user (not the last admin)', params: usernameParams, responses: { 204: { description: 'deleted' }, 404: { description: 'no such user' }, 409: { description: 'the last admin' } } },
+  ]);
+
   let sweeper: NodeJS.Timeout | undefined;
   const sweep = () =>
     sql.sweepAuthState(pool).catch((error: unknown) => logger.debug({ err: error }, 'auth state sweep skipped'));
@@ -301,6 +367,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
     enabled,
     authenticate,
     router,
+    keyRateLimit,
     async authenticateUpgrade(req: IncomingMessage) {
       if (!enabled) return { user: localAdmin, userId: null, expiresAt: null, claims: null };
       let queryToken: string | null;
@@ -315,12 +382,19 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
       // A database error throws: the hub answers 503 (try again), not 401 (log in again).
       const result = await check(credential);
       if (result instanceof HttpError) return null;
-      const { claims } = result;
-      const session: SocketSession = { user: result.user, userId: claims.uid, expiresAt: new Date(claims.exp * 1000), claims };
+      const { claims, user } = result;
+      if (!claims) {
+        // An API key: no expiry; a revocation (auth_sessions `key:<id>`) closes the socket.
+        const keyId = user.apiKey!.id;
+        return { user, userId: keySessionId(keyId), expiresAt: null, claims: null, apiKeyId: keyId } satisfies SocketSession;
+      }
+      const session: SocketSession = { user, userId: claims.uid, expiresAt: new Date(claims.exp * 1000), claims };
       return session;
     },
     async revalidate(session, options = {}) {
-      if (!enabled || !session.claims) return localAdmin;
+      if (!enabled) return localAdmin;
+      if (session.apiKeyId) return keys.revalidate(session.apiKeyId, options);
+      if (!session.claims) return localAdmin;
       if (session.expiresAt !== null && session.expiresAt.getTime() <= Date.now()) return null;
       if (options.fresh) cache.delete(session.claims.jti);
       return resolveSession(session.claims);
@@ -332,6 +406,7 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
         logger.warn('JWT_SECRET is shorter than 32 characters; production refuses that');
       }
       await users.ensureInitialAdmin();
+      keys.start();
       void sweep();
       sweeper = setInterval(() => void sweep(), SWEEP_INTERVAL_MS);
       sweeper.unref();
@@ -340,6 +415,8 @@ export function createAuth(deps: { config: Config; logger: Logger; pool: pg.Pool
       if (sweeper) clearInterval(sweeper);
       sweeper = undefined;
       cache.clear();
+      await keys.stop();
+      await keyRateStore.shutdown();
     },
     health: () => ({ enabled }),
   };

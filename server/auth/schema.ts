@@ -40,3 +40,25 @@ export const revokedTokens = pgTable(
   },
   (t) => [index('revoked_tokens_expires_idx').on(t.expiresAt)],
 );
+
+/** Drizzle view of migrations/0011_api_keys.sql. */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role', { enum: ['admin', 'operator', 'viewer'] }).notNull(),
+    agents: text('agents').array(),
+    secretHash: text('secret_hash').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    revokedBy: text('revoked_by'),
+  },
+  () => [
+    uniqueIndex('api_keys_name_lower_idx').on(sql`lower(name)`),
+    check('api_keys_name_check', sql`name ~ '^[A-Za-z0-9_.-]{1,64}$'::text`),
+    check('api_keys_role_check', sql`role = ANY (ARRAY['admin'::text, 'operator'::text, 'viewer'::text])`),
+  ],
+);

@@ -9,6 +9,13 @@ export interface AuthUser {
   id?: string;
   username: string;
   role: Role;
+  /** Set when the request came with an API key: `username` is then `key:<name>`. */
+  apiKey?: {
+    id: string;
+    name: string;
+    /** The only agents runs started with this key may use; null: any. */
+    agents: readonly string[] | null;
+  };
 }
 
 declare module 'express-serve-static-core' {
@@ -24,7 +31,7 @@ export interface Auth extends Part {
   authenticate: RequestHandler;
   /**
    * Mounted at /api before `authenticate`: /auth/login (public); /auth/logout, /auth/refresh,
-   * /auth/me, /auth/password and /users[/:username] authenticate themselves (docs/SECURITY.md).
+   * /auth/me, /auth/password, /users[/:username] and /keys[/:id] authenticate themselves (docs/SECURITY.md).
    */
   router: Router;
   /**
@@ -39,6 +46,8 @@ export interface Auth extends Part {
    * database cannot be asked.
    */
   revalidate(session: SocketSession, options?: { fresh?: boolean }): Promise<AuthUser | null>;
+  /** Per API key request limit, mounted after `authenticate` (requests without a key pass). */
+  keyRateLimit: RequestHandler;
 }
 
 /**
@@ -52,8 +61,10 @@ export interface SocketSession {
   readonly userId: string | null;
   /** The token's expiry: the socket closes then. Null with authentication off. */
   readonly expiresAt: Date | null;
-  /** The token's claims; null with authentication off. */
+  /** The token's claims; null with authentication off or for an API key. */
   readonly claims: Claims | null;
+  /** The API key that opened the socket (its `userId` is then `key:<id>`). */
+  readonly apiKeyId?: string;
 }
 
 /** 403 unless the user has one of the roles. */

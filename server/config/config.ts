@@ -89,6 +89,9 @@ const envSchema = z.object({
   ADMIN_USERNAME: z.string().min(1).default('admin'),
   ADMIN_PASSWORD: optionalString,
   METRICS_TOKEN: optionalString,
+  API_KEY_RATE_LIMIT_MAX: int(1).default(600),
+  API_KEY_RATE_LIMIT_WINDOW_MS: int(1000).default(60000),
+  SSE_HEARTBEAT_MS: int(100).default(15000),
 
   MAX_CONCURRENT_JOBS: int(1, 1000).default(10),
   JOB_TIMEOUT_MS: int(100).default(60000),
@@ -281,7 +284,11 @@ export function buildConfig(env: Env) {
       adminUsername: env.ADMIN_USERNAME,
       adminPassword: env.ADMIN_PASSWORD,
       metricsToken: env.METRICS_TOKEN,
+      /** Requests per API key per window, across all instances (on top of the per-address limit). */
+      apiKeyRateLimit: { max: env.API_KEY_RATE_LIMIT_MAX, windowMs: env.API_KEY_RATE_LIMIT_WINDOW_MS },
     },
+    /** GET /api/runs/:id/stream: a comment line this often keeps proxies from closing an idle stream. */
+    sse: { heartbeatMs: env.SSE_HEARTBEAT_MS },
     /** The agents seeded into an empty database on first start (AGENTS_FILE; the bundled server/agents/agents.default.json when unset). */
     agents: {
       file: env.AGENTS_FILE,

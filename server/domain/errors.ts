@@ -32,6 +32,14 @@ export class NotFoundError extends DomainError {
   }
 }
 
+/** The caller may not do this (HTTP 403): e.g. an API key restricted to other agents. */
+export class ForbiddenError extends DomainError {
+  constructor(message: string) {
+    super('forbidden', message);
+    this.name = 'ForbiddenError';
+  }
+}
+
 /** The request clashes with the current state; retrying later may succeed (HTTP 409). */
 export class ConflictError extends DomainError {
   constructor(message: string) {

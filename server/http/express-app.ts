@@ -20,9 +20,11 @@ export interface ExpressAppOptions {
   logger: Logger;
   metrics: Metrics;
   pool: pg.Pool;
-  /** Routes that need no authentication (login), mounted under /api before `authenticate`. */
-  publicApi: Router;
+  /** Routes that need no authentication (login, the API reference), mounted under /api before `authenticate`. */
+  publicApi: Router | Router[];
   authenticate: RequestHandler;
+  /** Run after `authenticate` on every authenticated route (the per API key rate limit). */
+  afterAuthenticate?: RequestHandler[];
   /** Authenticated routes mounted under /api. */
   api: Router[];
   /** Routes outside /api that authenticate themselves (inbound webhooks: by signature), with their own body parsing. */
@@ -136,7 +138,7 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
       origin: corsOrigin(config.server.corsOrigins),
       credentials: true,
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Content-Type', 'Authorization', 'Prefer', 'Idempotency-Key'],
+      allowedHeaders: ['Content-Type', 'Authorization', 'Prefer', 'Idempotency-Key', 'Last-Event-ID'],
       exposedHeaders: ['Location', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
       maxAge: 600,
     }),
@@ -187,8 +189,9 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
   api.use(express.json({ limit: config.server.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   api.use(requireJson);
   api.use(rejectUnsafeInput);
-  api.use(options.publicApi);
+  for (const router of [options.publicApi].flat()) api.use(router);
   api.use(options.authenticate);
+  for (const handler of options.afterAuthenticate ?? []) api.use(handler);
   if (options.connectionLimits) api.use(options.connectionLimits.userRequests);
   for (const router of options.api) api.use(router);
   api.use(notFoundHandler);

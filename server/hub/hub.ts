@@ -20,6 +20,7 @@ import { selectEvent } from '../queue/reads.js';
 import { Connection } from './connection.js';
 import { eventItem, HUB_CHANNEL, parseNotification, type HubItem } from './messages.js';
 import { createPublisher } from './publisher.js';
+import { createStreamRoutes } from './routes.js';
 import { createRunTopics } from './run-topics.js';
 import { createRunsTopic } from './runs-topic.js';
 import { createSessionGuard } from './sessions.js';
@@ -82,6 +83,7 @@ export function createHub(deps: HubDeps): Hub {
   // After the LISTEN connection was away every watched run is filled at once, not on the periodic schedule.
   const runs = createRunsTopic({ pool, log, reconcileRuns: () => topics.reconcile(true) });
   const runsSubscribers = runs.subscribers;
+  const streams = createStreamRoutes({ pool, topics, logger: log, heartbeatMs: config.sse.heartbeatMs, stopping: () => stopping || !started });
   const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => topics.recheck(conn) });
   const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
@@ -406,6 +408,7 @@ export function createHub(deps: HubDeps): Hub {
       });
     },
     connectionCount: () => connections.size,
+    router: streams.router,
     async start() {
       if (started) return;
       started = true;
@@ -413,7 +416,17 @@ export function createHub(deps: HubDeps): Hub {
       unlisten = listener.listen(HUB_CHANNEL, onNotification);
       sessions.start();
       runs.start();
-      unlistenSessions = listener.listen(SESSION_CHANNEL, (payload) => sessions.onNotification(payload));
+      unlistenSessions = listener.listen(SESSION_CHANNEL, (payload) => {
+        sessions.onNotification(payload);
+        // SSE streams of that user or key end; a reconnect is authenticated afresh.
+        let u: unknown;
+        try {
+          u = (JSON.parse(payload) as { u?: unknown } | null)?.u;
+        } catch {
+          u = undefined;
+        }
+        if (typeof u === 'string') streams.endFor(u);
+      });
       listener.on('reconnected', onReconnected);
       listener.on('disconnected', onDisconnected);
       if (!(await probe())) log.warn({ retryMs: probeRetryMs }, 'hub did not hear its own notification; cross-instance delivery may be down; probing again');
@@ -443,6 +456,7 @@ export function createHub(deps: HubDeps): Hub {
       listener.off('reconnected', onReconnected);
       listener.off('disconnected', onDisconnected);
       for (const conn of connections) conn.close(WS_CLOSE.serviceRestart, 'server restarting');
+      streams.endAll();
       // Clients answer the close frame at once; anyone who does not is cut off.
       const waitUntil = Date.now() + CLOSE_WAIT_MS;
       while (connections.size > 0 && Date.now() < waitUntil && !deadline.aborted) await new Promise((r) => setTimeout(r, 20));
@@ -452,7 +466,7 @@ export function createHub(deps: HubDeps): Hub {
       metrics.wsConnections.set(0);
       started = false;
     },
-    health: () => ({ connections: connections.size, runTopics: topics.size(), listening: listening && listener.connected }),
+    health: () => ({ connections: connections.size, sseStreams: streams.count(), runTopics: topics.size(), listening: listening && listener.connected }),
     ready: () => started && !stopping && listening && listener.connected,
     event(event, owner) {
       deliverLocal(event, owner);

@@ -56,18 +56,20 @@ export function createSessionGuard(deps: {
   async function recheck(list: Iterable<Connection>): Promise<void> {
     const answers = new Map<string, Promise<AuthUser | null>>();
     for (const conn of list) {
-      const claims = conn.session.claims;
-      if (conn.closing || !claims) continue;
-      let answer = answers.get(claims.jti);
+      // A session token is checked by its jti, an API key by its id.
+      const { claims, apiKeyId, userId } = conn.session;
+      const checkKey = claims?.jti ?? apiKeyId;
+      if (conn.closing || !checkKey || !userId) continue;
+      let answer = answers.get(checkKey);
       if (!answer) {
         answer = auth.revalidate(conn.session, { fresh: true });
-        answers.set(claims.jti, answer);
+        answers.set(checkKey, answer);
       }
       try {
         applySession(conn, await answer);
       } catch (error) {
         log.warn({ err: error, user: conn.user.username }, 'could not check a WebSocket session; trying again');
-        recheckLater(claims.uid);
+        recheckLater(userId);
       }
     }
   }

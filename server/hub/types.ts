@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Router } from 'express';
 import type { Part } from '../lifecycle/part.js';
 import type { EventSink } from '../queue/types.js';
 
@@ -7,6 +8,8 @@ export interface Hub extends Part, EventSink {
   /** Takes over `upgrade` on the HTTP server for /ws. */
   attach(server: Server): void;
   connectionCount(): number;
+  /** GET /runs/:id/stream (Server-Sent Events), mounted under /api after authentication. */
+  readonly router: Router;
   /** This hub's id in cross-instance notifications. */
   readonly instanceId: string;
 }

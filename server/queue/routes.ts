@@ -6,6 +6,7 @@ import {
   eventsQuerySchema,
   isFinalStatus,
   listRunsQuerySchema,
+  runDecisionSchema,
   runInputSchema,
   type Run,
   type RunEvent,
@@ -14,6 +15,7 @@ import { canSeeRun, requireRole } from '../auth/roles.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import { badRequest, conflict, notFound, parse, unauthorized } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { approvalsRoute, decideInput } from './approvals.js';
 import { answerInput, cancelRun, getRun, listEvents, listRuns, type ControlResult } from './sql/control.js';
 import { toEvent, toRun, type RunRow } from './sql/rows.js';
@@ -242,5 +244,35 @@ export function createRunsRouter(deps: RoutesDeps): express.Router {
     res.json({ run: await runJson(row.id) });
   });
 
+  const runParams = z.object({ id: z.uuid() });
+  const tags = ['runs'];
+  describeRoutes(router, [
+    {
+      method: 'post',
+      path: '/runs',
+      tags,
+      roles: ['operator'],
+      summary: 'Start a run of an agent or a pattern',
+      description: '`Prefer: wait=<s>` (up to 60) answers when the run is final; `Idempotency-Key` (or `idempotencyKey`) names one run. An API key restricted to agents gets 403 for others.',
+      headers: z.object({ prefer: z.string().optional(), 'idempotency-key': idempotencyHeaderSchema.optional() }),
+      body: createRunSchema,
+      responses: { 200: { description: 'final within the wait: {run}' }, 202: { description: 'queued: {run}' }, 403: { description: 'role, or an agent the API key may not run' }, 404: { description: 'unknown agent or pattern' } },
+    },
+    { method: 'get', path: '/runs', tags, summary: 'Runs, newest first (your own unless admin)', query: listRunsQuerySchema, responses: { 200: { description: '{runs, nextCursor}' } } },
+    { method: 'get', path: '/runs/:id', tags, summary: 'One run with its steps', params: runParams, responses: { 200: { description: '{run}' }, 404: { description: 'no such run, or not yours' } } },
+    { method: 'get', path: '/runs/:id/events', tags, summary: "A run's stored events after a seq", params: runParams, query: eventsQuerySchema, responses: { 200: { description: '{events}' }, 404: { description: 'no such run, or not yours' } } },
+    { method: 'post', path: '/runs/:id/cancel', tags, roles: ['operator'], summary: 'Cancel a run', params: runParams, responses: { 200: { description: '{run}' }, 404: { description: 'no such run' }, 409: { description: 'already final' } } },
+    {
+      method: 'post',
+      path: '/runs/:id/input',
+      tags,
+      roles: ['operator'],
+      summary: 'Answer a run awaiting input, or decide one of its pending requests',
+      params: runParams,
+      body: z.union([runInputSchema, runDecisionSchema]),
+      responses: { 200: { description: '{run}' }, 404: { description: 'no such run' }, 409: { description: 'not waiting' } },
+    },
+    { method: 'get', path: '/approvals', tags: ['approvals'], summary: 'Pending tool requests you may decide', responses: { 200: { description: '{approvals}' } } },
+  ]);
   return router;
 }

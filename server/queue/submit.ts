@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { AuthUser } from '../auth/types.js';
-import { ConflictError, ValidationError } from '../domain/errors.js';
+import { ConflictError, ForbiddenError, ValidationError } from '../domain/errors.js';
 import { findRunByIdempotencyKey, insertRuns } from './sql/insert-runs.js';
 import type { RunRow } from './sql/rows.js';
 import type { EventSink, FrozenPlan, RunCallbacks, SubmitSource } from './types.js';
@@ -15,6 +15,15 @@ export interface Submitted {
 /** Submits a planned run for `actor`; the one way every producer (HTTP, threads, triggers…) creates runs. */
 export type SubmitRun = (plan: FrozenPlan, actor: AuthUser, source: SubmitSource) => Promise<Submitted>;
 
+/** Runs of an actor restricted to some agents (an API key with `agents`) may use only those. */
+export function checkAgentsAllowed(plan: FrozenPlan, actor: AuthUser): void {
+  const allowed = actor.apiKey?.agents;
+  if (!allowed) return;
+  if (!plan.agentNames) throw new ForbiddenError('this API key may run only some agents, and this run does not say which it uses');
+  const refused = plan.agentNames.filter((name) => !allowed.includes(name));
+  if (refused.length > 0) throw new ForbiddenError(`this API key may not run ${refused.map((n) => `"${n}"`).join(', ')} (allowed: ${allowed.join(', ')})`);
+}
+
 /**
  * Inserts the run with its `run.queued` event and NOTIFY, publishes the event and
  * wakes this instance's worker. Planning (validation) happened before: nothing here
@@ -23,6 +32,7 @@ export type SubmitRun = (plan: FrozenPlan, actor: AuthUser, source: SubmitSource
 export function createSubmitRun(deps: { pool: pg.Pool; sink: EventSink; maxAttempts: number; wake(): void; callbacks?: RunCallbacks }): SubmitRun {
   const { pool, sink } = deps;
   return async (plan, actor, source) => {
+    checkAgentsAllowed(plan, actor);
     const idempotencyKey = source.idempotencyKey ?? null;
     const id = randomUUID();
     const callbackUrl = source.callbackUrl ?? null;

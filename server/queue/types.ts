@@ -20,6 +20,12 @@ export interface FrozenPlan {
   /** The model label stored on the run (e.g. "offline" or "gpt-4o-mini"). */
   model: string | null;
   offline: boolean;
+  /**
+   * Every agent the run may call (named, or referenced by the pattern's options). An actor
+   * restricted to some agents (an API key) may submit the plan only when all are allowed;
+   * a plan without the list is refused for such an actor.
+   */
+  agentNames?: readonly string[];
 }
 
 /** Who submits a run besides its owner: the HTTP route today; threads, triggers, schedules and evals tomorrow. */

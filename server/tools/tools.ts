@@ -2,6 +2,7 @@ import express from 'express';
 import type { Config } from '../config/config.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { builtinTools } from './builtins.js';
 import { httpTool } from './http-tools.js';
 import { createMcpServers, type McpServers } from './mcp.js';
@@ -46,6 +47,7 @@ export function createTools(deps: {
   router.get('/tools', (_req, res) => {
     res.json({ tools: registry.available(), mcpServers: mcp.status() });
   });
+  describeRoutes(router, [{ method: 'get', path: '/tools', tags: ['tools'], summary: 'Tools agents may be given, and the MCP servers', responses: { 200: { description: '{tools, mcpServers}' } } }]);
 
   return {
     name: 'tools',

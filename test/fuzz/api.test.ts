@@ -35,6 +35,7 @@ describe('fuzzing every /api route', () => {
   const counts = { requests: 0 };
   const createdRuns = new Set<string>();
   const createdUsers = new Set<string>();
+  const createdKeys = new Set<string>();
   const deletedUsers = new Set<string>();
   const cancelAccepted = new Set<string>();
   const inputAccepted = new Set<string>();
@@ -141,6 +142,9 @@ describe('fuzzing every /api route', () => {
     ['GET', runId.map((id) => `/api/runs/${segment(id)}/events`)],
     ['POST', runId.map((id) => `/api/runs/${segment(id)}/cancel`)],
     ['POST', runId.map((id) => `/api/runs/${segment(id)}/input`)],
+    ['POST', fc.constant('/api/keys')],
+    ['GET', fc.constant('/api/keys')],
+    ['DELETE', weirdString.map((k) => `/api/keys/${segment(k)}`)],
     ['GET', weirdString.map((p) => `/api/${segment(p)}`)],
   ];
   const route = fc.oneof(
@@ -189,6 +193,7 @@ describe('fuzzing every /api route', () => {
   const body = fc.oneof(
     { weight: 2, arbitrary: validRun.map((b) => JSON.stringify(b)) },
     { weight: 1, arbitrary: validUser.map((b) => JSON.stringify(b)) },
+    { weight: 1, arbitrary: fc.record({ name: fc.oneof(fc.constantFrom('fuzz-key', 'FUZZ-KEY'), weirdString), role: fc.oneof(fc.constantFrom('admin', 'operator', 'viewer', 'root'), weirdString), agents: fc.oneof(fc.constant(null), fc.array(weirdString, { maxLength: 3 }), weirdString) }, { requiredKeys: [] }).map((b) => JSON.stringify(b)) },
     { weight: 3, arbitrary: nearValidRun.map((b) => JSON.stringify(b)) },
     { weight: 2, arbitrary: nearValidUser.map((b) => JSON.stringify(b)) },
     { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
@@ -292,6 +297,7 @@ describe('fuzzing every /api route', () => {
     }
     if (res.status === 202 && method === 'POST' && path === '/api/runs') createdRuns.add((parsed as { run: { id: string } }).run.id);
     if (res.status === 200 && method === 'POST' && path === '/api/runs') createdRuns.add((parsed as { run: { id: string } }).run.id);
+    if (res.status === 201 && method === 'POST' && path === '/api/keys') createdKeys.add((parsed as { key: { id: string } }).key.id);
     if (res.status === 201 && method === 'POST' && path === '/api/users') createdUsers.add((parsed as { user: { username: string } }).user.username.toLowerCase());
     if (res.status === 204 && method === 'DELETE') deletedUsers.add(decodeURIComponent(path.split('/').pop()!).toLowerCase());
     if (res.status === 200 && method === 'POST' && path.endsWith('/cancel')) cancelAccepted.add(path.split('/')[3]!);
@@ -334,6 +340,9 @@ describe('fuzzing every /api route', () => {
     expect(users.length).toBeGreaterThanOrEqual(usersBefore - deletedUsers.size);
     for (const u of users) expect(initial.includes(u.username) || createdUsers.has(u.username), `user ${u.username} written by a refused request`).toBe(true);
     for (const u of initial) expect(users.some((r) => r.username === u)).toBe(true);
+    // API keys: exactly those a 201 reported.
+    const { rows: keys } = await db.query<{ id: string }>('SELECT id FROM api_keys');
+    expect(new Set(keys.map((k) => k.id))).toEqual(createdKeys);
     // Cancels and answers only where a request was accepted.
     const { rows: cancelled } = await db.query<{ id: string }>('SELECT id FROM runs WHERE cancel_requested');
     for (const r of cancelled) expect(cancelAccepted.has(r.id), `run ${r.id} cancelled without an accepted request`).toBe(true);

@@ -8,7 +8,7 @@ import { createBrowserRouter, useParams } from 'react-router';
 import { RouterProvider } from 'react-router/dom';
 import { createQueryClient } from '../lib/query.js';
 import { SessionProvider } from '../lib/session.js';
-import { AgentsPage, ApprovalsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, SchedulesPage } from './pages.js';
+import { AgentsPage, ApprovalsPage, KeysPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, SchedulesPage } from './pages.js';
 import { Shell } from './Shell.js';
 
 const RUN_ID = /^[0-9a-fA-F-]{36}$/;
@@ -30,6 +30,7 @@ const router = createBrowserRouter([
       { path: 'approvals', element: <ApprovalsPage /> },
       { path: 'ops', element: <OpsPage /> },
       { path: 'schedules', element: <SchedulesPage /> },
+      { path: 'keys', element: <KeysPage /> },
       { path: 'login', element: <LoginPage /> },
       { path: '*', element: <NotFoundPage /> },
     ],

@@ -16,7 +16,7 @@ import { useCanDecide } from '../features/approvals/hooks/use-can-decide.js';
 import { useHealth } from '../features/ops/api/get-health.js';
 import { LoginPage } from './pages.js';
 
-type Section = 'agents' | 'runs' | 'approvals' | 'ops' | 'schedules' | 'login' | 'other';
+type Section = 'agents' | 'runs' | 'approvals' | 'ops' | 'schedules' | 'keys' | 'login' | 'other';
 
 /** Which part of the app a path belongs to, for the navigation's current item. */
 function navSection(pathname: string): Section {
@@ -26,6 +26,7 @@ function navSection(pathname: string): Section {
   if (path === '/approvals') return 'approvals';
   if (path === '/ops') return 'ops';
   if (path === '/schedules') return 'schedules';
+  if (path === '/keys') return 'keys';
   if (path === '/login') return 'login';
   return 'other';
 }
@@ -36,6 +37,7 @@ const NAV: { to: string; label: string; section: Section; adminOnly?: boolean }[
   { to: '/approvals', label: 'Approvals', section: 'approvals' },
   { to: '/ops', label: 'Operations', section: 'ops' },
   { to: '/schedules', label: 'Schedules', section: 'schedules', adminOnly: true },
+  { to: '/keys', label: 'API keys', section: 'keys', adminOnly: true },
 ];
 
 export function Shell() {
@@ -106,6 +108,8 @@ function Header() {
   const { session, logout } = useSession();
   const current = navSection(useLocation().pathname);
   const signedIn = session.status === 'signedIn';
+  // The local admin (authentication off) has no user record: it is an admin.
+  const isAdmin = signedIn && (session.user === null || session.user.role === 'admin');
   return (
     <header className="header">
       <div className="header-inner">
@@ -115,7 +119,7 @@ function Header() {
         </Link>
         {signedIn ? (
           <nav className="nav" aria-label="Main">
-            {NAV.filter((item) => !item.adminOnly || (session.user?.role ?? 'admin') === 'admin').map((item) => (
+            {NAV.filter((item) => !item.adminOnly || isAdmin).map((item) => (
               <Link key={item.to} to={item.to} aria-current={current === item.section ? 'page' : undefined}>
                 {item.label}
                 {item.section === 'approvals' ? <PendingCount /> : null}

@@ -7,5 +7,6 @@ export const RunPage = lazy(() => import('../features/runs/components/RunPage.js
 export const ApprovalsPage = lazy(() => import('../features/approvals/components/ApprovalsPage.js'));
 export const OpsPage = lazy(() => import('../features/ops/components/OpsPage.js'));
 export const SchedulesPage = lazy(() => import('../features/schedules/components/SchedulesPage.js'));
+export const KeysPage = lazy(() => import('../features/keys/components/KeysPage.js'));
 export const LoginPage = lazy(() => import('../features/auth/components/LoginPage.js'));
 export const NotFoundPage = lazy(() => import('./NotFoundPage.js'));
