@@ -31,7 +31,8 @@ function runCli(args: string[], env: Record<string, string>, viaNpm = false): Pr
 
 const SENTENCE = 'The committee approved the new budget today.';
 
-describe('npm run eval', () => {
+// Each case spawns the CLI (tsx compiles it) several times: generous, on a busy machine.
+describe('npm run eval', { timeout: 240_000 }, () => {
   let t: TestApp & { dropDatabase?: () => Promise<void> };
   let env: Record<string, string>;
 
@@ -106,6 +107,14 @@ describe('npm run eval', () => {
     const anonymous = await runCli(['half'], { AGENTRY_URL: t.url });
     expect(anonymous.code).toBe(2);
     expect(anonymous.stderr).toMatch(/401/);
+    // A viewer reads experiments but may not start one.
+    const login = await fetch(`${t.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }) });
+    const { token } = (await login.json()) as { token: string };
+    const made = await fetch(`${t.url}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ username: 'watcher', password: 'watcher-password', role: 'viewer' }) });
+    expect(made.status).toBe(201);
+    const viewer = await runCli(['half'], { AGENTRY_URL: t.url, AGENTRY_USERNAME: 'watcher', AGENTRY_PASSWORD: 'watcher-password' });
+    expect(viewer.code).toBe(2);
+    expect(viewer.stderr).toMatch(/403 this needs the operator role/);
     const unreachable = await runCli(['half', '--url', 'http://127.0.0.1:1'], env);
     expect(unreachable.code).toBe(2);
     expect(unreachable.stderr).toMatch(/cannot reach/);
@@ -122,7 +131,14 @@ describe('npm run eval', () => {
     await authed('POST', '/api/datasets', { name: 'long', target: { agent: 'writer' }, cases: Array.from({ length: 200 }, (_, i) => ({ input: `Essay ${i} on rivers and bridges`, expectation: { kind: 'contains', value: 'rivers' } })) });
     // With a token instead of a login.
     const cli = runCli(['long', '--concurrency', '1'], { AGENTRY_URL: t.url, AGENTRY_TOKEN: token });
-    const experiment = await waitFor(async () => (await authed<{ experiments: ExperimentSummary[] }>('GET', '/api/experiments?dataset=long')).experiments[0], { timeoutMs: 60_000, what: 'the CLI to start the experiment' });
+    // Its row is written a moment before its run: wait for both.
+    const experiment = await waitFor(
+      async () => {
+        const [e] = (await authed<{ experiments: ExperimentSummary[] }>('GET', '/api/experiments?dataset=long')).experiments;
+        return e?.runId ? e : null;
+      },
+      { timeoutMs: 60_000, what: 'the CLI to start the experiment' },
+    );
     await authed('POST', `/api/runs/${experiment.runId}/cancel`);
     const { code, stdout, stderr } = await cli;
     expect(code, stderr).toBe(3);

@@ -25,7 +25,7 @@ async function finished(call: ReturnType<typeof client>, id: string, timeoutMs =
 
 const SENTENCE = 'The committee approved the new budget today.';
 
-describe('evaluations on the offline model', () => {
+describe('evaluations on the offline model', { timeout: 240_000 }, () => {
   let t: TestApp & { dropDatabase?: () => Promise<void> };
   let call: ReturnType<typeof client>;
 
@@ -220,7 +220,7 @@ describe('evaluations on the offline model', () => {
   });
 });
 
-describe('an experiment inside its run', () => {
+describe('an experiment inside its run', { timeout: 240_000 }, () => {
   let llm: OpenAiTestServer;
   let t: TestApp & { dropDatabase?: () => Promise<void> };
   let call: ReturnType<typeof client>;

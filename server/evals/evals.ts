@@ -49,6 +49,18 @@ export interface Evals extends Part {
   compare(a: string, b: string): Promise<Comparison>;
 }
 
+/**
+ * The version the planner pinned for `agent` when its plan says (a plan with
+ * `agentVersions`, once agents are versioned), so an experiment run on "the published
+ * version" still records which one that was. The plan is the agents planner's: only read.
+ */
+function pinnedVersion(plan: unknown, agent: string): string | null {
+  const versions = (plan as { agentVersions?: unknown } | null)?.agentVersions;
+  if (typeof versions !== 'object' || versions === null) return null;
+  const pinned = (versions as Record<string, unknown>)[agent];
+  return typeof pinned === 'number' || pinned === 'draft' ? String(pinned) : null;
+}
+
 /** Cases an experiment may run (its plan freezes them all into the run). */
 export const MAX_CASES_PER_EXPERIMENT = MAX_CASES_PER_DATASET;
 
@@ -212,6 +224,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
       };
       const first = planned[0]!.frozen;
       const label = target.agent !== undefined ? (body.version ? `${target.agent}@${body.version}` : target.agent) : null;
+      const version = body.version ?? (target.agent !== undefined ? pinnedVersion(first.plan, target.agent) : null);
       // The row first: the run may start (on any instance) as soon as it is submitted, and its
       // results refer to it. The audit entry commits with the run id, once the run exists.
       await insertExperiment(pool, {
@@ -221,7 +234,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
         pattern: target.pattern ?? null,
         agents: target.agents ?? null,
         options: target.options ?? null,
-        version: body.version ?? null,
+        version,
         concurrency: body.concurrency,
         caseCount: cases.length,
         createdBy: actor.username,
@@ -232,7 +245,8 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
           {
             version: EXPERIMENT_PLAN_VERSION,
             plan,
-            summary: { agent: label, pattern: target.pattern ?? null, agents: target.agents ?? null, options: target.options ?? null, input: { experiment: id, dataset: dataset.name, cases: cases.length } },
+            // The agent's name bare, as the agents planner shows it; the version is the experiment's.
+            summary: { agent: target.agent ?? null, pattern: target.pattern ?? null, agents: target.agents ?? null, options: target.options ?? null, input: { experiment: id, dataset: dataset.name, cases: cases.length } },
             model: first.model,
             offline: first.offline,
           },

@@ -10,7 +10,7 @@ import { spawnApp, type AppProcess } from '../../test/processes.js';
  * model. Another instance takes the run over once the lease expires and finishes it: the two
  * finished cases are not run again (no model call, same result rows), the interrupted one is.
  */
-describe('an experiment killed mid-way resumes without re-running finished cases', () => {
+describe('an experiment killed mid-way resumes without re-running finished cases', { timeout: 240_000 }, () => {
   let llm: OpenAiTestServer;
   let db: { url: string; drop(): Promise<void> };
   let proc: AppProcess | undefined;
