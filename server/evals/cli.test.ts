@@ -73,7 +73,7 @@ describe('npm run eval', { timeout: 240_000 }, () => {
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/passed 2\/2 \(100\.0%\)/);
     expect(stdout).toMatch(/threshold 100\.0%: PASSED/);
-    expect(stdout).toMatch(/dataset all-pass, translator, status succeeded/);
+    expect(stdout).toMatch(/dataset all-pass, translator@1, status succeeded/);
     expect(stdout).toMatch(/^\s+0 pass\s+exact/m);
     expect(stdout).toMatch(/^\s+1 pass\s+rubric/m);
   });
@@ -100,7 +100,7 @@ describe('npm run eval', { timeout: 240_000 }, () => {
     expect(missing.stderr).toMatch(/404 dataset "no-such-dataset" not found/);
     const version = await runCli(['half', '--version', '3'], env);
     expect(version.code).toBe(2);
-    expect(version.stderr).toContain('translator@3');
+    expect(version.stderr).toContain('agent "translator" has no version 3');
     const wrong = await runCli(['half'], { ...env, AGENTRY_PASSWORD: 'not-the-password' });
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/401/);

@@ -140,7 +140,7 @@ describe('evaluations on the offline model', { timeout: 240_000 }, () => {
       expect(r.completionTokens).toBeGreaterThan(0);
       expect(r.latencyMs).toBeGreaterThanOrEqual(0);
     }
-    expect(first).toMatchObject({ caseCount: 9, done: 9, passed: 4, passRate: 0.4444, agent: 'translator', version: null, dataset: 'kinds' });
+    expect(first).toMatchObject({ caseCount: 9, done: 9, passed: 4, passRate: 0.4444, agent: 'translator', version: '1', dataset: 'kinds' });
     expect(first.p95LatencyMs).not.toBeNull();
     // The same experiment again: the same verdicts (the offline model is deterministic).
     expect(second.results.map((r) => [r.passed, r.score, r.output])).toEqual(first.results.map((r) => [r.passed, r.score, r.output]));
@@ -184,10 +184,10 @@ describe('evaluations on the offline model', { timeout: 240_000 }, () => {
   });
 
   it('passes a version to the planner as agent@version, and refuses what cannot run', async () => {
-    // Until agents have versions, the planner does not know "translator@7": refused at submit, nothing stored.
+    // The planner pins "translator@7"; there is no version 7: refused at submit, nothing stored.
     const versioned = await call<{ error: { message: string } }>('POST', '/api/experiments', { dataset: 'kinds', version: '7' });
     expect(versioned.status).toBe(404);
-    expect(versioned.body.error.message).toContain('translator@7');
+    expect(versioned.body.error.message).toContain('agent "translator" has no version 7');
     expect((await call('POST', '/api/experiments', { dataset: 'kinds', agent: 'no-such-agent' })).status).toBe(404);
     expect((await call('POST', '/api/experiments', { dataset: 'kinds', concurrency: 0 })).status).toBe(400);
     expect((await call('POST', '/api/experiments', { dataset: 'missing' })).status).toBe(404);
