@@ -55,7 +55,11 @@ function boundaries() {
     queue: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
     hub: ['audit', 'auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
-    agents: ['audit', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    agents: ['audit', 'budgets', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    // Budgets read spend through the queue's reads (the chart) and check roles on their admin API.
+    budgets: ['audit', 'auth', 'config', 'lifecycle', 'metrics', 'queue'],
+    // The trace view reads runs' events through the queue's reads.
+    telemetry: ['auth', 'config', 'lifecycle', 'queue'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the

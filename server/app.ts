@@ -8,6 +8,7 @@ import { createAgents, type Agents } from './agents/agents.js';
 import { findDefaultAgentsFile, loadCatalogTools } from './agents/catalog.js';
 import { createTools, type Tools } from './tools/tools.js';
 import { createAudit, type Audit } from './audit/audit.js';
+import { createBudgets, type Budgets } from './budgets/budgets.js';
 import { createAuth } from './auth/auth.js';
 import type { Auth } from './auth/types.js';
 import type { Config } from './config/config.js';
@@ -22,6 +23,7 @@ import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createProbeHandler, type ProbeState } from './probes/probes.js';
 import { createQueue, type Queue } from './queue/queue.js';
+import { createTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
 export interface AppDeps {
   config: Config;
@@ -46,6 +48,8 @@ export interface App {
   readonly tools: Tools;
   readonly hub: Hub;
   readonly queue: Queue;
+  readonly telemetry: Telemetry;
+  readonly budgets: Budgets;
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -66,16 +70,21 @@ export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? createMetrics();
   metrics.setPoolSource(() => poolStats(pool, deps.sizing.poolMax));
 
+  // First, so the spans of every other part (and their trace ids in logs) have a provider.
+  const telemetry = createTelemetry({ config, logger, pool, instanceId });
   const database = createDatabaseHealth({ listener, logger });
   const audit = createAudit({ pool, logger });
   const auth = createAuth({ config, logger, pool });
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
-  const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
+  // Raising a budget resumes the runs parked on it: the queue answers them (it is built below).
+  const budgets = createBudgets({ config, logger, pool, metrics, audit, resumeWaiting: (match, by) => queue.resumeBudgetWaits(match, by) });
+  const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry, tracer: telemetry.tracer, captureContent: telemetry.captureContent, budgets });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
   // The database first: its first check runs before the others start, and it stops last.
-  const parts: Part[] = [database, audit, auth, tools, agents, hub, queue];
+  // Telemetry stops last of all: the spans of runs released at shutdown are flushed too.
+  const parts: Part[] = [telemetry, database, audit, auth, tools, budgets, agents, hub, queue];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -108,8 +117,9 @@ export function createApp(deps: AppDeps): App {
     pool,
     publicApi: auth.router,
     authenticate: auth.authenticate,
-    api: [agents.router, tools.router, queue.router, audit.router],
+    api: [agents.router, tools.router, queue.router, audit.router, budgets.router, telemetry.router],
     connectionLimits,
+    tracing: telemetry.requests,
   });
 
   const probes = createProbeHandler({ state, metrics, metricsToken: config.auth.metricsToken });
@@ -156,6 +166,8 @@ export function createApp(deps: AppDeps): App {
     tools,
     hub,
     queue,
+    telemetry,
+    budgets,
     async start() {
       for (const part of parts) {
         if (part.start) {

@@ -8,3 +8,4 @@ export * from './audit/schema.js';
 export * from './auth/schema.js';
 export * from './db/schema.js';
 export * from './queue/schema.js';
+export * from './budgets/schema.js';

@@ -1,7 +1,9 @@
+import { context, SpanKind, type Tracer } from '@opentelemetry/api';
 import type express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { CreateRunBody } from '../../shared/protocol.js';
+import { runLimitsSchema, type CreateRunBody } from '../../shared/protocol.js';
+import type { BudgetGate } from '../budgets/types.js';
 import type { Config } from '../config/config.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Part } from '../lifecycle/part.js';
@@ -9,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { inputText } from '../patterns/input.js';
 import { createPatternRegistry, type Pattern } from '../patterns/patterns.js';
+import { selectRunEventsOfTypes } from '../queue/reads.js';
 import { RunError, type FrozenPlan, type RunContext, type RunPlanner } from '../queue/types.js';
 import { findDefaultAgentsFile, loadCatalog, type AgentSpec } from './catalog.js';
 import { createLlm, type Llm } from './llm.js';
@@ -16,6 +19,7 @@ import type { OpenAiAttempt } from './openai-model.js';
 import { createRunner, type Runner } from './runner.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { createAgentsRouter } from './routes.js';
+import { contextFromTraceparent, currentTraceparent, inSpan, recordWaits } from './tracing.js';
 
 export interface Agents extends Part, RunPlanner {
   /** Mounted under /api: GET /agents, GET /patterns, GET /usage. */
@@ -25,6 +29,9 @@ export interface Agents extends Part, RunPlanner {
   readonly llm: Llm;
   readonly runner: Runner;
 }
+
+/** The events that tell what a run waited for between attempts (tracing.ts recordWaits). */
+const WAIT_EVENTS = ['run.queued', 'run.started', 'run.awaiting_input', 'run.input_received', 'run.approval.decided', 'run.retrying', 'run.released'];
 
 /** Longest input an agent accepts, in characters of text. */
 const MAX_INPUT_CHARS = 100_000;
@@ -42,6 +49,14 @@ const planV1Schema = z.object({
   agents: z.array(z.string()).nullable(),
   options: z.record(z.string(), z.unknown()).nullable(),
   input: z.unknown(),
+  /** The run's own spending limits (server/budgets); absent: none. */
+  limits: runLimitsSchema.optional(),
+  /**
+   * The W3C trace context of the request that submitted the run: every attempt, on any
+   * instance, continues that trace. Kept in the plan rather than a queue column: the
+   * queue stays unaware of tracing, and the plan is already what every attempt reads.
+   */
+  traceparent: z.string().max(100).optional(),
 });
 export type PlanV1 = z.infer<typeof planV1Schema>;
 
@@ -60,6 +75,11 @@ export function createAgents(deps: {
   attempt?: OpenAiAttempt;
   /** The tools agents may be given (server/tools); without it agents answer in text only. */
   tools?: ToolRegistry;
+  /** Spans of runs, model calls, tool calls and waits (server/telemetry makes it). */
+  tracer?: Tracer;
+  captureContent?: boolean;
+  /** Budgets checked around every model call (server/budgets). */
+  budgets?: BudgetGate;
 }): Agents {
   const { config, logger, pool, metrics } = deps;
   const file = config.agents.file ?? findDefaultAgentsFile();
@@ -81,7 +101,8 @@ export function createAgents(deps: {
     }
   };
   checkTools();
-  const runner = createRunner({ catalog, backend: llm, config, tools: deps.tools, limits });
+  const runner = createRunner({ catalog, backend: llm, config, tools: deps.tools, limits, tracer: deps.tracer, captureContent: deps.captureContent, budgets: deps.budgets });
+  const { tracer } = deps;
   const offline = llm.name === 'offline';
   let started = false;
 
@@ -139,6 +160,30 @@ export function createAgents(deps: {
     return models.size === 1 && only !== undefined ? only : config.openai.model;
   }
 
+  async function executePlan(ctx: RunContext, plan: PlanV1): Promise<{ output: unknown }> {
+    const task = inputText(plan.input);
+    if (plan.agent) {
+      const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
+      return { output };
+    }
+    const pattern = patterns.get(plan.pattern ?? '');
+    if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
+    const output = await pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
+    return { output };
+  }
+
+  /** The wait in the queue before this attempt, and the wait for a person if one just ended. */
+  async function traceWaits(ctx: RunContext, parent: ReturnType<typeof contextFromTraceparent>): Promise<void> {
+    if (!tracer || !ctx.run.claimedAt) return;
+    // Only the first attempt of a run has nothing before it but run.queued (seq 1, run.started seq 2).
+    if ((ctx.run.startedSeq ?? 2) <= 2) {
+      if (ctx.run.createdAt) recordWaits(tracer, parent, [], ctx.run.claimedAt, ctx.run.createdAt);
+      return;
+    }
+    const events = await selectRunEventsOfTypes(pool, ctx.run.id, WAIT_EVENTS, 200);
+    recordWaits(tracer, parent, events, ctx.run.claimedAt, ctx.run.createdAt);
+  }
+
   return {
     name: 'agents',
     healthKey: 'llm',
@@ -149,7 +194,8 @@ export function createAgents(deps: {
     runner,
     offline,
     async plan(body: CreateRunBody): Promise<FrozenPlan> {
-      const plan = planOf(body);
+      const traceparent = currentTraceparent();
+      const plan: PlanV1 = { ...planOf(body), ...(body.limits ? { limits: body.limits } : {}), ...(traceparent ? { traceparent } : {}) };
       return {
         version: PLAN_VERSION,
         plan,
@@ -165,17 +211,22 @@ export function createAgents(deps: {
       const parsed = planV1Schema.safeParse(run.plan);
       if (!parsed.success) throw new RunError('invalid_plan', `the run's plan is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, false);
       const plan = parsed.data;
-      const task = inputText(plan.input);
-      if (plan.agent) {
-        const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
-        return { output };
-      }
-      const pattern = patterns.get(plan.pattern ?? '');
-      if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
-      const output = await pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
-      return { output };
+      if (!tracer) return executePlan(ctx, plan);
+      // Each attempt is a span of the submitting request's trace, wherever it runs.
+      const parent = contextFromTraceparent(plan.traceparent);
+      await traceWaits(ctx, parent).catch((error: unknown) => logger.debug({ err: error, runId: run.id }, 'could not trace the waits before this attempt'));
+      const name = plan.agent ? `invoke_agent ${plan.agent}` : `invoke_workflow ${plan.pattern}`;
+      const attributes = {
+        'gen_ai.operation.name': plan.agent ? 'invoke_agent' : 'invoke_workflow',
+        ...(plan.agent ? { 'gen_ai.agent.name': plan.agent } : { 'agentry.pattern': plan.pattern ?? '' }),
+        'agentry.run.id': run.id,
+        'agentry.run.attempt': run.attempts,
+        'agentry.run.owner': run.owner,
+      };
+      return context.with(parent, () => inSpan(tracer, name, attributes, () => executePlan(ctx, plan), SpanKind.INTERNAL));
     },
     async start() {
+
       // Again now that MCP servers have listed their tools.
       checkTools();
       llm.start();

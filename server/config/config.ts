@@ -126,6 +126,21 @@ const envSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(1024).default(4 * 1024 * 1024),
   WS_MAX_MESSAGES_PER_SECOND: int(1).default(50),
 
+  // OpenTelemetry (docs/OPERATIONS.md "Traces"): the standard variables; no exporter without an endpoint.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url().optional()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalString.pipe(z.url().optional()),
+  OTEL_EXPORTER_OTLP_HEADERS: optionalString,
+  OTEL_SERVICE_NAME: z.string().min(1).default('agentry'),
+  OTEL_TRACES_SAMPLER: z.enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio']).default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+  OTEL_GENAI_CAPTURE_CONTENT: bool.default(false),
+
+  // Budgets (docs/OPERATIONS.md "Budgets"): daily defaults for every user / agent without their own; empty: none.
+  BUDGET_USER_DAILY_USD: z.coerce.number().nonnegative().optional(),
+  BUDGET_USER_DAILY_TOKENS: int(0).optional(),
+  BUDGET_AGENT_DAILY_USD: z.coerce.number().nonnegative().optional(),
+  BUDGET_AGENT_DAILY_TOKENS: int(0).optional(),
+
   MIN_INSTANCES: int(1).default(1),
   TARGET_CPU: int(1, 100).default(70),
   TARGET_MEMORY: int(1, 100).default(80),
@@ -174,6 +189,21 @@ export function looksPooled(url: string | undefined, directUrl: string | undefin
  * the default 25 s shutdown deadline to the runs (which keep running while draining).
  */
 const PRODUCTION_DRAIN_MS = 10_000;
+
+/** OTEL_EXPORTER_OTLP_HEADERS as the OTLP exporter spec reads it: `k=v,k2=v2`, values URL-encoded. */
+function parseOtlpHeaders(raw: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (raw ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      headers[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError('OTEL_EXPORTER_OTLP_HEADERS', 'must be key=value pairs separated by commas (values URL-encoded)');
+    }
+  }
+  return headers;
+}
 
 export function buildConfig(env: Env) {
   const production = env.NODE_ENV === 'production';
@@ -311,6 +341,22 @@ export function buildConfig(env: Env) {
       breaker: { threshold: env.LLM_BREAKER_THRESHOLD, cooldownMs: env.LLM_BREAKER_COOLDOWN_MS },
       /** Pause between streamed chunks of the offline model, so the UI looks live (0 in tests and benchmarks). */
       offlineDelayMs: env.OFFLINE_MODEL_DELAY_MS,
+    },
+    telemetry: {
+      /** OTLP/HTTP traces endpoint; undefined: spans are made (trace ids in logs) but not exported. */
+      tracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined),
+      /** `key=value,key2=value2` (W3C baggage style, values URL-encoded), e.g. a vendor's API key. */
+      headers: parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS),
+      serviceName: env.OTEL_SERVICE_NAME,
+      sampler: env.OTEL_TRACES_SAMPLER,
+      samplerRatio: env.OTEL_TRACES_SAMPLER_ARG,
+      /** Prompt and answer text in model spans (never tool secrets): off unless asked for. */
+      captureContent: env.OTEL_GENAI_CAPTURE_CONTENT,
+    },
+    budgets: {
+      /** Daily limits of every user / agent that has no row of its own in `budgets` (PUT /api/budgets). */
+      userDaily: { usd: env.BUDGET_USER_DAILY_USD ?? null, tokens: env.BUDGET_USER_DAILY_TOKENS ?? null },
+      agentDaily: { usd: env.BUDGET_AGENT_DAILY_USD ?? null, tokens: env.BUDGET_AGENT_DAILY_TOKENS ?? null },
     },
     ws: {
       maxPayload: env.WS_MAX_PAYLOAD,

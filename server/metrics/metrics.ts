@@ -114,8 +114,34 @@ export function createMetrics() {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [registry],
   });
+  // Budgets (server/budgets): what limited scopes spent, and every reservation's fate.
+  const budgetSpentUsdTotal = new client.Counter({
+    name: 'budget_spent_usd_total',
+    help: 'US dollars settled on budget ledgers (model calls under a limit)',
+    registers: [registry],
+  });
+  const budgetSpentTokensTotal = new client.Counter({
+    name: 'budget_spent_tokens_total',
+    help: 'Tokens settled on budget ledgers (model calls under a limit)',
+    registers: [registry],
+  });
+  const budgetReservationsTotal = new client.Counter({
+    name: 'budget_reservations_total',
+    help: 'Budget reservations by outcome: reserved, reused (a replayed step), exceeded, settled, released',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const budgetReservedUsd = new client.Gauge({
+    name: 'budget_reserved_usd',
+    help: 'US dollars this instance holds reserved for model calls in flight',
+    registers: [registry],
+  });
   return {
     registry,
+    budgetSpentUsdTotal,
+    budgetSpentTokensTotal,
+    budgetReservationsTotal,
+    budgetReservedUsd,
     httpRequestDuration,
     httpRequestsTotal,
     jobsQueued,

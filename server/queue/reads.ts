@@ -11,5 +11,6 @@ export {
   selectLifecycleEventsSince,
   selectRunHead,
   selectRunHeads,
+  selectRunEventsOfTypes,
 } from './sql/reads.js';
-export { usageBy, type UsageTotals } from './sql/usage.js';
+export { usageBy, usageByDay, type DailyUsage, type UsageTotals } from './sql/usage.js';
