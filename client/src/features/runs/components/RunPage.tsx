@@ -16,6 +16,8 @@ import { useCanDecide } from '../../approvals/hooks/use-can-decide.js';
 import { readToolRequests } from '../../approvals/lib/requests.js';
 import { buildTimeline, hasErrorItem, requestedToolCalls, type LiveRunState, type NoteItem, type StepItem, type ToolCallView, type ToolHow } from '../lib/run-timeline.js';
 import { OutputView } from './OutputView.js';
+import { TraceView } from './TraceView.js';
+import { useRunTrace } from '../api/get-run-trace.js';
 
 export default function RunPage() {
   const { id = '' } = useParams();
@@ -176,6 +178,8 @@ function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; jo
               </ol>
             )}
           </section>
+
+          <RunTraceSection id={run.id} live={!finished} now={now} />
 
           {run.status === 'succeeded' ? (
             <section className="block" aria-labelledby="output-title">
@@ -533,6 +537,17 @@ function AnswerForm({ run }: { run: Run }) {
           </SubmitButton>
         </div>
       </form>
+    </section>
+  );
+}
+
+/** Where the run's time went: the waterfall from its stored events (GET /api/runs/:id/trace). */
+function RunTraceSection({ id, live, now }: { id: string; live: boolean; now: number }) {
+  const { data: trace, error } = useRunTrace(id, live);
+  return (
+    <section className="block" aria-labelledby="trace-title">
+      <h2 id="trace-title">Trace</h2>
+      {trace ? <TraceView trace={trace} now={now} /> : error ? <ErrorBox title="Trace unavailable" message={error.message} /> : <Spinner />}
     </section>
   );
 }
