@@ -3,9 +3,9 @@ import { formatCost, formatNumber } from '../../../lib/format.js';
 import { niceMax } from './LineChart.js';
 import { spendSeries } from '../lib/spend.js';
 
-const W = 640;
-const H = 170;
-const PAD = { top: 8, right: 8, bottom: 20, left: 48 };
+const W = 360;
+const H = 150;
+const PAD = { top: 8, right: 4, bottom: 18, left: 44 };
 
 /** Stacked daily bars of spend, one color per agent or user (SVG: the CSP allows no inline styles). */
 export function SpendChart({ title, rows, days }: { title: string; rows: readonly SpendDay[]; days: readonly string[] }) {
