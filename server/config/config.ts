@@ -24,6 +24,9 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** A number, or nothing when unset or empty (not 0). */
+const optionalAmount = (schema: z.ZodNumber) => optionalString.pipe(z.union([z.undefined(), z.string().transform(Number).pipe(schema)]));
+
 /**
  * TRUST_PROXY: unset means `loopback` (only a proxy on this machine may forward a client's
  * address); a number is the hop count of proxies that always stand in front (Replit: 1);
@@ -136,10 +139,11 @@ const envSchema = z.object({
   OTEL_GENAI_CAPTURE_CONTENT: bool.default(false),
 
   // Budgets (docs/OPERATIONS.md "Budgets"): daily defaults for every user / agent without their own; empty: none.
-  BUDGET_USER_DAILY_USD: z.coerce.number().nonnegative().optional(),
-  BUDGET_USER_DAILY_TOKENS: int(0).optional(),
-  BUDGET_AGENT_DAILY_USD: z.coerce.number().nonnegative().optional(),
-  BUDGET_AGENT_DAILY_TOKENS: int(0).optional(),
+  // Empty means no limit, never a limit of 0 (which would park every run).
+  BUDGET_USER_DAILY_USD: optionalAmount(z.number().nonnegative()),
+  BUDGET_USER_DAILY_TOKENS: optionalAmount(z.number().int().nonnegative()),
+  BUDGET_AGENT_DAILY_USD: optionalAmount(z.number().nonnegative()),
+  BUDGET_AGENT_DAILY_TOKENS: optionalAmount(z.number().int().nonnegative()),
 
   MIN_INSTANCES: int(1).default(1),
   TARGET_CPU: int(1, 100).default(70),
