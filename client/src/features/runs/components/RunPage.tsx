@@ -423,7 +423,7 @@ function ToolRequests({ run }: { run: Run }) {
   const requests = readToolRequests(run.pendingInput);
   return (
     <section className="question" aria-labelledby="requests-title" data-testid="tool-requests">
-      <h2 id="requests-title">{requests.length === 1 ? 'A tool call waits for a person' : `${requests.length} tool calls wait for a person`}</h2>
+      <h2 id="requests-title">{requests.every((r) => r.kind === 'budget.exceeded') ? 'A model call would pass a budget' : requests.length === 1 ? 'A tool call waits for a person' : `${requests.length} tool calls wait for a person`}</h2>
       <p className="q-text">The run continues once every request below is decided.</p>
       <div className="decision-list">
         {requests.map((r) => (
