@@ -98,7 +98,9 @@ export function createTelemetry(deps: { config: Config; logger: Logger; pool: pg
   }
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.serviceName, 'service.instance.id': deps.instanceId }),
-    sampler: samplerOf(settings),
+    // Nothing to export to: spans are not recorded (no attribute work per request or call), but
+    // each still gets ids, so log lines and stored runs carry a trace id all the same.
+    sampler: processors.length > 0 ? samplerOf(settings) : new AlwaysOffSampler(),
     spanProcessors: processors,
   });
   const tracer = provider.getTracer('agentry');
