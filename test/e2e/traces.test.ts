@@ -52,7 +52,18 @@ describe('UI trace view and spend chart (authentication off, offline model)', ()
     expect(legend).toContain('writer');
     expect(await page.getByTestId('spend-by-agent').locator('rect').count()).toBe(2);
     expect(await page.getByTestId('spend-by-user').locator('rect').count()).toBe(1);
+    // An admin sets a budget there; it is listed with today's numbers.
+    await page.locator('#budget-scope').selectOption('agent');
+    await page.locator('#budget-subject').fill('writer');
+    await page.locator('#budget-tokens').fill('500000');
+    await page.getByRole('button', { name: 'Set budget' }).click();
+    await page.getByTestId('budget-saved').waitFor();
+    await page.getByTestId('budget-row').filter({ hasText: 'writer' }).waitFor();
+    expect(await page.getByTestId('budget-row').filter({ hasText: 'writer' }).textContent()).toContain('500,000 tok');
+    const stored = await api<{ budgets: { scope: string; subject: string; dailyTokens: number | null; dailyUsd: number | null }[] }>('GET', '/api/budgets');
+    expect(stored.budgets.find((b) => b.subject === 'writer')).toMatchObject({ scope: 'agent', dailyTokens: 500000, dailyUsd: null });
     await screenshot(page, 'ops-spend');
+    expect(await seriousA11yViolations(page)).toEqual([]);
     expect(problems.errors).toEqual([]);
   });
 });

@@ -68,7 +68,7 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
         </div>
         {context}
         <p className="decision-explain">
-          {budgetInfo.message ?? 'A model call would pass a budget.'} The run waits: raise the budget (Operations → budgets, or PUT /api/budgets) and it resumes, or decide here.
+          {budgetInfo.message ?? 'A model call would pass a budget.'} The run waits: an admin raising the budget (Operations → Budgets) resumes it, or decide here.
         </p>
         {canDecide ? (
           <form
