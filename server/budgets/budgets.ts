@@ -6,7 +6,7 @@ import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createBudgetsRouter } from './routes.js';
-import { budgetDay, reserveOnLedger, selectBudgetsFor, settleOnLedger, type Limit } from './sql/ledger.js';
+import { reserveOnLedger, selectBudgetsFor, settleOnLedger, type Limit } from './sql/ledger.js';
 import type { BudgetGate, LedgerKey, ReserveRequest, ReserveResult } from './types.js';
 
 /** Runs parked on `budget.exceeded` for this scope get a `retry` decision (the queue does it). */
@@ -41,11 +41,10 @@ export function createBudgets(deps: { config: Config; logger: Logger; pool: pg.P
     if (request.runLimits && (request.runLimits.maxCostUsd !== undefined || request.runLimits.maxTokens !== undefined)) {
       entries.push({ key: { scope: 'run', subject: request.runId, period: 'run' }, limit: { usd: request.runLimits.maxCostUsd ?? null, tokens: request.runLimits.maxTokens ?? null } });
     }
-    const stored = await selectBudgetsFor(pool, request.owner, request.agent);
+    const { day, limits: stored } = await selectBudgetsFor(pool, request.owner, request.agent);
     const user = stored.get('user') ?? defaults.userDaily;
     const agent = stored.get('agent') ?? defaults.agentDaily;
     if (hasLimit(user) || hasLimit(agent)) {
-      const day = await budgetDay(pool);
       if (hasLimit(user)) entries.push({ key: { scope: 'user', subject: request.owner, period: day }, limit: user });
       if (hasLimit(agent)) entries.push({ key: { scope: 'agent', subject: request.agent, period: day }, limit: agent });
     }

@@ -24,15 +24,23 @@ export async function budgetDay(db: Db): Promise<string> {
   return rows[0]!.day;
 }
 
-/** The stored daily budgets of this user and this agent. */
-export async function selectBudgetsFor(db: Db, owner: string, agent: string): Promise<Map<string, Limit>> {
-  const { rows } = await db.query<{ scope: string; daily_usd: string | null; daily_tokens: string | null }>({
+/**
+ * The stored daily budgets of this user and this agent, and the budget day: one round
+ * trip, as it precedes every model call.
+ */
+export async function selectBudgetsFor(db: Db, owner: string, agent: string): Promise<{ day: string; limits: Map<string, Limit> }> {
+  const { rows } = await db.query<{ day: string; scope: string | null; daily_usd: string | null; daily_tokens: string | null }>({
     name: 'budgets_for',
-    text: `SELECT scope, daily_usd, daily_tokens FROM budgets
-            WHERE (scope = 'user' AND subject = $1) OR (scope = 'agent' AND subject = $2)`,
+    text: `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, b.scope, b.daily_usd, b.daily_tokens
+             FROM (SELECT 1) one
+             LEFT JOIN budgets b ON (b.scope = 'user' AND b.subject = $1) OR (b.scope = 'agent' AND b.subject = $2)`,
     values: [owner, agent],
   });
-  return new Map(rows.map((r) => [r.scope, { usd: r.daily_usd === null ? null : Number(r.daily_usd), tokens: r.daily_tokens === null ? null : Number(r.daily_tokens) }]));
+  const limits = new Map<string, Limit>();
+  for (const r of rows) {
+    if (r.scope !== null) limits.set(r.scope, { usd: r.daily_usd === null ? null : Number(r.daily_usd), tokens: r.daily_tokens === null ? null : Number(r.daily_tokens) });
+  }
+  return { day: rows[0]!.day, limits };
 }
 
 /**
