@@ -171,4 +171,35 @@ describe('GenAI content capture', () => {
     const agentSpan = otlp.spans.find((s) => s.name === 'invoke_agent writer');
     expect(agentSpan?.traceId).toBe(chat.traceId);
   });
+
+  it('traces tool calls (execute_tool with the call id) and the wait for a person\'s approval', async () => {
+    const sum = await request(app.url).post('/api/runs').set('Prefer', 'wait=30').send({ agent: 'assistant', input: 'what is 6*7' });
+    expect(sum.body.run.status).toBe('succeeded');
+    const created = await request(app.url).post('/api/runs').send({ agent: 'assistant', input: 'call send_notification {"channel":"#ops","message":"hi"}' });
+    const id = created.body.run.id as string;
+    const parked = await waitFor(async () => {
+      const run = (await request(app.url).get(`/api/runs/${id}`)).body.run as Run;
+      return run.status === 'awaiting_input' ? run : null;
+    }, { timeoutMs: 30_000, what: 'the run to wait for an approval' });
+    const approvalId = (parked.pendingInput as { requests: { approvalId: string }[] }).requests[0]!.approvalId;
+    await request(app.url).post(`/api/runs/${id}/input`).send({ approvalId, decision: 'approve' }).expect(200);
+    await waitFor(async () => ((await request(app.url).get(`/api/runs/${id}`)).body.run as Run).status === 'succeeded', { timeoutMs: 30_000, what: 'the run to finish' });
+    await app.app.telemetry.flush();
+    const tools = await waitFor(() => {
+      const found = otlp.spans.filter((s) => s.name.startsWith('execute_tool ') && s.attributes['agentry.tool.id'] !== undefined);
+      return found.length >= 2 ? found : null;
+    }, { timeoutMs: 20_000, what: 'the tool spans' });
+    const byName = new Map(tools.map((t) => [t.attributes['gen_ai.tool.name'], t]));
+    expect(byName.get('calculator')?.attributes).toMatchObject({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.type': 'function' });
+    expect(String(byName.get('calculator')?.attributes['gen_ai.tool.call.id'])).not.toBe('');
+    expect(byName.has('send_notification')).toBe(true);
+    // The turn that asked for them says so.
+    const asked = otlp.spans.find((s) => s.name === 'chat offline' && JSON.stringify(s.attributes['gen_ai.response.finish_reasons']) === '["tool_calls"]');
+    expect(asked).toBeDefined();
+    // The wait for the approval, in the run's trace, before the attempt that resumed it.
+    const wait = await waitFor(() => otlp.spans.find((s) => s.name === 'await_input tool.approval'), { timeoutMs: 20_000, what: 'the wait span' });
+    const attempts = otlp.spans.filter((s) => s.name === 'invoke_agent assistant' && s.attributes['agentry.run.id'] === id);
+    expect(attempts.length).toBe(2);
+    expect(new Set([wait.traceId, ...attempts.map((a) => a.traceId)]).size).toBe(1);
+  });
 });
