@@ -57,7 +57,7 @@ function boundaries() {
     queue: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
     hub: ['audit', 'auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
-    agents: ['audit', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    agents: ['audit', 'budgets', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
     // Evals never import agents: app.ts hands them the agents planner and runner through the
     // interfaces the queue (RunPlanner) and patterns (AgentRunner) declare.
     evals: ['audit', 'auth', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue'],
@@ -65,6 +65,10 @@ function boundaries() {
     webhooks: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue'],
     triggers: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue', 'webhooks'],
     schedules: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue'],
+    // Budgets read spend through the queue's reads (the chart) and check roles on their admin API.
+    budgets: ['audit', 'auth', 'config', 'lifecycle', 'metrics', 'queue'],
+    // The trace view reads runs' events through the queue's reads.
+    telemetry: ['auth', 'config', 'lifecycle', 'queue'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the

@@ -8,6 +8,7 @@ import { createAgents, type Agents } from './agents/agents.js';
 import { findDefaultAgentsFile, loadCatalogTools } from './agents/catalog.js';
 import { createTools, type Tools } from './tools/tools.js';
 import { createAudit, type Audit } from './audit/audit.js';
+import { createBudgets, type Budgets } from './budgets/budgets.js';
 import { createAuth } from './auth/auth.js';
 import { createApiDocs } from './openapi/routes.js';
 import type { Auth } from './auth/types.js';
@@ -32,6 +33,7 @@ import { createTriggers } from './triggers/triggers.js';
 import type { Triggers } from './triggers/types.js';
 import type { Webhooks } from './webhooks/types.js';
 import { createWebhooks } from './webhooks/webhooks.js';
+import { createTelemetry, type Telemetry } from './telemetry/telemetry.js';
 
 export interface AppDeps {
   config: Config;
@@ -60,6 +62,8 @@ export interface App {
   readonly webhooks: Webhooks;
   readonly triggers: Triggers;
   readonly schedules: Schedules;
+  readonly telemetry: Telemetry;
+  readonly budgets: Budgets;
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -82,11 +86,15 @@ export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? createMetrics();
   metrics.setPoolSource(() => poolStats(pool, deps.sizing.poolMax));
 
+  // First, so the spans of every other part (and their trace ids in logs) have a provider.
+  const telemetry = createTelemetry({ config, logger, pool, instanceId });
   const database = createDatabaseHealth({ listener, logger });
   const audit = createAudit({ pool, logger });
   const auth = createAuth({ config, logger, pool, audit, listener });
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
-  const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry });
+  // Raising a budget resumes the runs parked on it: the queue answers them (it is built below).
+  const budgets = createBudgets({ config, logger, pool, metrics, audit, resumeWaiting: (match, by) => queue.resumeBudgetWaits(match, by) });
+  const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry, tracer: telemetry.tracer, captureContent: telemetry.captureContent, budgets });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const webhooks = createWebhooks({ config, logger, pool, metrics });
@@ -98,7 +106,8 @@ export function createApp(deps: AppDeps): App {
   const schedules = createSchedules({ config, logger, pool, listener, planner: agents, submitRun: queue.submitRun, audit, metrics });
   // The database first: its first check runs before the others start, and it stops last.
   // Schedules and triggers stop first (no new runs), webhooks after the queue (last callbacks).
-  const parts: Part[] = [database, audit, auth, tools, agents, hub, webhooks, evals, queue, triggers, schedules];
+  // Telemetry stops last of all: the spans of runs released at shutdown are flushed too.
+  const parts: Part[] = [telemetry, database, audit, auth, tools, budgets, agents, hub, webhooks, evals, queue, triggers, schedules];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -125,7 +134,7 @@ export function createApp(deps: AppDeps): App {
   };
 
   // Every router under /api, in mounting order; the OpenAPI document describes exactly these.
-  const apiRouters = [agents.router, tools.router, queue.router, hub.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules)];
+  const apiRouters = [agents.router, tools.router, queue.router, hub.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules), budgets.router, telemetry.router];
   const docs = createApiDocs({ routers: () => [auth.router, docs.router, ...apiRouters], version: APP_VERSION });
   const { app: expressApp, rateLimitStore } = createExpressApp({
     config,
@@ -138,6 +147,7 @@ export function createApp(deps: AppDeps): App {
     api: apiRouters,
     outside: [hookRoutes(triggers)],
     connectionLimits,
+    tracing: telemetry.requests,
   });
 
   const probes = createProbeHandler({ state, metrics, metricsToken: config.auth.metricsToken });
@@ -188,6 +198,8 @@ export function createApp(deps: AppDeps): App {
     webhooks,
     triggers,
     schedules,
+    telemetry,
+    budgets,
     async start() {
       for (const part of parts) {
         if (part.start) {

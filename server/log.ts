@@ -1,3 +1,4 @@
+import { context, trace } from '@opentelemetry/api';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Paths pino blanks out wherever they appear in a log record. */
@@ -74,6 +75,9 @@ export const REDACT_PATHS = [
   '*.DATABASE_URL_DIRECT',
   'config.auth',
   'config.openai.apiKey',
+  // Vendor API keys travel in the OTLP headers (Honeycomb's x-honeycomb-team).
+  '*.OTEL_EXPORTER_OTLP_HEADERS',
+  'config.telemetry.headers',
 ];
 
 /** A query parameter whose name, once decoded, mentions any of these carries a credential. */
@@ -110,6 +114,8 @@ export function redactUrl(url: string | undefined): string | undefined {
 
 export type { Logger };
 
+const INVALID_TRACE_ID = '00000000000000000000000000000000';
+
 export function createLogger(options: { level: string; name?: string }, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -118,6 +124,12 @@ export function createLogger(options: { level: string; name?: string }, destinat
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // A line written inside a request or a run attempt names its trace (server/telemetry):
+      // the active span comes from the one context manager the process registers.
+      mixin() {
+        const span = trace.getSpanContext(context.active());
+        return span && span.traceId !== INVALID_TRACE_ID ? { trace_id: span.traceId, span_id: span.spanId } : {};
+      },
     },
     destination ?? pino.destination({ sync: false }),
   );

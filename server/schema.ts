@@ -9,6 +9,7 @@ export * from './auth/schema.js';
 export * from './db/schema.js';
 export * from './evals/schema.js';
 export * from './queue/schema.js';
+export * from './budgets/schema.js';
 export * from './schedules/schema.js';
 export * from './triggers/schema.js';
 export * from './webhooks/schema.js';

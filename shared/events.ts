@@ -80,7 +80,7 @@ export const runEventDataSchemas = {
   /** A call waits for a person (`kind` tool.approval), one event per approval id. */
   'run.approval.requested': z.looseObject({
     approvalId: z.string(),
-    kind: z.enum(['tool.approval', 'tool.unknown_outcome']),
+    kind: z.enum(['tool.approval', 'tool.unknown_outcome', 'budget.exceeded']),
     tool: z.string(),
     toolName: z.string(),
     arguments: z.unknown(),
@@ -90,7 +90,7 @@ export const runEventDataSchemas = {
   /** A person decided one request; `remaining` requests still wait (0: the run resumes). */
   'run.approval.decided': z.looseObject({
     approvalId: z.string(),
-    kind: z.enum(['tool.approval', 'tool.unknown_outcome']),
+    kind: z.enum(['tool.approval', 'tool.unknown_outcome', 'budget.exceeded']),
     tool: z.string(),
     decision: z.enum(['approve', 'deny', 'retry', 'record', 'fail']),
     reason: z.optional(z.string()),

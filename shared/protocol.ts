@@ -128,6 +128,15 @@ export interface QueueStats {
 
 const jsonValue: z.ZodType<unknown> = z.unknown();
 
+/** A run's own spending limits (docs/API.md "Budgets"): frozen in its plan at submit. */
+export const runLimitsSchema = z
+  .object({
+    maxCostUsd: z.number().positive().max(1_000_000).optional(),
+    maxTokens: z.number().int().positive().max(1_000_000_000).optional(),
+  })
+  .strict();
+export type RunLimitsBody = z.infer<typeof runLimitsSchema>;
+
 export const createRunSchema = z
   .object({
     agent: z.string().min(1).max(100).optional(),
@@ -139,6 +148,7 @@ export const createRunSchema = z
     idempotencyKey: z.string().min(1).max(200).optional(),
     /** POSTed a signed Standard Webhooks message when the run ends (docs/API.md, "Callbacks"). */
     callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+    limits: runLimitsSchema.optional(),
   })
   .strict()
   .refine((b) => (b.agent === undefined) !== (b.pattern === undefined), {
@@ -171,10 +181,70 @@ export const runDecisionSchema = z
   .strict();
 export type RunDecisionBody = z.infer<typeof runDecisionSchema>;
 
+/** PUT /api/budgets: one daily budget; null removes that limit, both null remove the budget. */
+export const putBudgetSchema = z
+  .object({
+    scope: z.enum(['user', 'agent']),
+    subject: z.string().min(1).max(200),
+    dailyUsd: z.number().nonnegative().max(1_000_000).nullable(),
+    dailyTokens: z.number().int().nonnegative().max(1_000_000_000_000).nullable(),
+  })
+  .strict();
+export type PutBudgetBody = z.infer<typeof putBudgetSchema>;
+
+export const spendQuerySchema = z.object({ days: z.coerce.number().int().min(1).max(90).default(14) }).strict();
+
+/** A daily budget with today's ledger (GET /api/budgets). */
+export interface BudgetView {
+  scope: 'user' | 'agent';
+  subject: string;
+  dailyUsd: number | null;
+  dailyTokens: number | null;
+  /** Where the limits come from: a stored budget or the BUDGET_* defaults. */
+  source: 'budget' | 'default';
+  updatedBy: string | null;
+  updatedAt: string | null;
+  today: { spentUsd: number; spentTokens: number; reservedUsd: number; reservedTokens: number };
+}
+
+/** One bar of the spend chart (GET /api/budgets/spend): a user's or agent's UTC day. */
+export interface SpendDay {
+  day: string;
+  key: string;
+  costUsd: number;
+  tokens: number;
+  steps: number;
+}
+
+/** One bar of a run's waterfall (GET /api/runs/:id/trace), built from its stored events. */
+export interface TraceSpan {
+  id: string;
+  parentId: string | null;
+  kind: 'run' | 'attempt' | 'queue' | 'wait' | 'model' | 'tool';
+  name: string;
+  start: string;
+  /** null: still going. */
+  end: string | null;
+  durationMs: number | null;
+  status: 'ok' | 'error' | 'running' | 'waiting' | 'interrupted' | 'cancelled';
+  attributes: Record<string, string | number | boolean>;
+}
+
+export interface RunTrace {
+  runId: string;
+  start: string;
+  end: string | null;
+  /** Up to now while the run is not final. */
+  durationMs: number | null;
+  attempts: number;
+  totals: { promptTokens: number; completionTokens: number; costUsd: number };
+  spans: TraceSpan[];
+}
+
 /** One pending request in GET /api/approvals. */
 export interface PendingApproval {
   approvalId: string;
-  kind: 'tool.approval' | 'tool.unknown_outcome';
+  kind: 'tool.approval' | 'tool.unknown_outcome' | 'budget.exceeded';
   runId: string;
   owner: string;
   agent: string | null;

@@ -1,7 +1,9 @@
+import { context, SpanKind, type Tracer } from '@opentelemetry/api';
 import type express from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { CreateRunBody } from '../../shared/protocol.js';
+import { runLimitsSchema, type CreateRunBody } from '../../shared/protocol.js';
+import type { BudgetGate } from '../budgets/types.js';
 import type { Config } from '../config/config.js';
 import { checkAgentSpec, type AgentSpec } from '../../shared/agent-spec.js';
 import type { AuditLog } from '../audit/types.js';
@@ -11,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { inputText } from '../patterns/input.js';
 import { createPatternRegistry, type Pattern } from '../patterns/patterns.js';
+import { selectRunEventsOfTypes } from '../queue/reads.js';
 import { RunError, type FrozenPlan, type RunContext, type RunPlanner } from '../queue/types.js';
 import { findDefaultAgentsFile, loadCatalog } from './catalog.js';
 import { createLlm, type Llm } from './llm.js';
@@ -21,6 +24,7 @@ import type { AgentRunner } from '../patterns/types.js';
 import { createAgentStore, type AgentsListener, type AgentStore, type Pin } from './store.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { createAgentsRouter } from './routes.js';
+import { contextFromTraceparent, currentTraceparent, inSpan, recordWaits } from './tracing.js';
 
 export interface Agents extends Part, RunPlanner {
   /** Mounted under /api: GET /agents, GET /patterns, GET /usage. */
@@ -37,6 +41,9 @@ export interface Agents extends Part, RunPlanner {
    */
   readonly runner: AgentRunner;
 }
+
+/** The events that tell what a run waited for between attempts (tracing.ts recordWaits). */
+const WAIT_EVENTS = ['run.queued', 'run.started', 'run.awaiting_input', 'run.input_received', 'run.approval.decided', 'run.retrying', 'run.released'];
 
 /** Longest input an agent accepts, in characters of text. */
 const MAX_INPUT_CHARS = 100_000;
@@ -58,6 +65,14 @@ const planV1Schema = z.object({
   agents: z.array(z.string()).nullable(),
   options: z.record(z.string(), z.unknown()).nullable(),
   input: z.unknown(),
+  /** The run's own spending limits (server/budgets); absent: none. */
+  limits: runLimitsSchema.optional(),
+  /**
+   * The W3C trace context of the request that submitted the run: every attempt, on any
+   * instance, continues that trace. Kept in the plan rather than a queue column: the
+   * queue stays unaware of tracing, and the plan is already what every attempt reads.
+   */
+  traceparent: z.string().max(100).optional(),
 });
 const planV2Schema = planV1Schema.extend({
   agentVersions: z.record(z.string(), z.union([z.number().int().min(1), z.literal('draft')])),
@@ -85,6 +100,11 @@ export function createAgents(deps: {
   attempt?: OpenAiAttempt;
   /** The tools agents may be given (server/tools); without it agents answer in text only. */
   tools?: ToolRegistry;
+  /** Spans of runs, model calls, tool calls and waits (server/telemetry makes it). */
+  tracer?: Tracer;
+  captureContent?: boolean;
+  /** Budgets checked around every model call (server/budgets). */
+  budgets?: BudgetGate;
 }): Agents {
   const { config, logger, pool, metrics } = deps;
   const file = config.agents.file ?? findDefaultAgentsFile();
@@ -109,7 +129,8 @@ export function createAgents(deps: {
   checkFileTools();
   const store = createAgentStore({ pool, listener: deps.listener, audit: deps.audit, logger: logger.child({ part: 'agents' }), checkTools: checkToolsOf });
   const validatorFor = createArgumentValidators();
-  const runnerFor = (catalog: ReadonlyMap<string, AgentSpec>): Runner => createRunner({ catalog, backend: llm, config, tools: deps.tools, limits, validatorFor });
+  const runnerFor = (catalog: ReadonlyMap<string, AgentSpec>): Runner => createRunner({ catalog, backend: llm, config, tools: deps.tools, limits, validatorFor, tracer: deps.tracer, captureContent: deps.captureContent, budgets: deps.budgets });
+  const { tracer } = deps;
   const offline = llm.name === 'offline';
   const modelOfSpec = (spec: AgentSpec) => (offline ? 'offline' : spec.model ?? config.openai.model);
   let started = false;
@@ -241,6 +262,30 @@ export function createAgents(deps: {
     return { plan: parsed.data, catalog: await catalogOf(parsed.data) };
   }
 
+  async function executePlan(ctx: RunContext, plan: PlanV1, runner: Runner): Promise<{ output: unknown }> {
+    const task = inputText(plan.input);
+    if (plan.agent) {
+      const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
+      return { output };
+    }
+    const pattern = patterns.get(plan.pattern ?? '');
+    if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
+    const output = await pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
+    return { output };
+  }
+
+  /** The wait in the queue before this attempt, and the wait for a person if one just ended. */
+  async function traceWaits(ctx: RunContext, parent: ReturnType<typeof contextFromTraceparent>): Promise<void> {
+    if (!tracer || !ctx.run.claimedAt) return;
+    // Only the first attempt of a run has nothing before it but run.queued (seq 1, run.started seq 2).
+    if ((ctx.run.startedSeq ?? 2) <= 2) {
+      if (ctx.run.createdAt) recordWaits(tracer, parent, [], ctx.run.claimedAt, ctx.run.createdAt);
+      return;
+    }
+    const events = await selectRunEventsOfTypes(pool, ctx.run.id, WAIT_EVENTS, 200);
+    recordWaits(tracer, parent, events, ctx.run.claimedAt, ctx.run.createdAt);
+  }
+
   return {
     name: 'agents',
     healthKey: 'llm',
@@ -257,7 +302,10 @@ export function createAgents(deps: {
     },
     offline,
     async plan(body: CreateRunBody): Promise<FrozenPlan> {
-      const { plan, specs } = await planOf(body);
+      const traceparent = currentTraceparent();
+      const planned = await planOf(body);
+      const specs = planned.specs;
+      const plan: PlanV2 = { ...planned.plan, ...(body.limits ? { limits: body.limits } : {}), ...(traceparent ? { traceparent } : {}) };
       return {
         version: PLAN_VERSION,
         plan,
@@ -276,19 +324,25 @@ export function createAgents(deps: {
       };
     },
     async execute(ctx: RunContext) {
+      const { run } = ctx;
       const { plan, catalog } = await planFromRun(ctx);
       const runner = runnerFor(catalog);
-      const task = inputText(plan.input);
-      if (plan.agent) {
-        const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
-        return { output };
-      }
-      const p = patterns.get(plan.pattern ?? '');
-      if (!p) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
-      const output = await p.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
-      return { output };
+      if (!tracer) return executePlan(ctx, plan, runner);
+      // Each attempt is a span of the submitting request's trace, wherever it runs.
+      const parent = contextFromTraceparent(plan.traceparent);
+      await traceWaits(ctx, parent).catch((error: unknown) => logger.debug({ err: error, runId: run.id }, 'could not trace the waits before this attempt'));
+      const name = plan.agent ? `invoke_agent ${plan.agent}` : `invoke_workflow ${plan.pattern}`;
+      const attributes = {
+        'gen_ai.operation.name': plan.agent ? 'invoke_agent' : 'invoke_workflow',
+        ...(plan.agent ? { 'gen_ai.agent.name': plan.agent } : { 'agentry.pattern': plan.pattern ?? '' }),
+        'agentry.run.id': run.id,
+        'agentry.run.attempt': run.attempts,
+        'agentry.run.owner': run.owner,
+      };
+      return context.with(parent, () => inSpan(tracer, name, attributes, () => executePlan(ctx, plan, runner), SpanKind.INTERNAL));
     },
     async start() {
+
       // Again now that MCP servers have listed their tools.
       checkFileTools();
       const seeded = await store.seed([...seedCatalog.values()]);

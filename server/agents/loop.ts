@@ -4,7 +4,9 @@ import type { Usage } from '../../shared/protocol.js';
 import { LeaseLost } from '../queue/retry.js';
 import { AwaitingInput, RunError, type Decision, type InputRequest, type RunContext } from '../queue/types.js';
 import { safeToRepeat, needsApproval, ToolError, type Tool, type ToolResult } from '../tools/types.js';
-import type { ChatMessage, ModelBackend, ModelRequest, ModelResponse, ToolCall } from './model.js';
+import type { Tracer } from '@opentelemetry/api';
+import type { CallOptions, ChatMessage, ModelBackend, ModelRequest, ModelResponse, ToolCall } from './model.js';
+import { inSpan } from './tracing.js';
 
 /**
  * The agent loop: a model turn with the agent's tools offered → the tool calls it
@@ -74,6 +76,10 @@ export interface LoopDeps {
   validatorFor(tool: Tool): ValidateFunction | undefined;
   /** Tool calls so far per run attempt (keyed by its context): counted in replay order, so the limit falls on the same call every time. */
   toolCallCounts: WeakMap<RunContext, number>;
+  /** The model call of a step (budgets reserve and settle around it); `backend.complete` without it. */
+  complete?(ctx: RunContext, stepKey: string, agent: string, request: ModelRequest, options: CallOptions): Promise<ModelResponse>;
+  /** `execute_tool <name>` spans (server/agents/tracing.ts). */
+  tracer?: Tracer;
 }
 
 /** Compiles and caches a validator per tool input schema (one per runner, not per module). */
@@ -130,7 +136,11 @@ export async function runAgentLoop(ctx: RunContext, request: LoopRequest, deps: 
   for (let turn = 0; turn < request.maxTurns; turn++) {
     const turnKey = `${request.key}#t${turn}`;
     const output = await ctx.step<TurnOutput>(turnKey, { agent: request.agent, kind: 'model', meta: { ...request.meta, model: request.model, turn } }, async (step) => {
-      const response = await backend.complete(
+      const complete = deps.complete ?? ((_ctx, _key, _agent, req: ModelRequest, options: CallOptions) => backend.complete(req, options));
+      const response = await complete(
+        ctx,
+        turnKey,
+        request.agent,
         {
           model: request.model,
           messages,
@@ -246,7 +256,19 @@ async function runToolCall(ctx: RunContext, request: LoopRequest, deps: LoopDeps
     const timeout = AbortSignal.timeout(tool.timeoutMs);
     let result: ToolResult;
     try {
-      result = await tool.execute(args, { signal: AbortSignal.any([step.signal, timeout]), idempotencyKey: `${ctx.run.id}:${stepKey}` });
+      const execute = () => tool.execute(args, { signal: AbortSignal.any([step.signal, timeout]), idempotencyKey: `${ctx.run.id}:${stepKey}` });
+      result = deps.tracer
+        ? await inSpan(
+            deps.tracer,
+            `execute_tool ${tool.name}`,
+            { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool.name, 'gen_ai.tool.call.id': call.id, 'gen_ai.tool.type': tool.source === 'builtin' ? 'function' : 'extension', 'agentry.tool.id': tool.id },
+            async (span) => {
+              const r = await execute();
+              if (r.isError) span.setAttribute('error.type', 'tool_error');
+              return r;
+            },
+          )
+        : await execute();
     } catch (error) {
       // The run's own abort (cancel, shutdown, lost lease), or a nested agent parking the run,
       // is not the tool's failure: the step stays unfinished and the call is decided on resume.

@@ -24,6 +24,9 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** A number, or nothing when unset or empty (not 0). */
+const optionalAmount = (schema: z.ZodNumber) => optionalString.pipe(z.union([z.undefined(), z.string().transform(Number).pipe(schema)]));
+
 /**
  * TRUST_PROXY: unset means `loopback` (only a proxy on this machine may forward a client's
  * address); a number is the hop count of proxies that always stand in front (Replit: 1);
@@ -141,6 +144,22 @@ const envSchema = z.object({
   SCHEDULE_MISFIRE_GRACE_MS: int(0).default(60_000),
   SCHEDULE_POLL_MS: int(50).default(5000),
 
+  // OpenTelemetry (docs/OPERATIONS.md "Traces"): the standard variables; no exporter without an endpoint.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url().optional()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalString.pipe(z.url().optional()),
+  OTEL_EXPORTER_OTLP_HEADERS: optionalString,
+  OTEL_SERVICE_NAME: z.string().min(1).default('agentry'),
+  OTEL_TRACES_SAMPLER: z.enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio']).default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+  OTEL_GENAI_CAPTURE_CONTENT: bool.default(false),
+
+  // Budgets (docs/OPERATIONS.md "Budgets"): daily defaults for every user / agent without their own; empty: none.
+  // Empty means no limit, never a limit of 0 (which would park every run).
+  BUDGET_USER_DAILY_USD: optionalAmount(z.number().nonnegative()),
+  BUDGET_USER_DAILY_TOKENS: optionalAmount(z.number().int().nonnegative()),
+  BUDGET_AGENT_DAILY_USD: optionalAmount(z.number().nonnegative()),
+  BUDGET_AGENT_DAILY_TOKENS: optionalAmount(z.number().int().nonnegative()),
+
   MIN_INSTANCES: int(1).default(1),
   TARGET_CPU: int(1, 100).default(70),
   TARGET_MEMORY: int(1, 100).default(80),
@@ -189,6 +208,21 @@ export function looksPooled(url: string | undefined, directUrl: string | undefin
  * the default 25 s shutdown deadline to the runs (which keep running while draining).
  */
 const PRODUCTION_DRAIN_MS = 10_000;
+
+/** OTEL_EXPORTER_OTLP_HEADERS as the OTLP exporter spec reads it: `k=v,k2=v2`, values URL-encoded. */
+function parseOtlpHeaders(raw: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (raw ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      headers[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError('OTEL_EXPORTER_OTLP_HEADERS', 'must be key=value pairs separated by commas (values URL-encoded)');
+    }
+  }
+  return headers;
+}
 
 export function buildConfig(env: Env) {
   const production = env.NODE_ENV === 'production';
@@ -353,6 +387,22 @@ export function buildConfig(env: Env) {
       breaker: { threshold: env.LLM_BREAKER_THRESHOLD, cooldownMs: env.LLM_BREAKER_COOLDOWN_MS },
       /** Pause between streamed chunks of the offline model, so the UI looks live (0 in tests and benchmarks). */
       offlineDelayMs: env.OFFLINE_MODEL_DELAY_MS,
+    },
+    telemetry: {
+      /** OTLP/HTTP traces endpoint; undefined: spans are made (trace ids in logs) but not exported. */
+      tracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined),
+      /** `key=value,key2=value2` (W3C baggage style, values URL-encoded), e.g. a vendor's API key. */
+      headers: parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS),
+      serviceName: env.OTEL_SERVICE_NAME,
+      sampler: env.OTEL_TRACES_SAMPLER,
+      samplerRatio: env.OTEL_TRACES_SAMPLER_ARG,
+      /** Prompt and answer text in model spans (never tool secrets): off unless asked for. */
+      captureContent: env.OTEL_GENAI_CAPTURE_CONTENT,
+    },
+    budgets: {
+      /** Daily limits of every user / agent that has no row of its own in `budgets` (PUT /api/budgets). */
+      userDaily: { usd: env.BUDGET_USER_DAILY_USD ?? null, tokens: env.BUDGET_USER_DAILY_TOKENS ?? null },
+      agentDaily: { usd: env.BUDGET_AGENT_DAILY_USD ?? null, tokens: env.BUDGET_AGENT_DAILY_TOKENS ?? null },
     },
     ws: {
       maxPayload: env.WS_MAX_PAYLOAD,

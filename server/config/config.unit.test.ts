@@ -42,6 +42,24 @@ describe('loadConfig', () => {
     expect(loadConfig({ SHUTDOWN_DRAIN_MS: '1500' }).server.shutdownDrainMs).toBe(1500);
   });
 
+  it('reads the OTEL_* variables and budget defaults; empty budgets are no limit, not zero', () => {
+    const off = loadConfig({ BUDGET_USER_DAILY_USD: '', BUDGET_AGENT_DAILY_TOKENS: ' ' });
+    expect(off.budgets).toEqual({ userDaily: { usd: null, tokens: null }, agentDaily: { usd: null, tokens: null } });
+    expect(off.telemetry).toMatchObject({ tracesEndpoint: undefined, serviceName: 'agentry', sampler: 'parentbased_always_on', captureContent: false });
+    const on = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://api.honeycomb.io/',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-honeycomb-team=abc%3D,other=1',
+      OTEL_GENAI_CAPTURE_CONTENT: 'true',
+      BUDGET_USER_DAILY_USD: '2.5',
+      BUDGET_AGENT_DAILY_TOKENS: '100000',
+    });
+    expect(on.telemetry).toMatchObject({ tracesEndpoint: 'https://api.honeycomb.io/v1/traces', headers: { 'x-honeycomb-team': 'abc=', other: '1' }, captureContent: true });
+    expect(on.budgets).toEqual({ userDaily: { usd: 2.5, tokens: null }, agentDaily: { usd: null, tokens: 100000 } });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://tempo:4318/v1/traces', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x' }).telemetry.tracesEndpoint).toBe('http://tempo:4318/v1/traces');
+    expect(rejection({ BUDGET_USER_DAILY_USD: '-1' }).variable).toBe('BUDGET_USER_DAILY_USD');
+    expect(rejection({ OTEL_TRACES_SAMPLER: 'sometimes' }).variable).toBe('OTEL_TRACES_SAMPLER');
+  });
+
   it('is frozen all the way down', () => {
     const config = loadConfig({});
     expect(Object.isFrozen(config)).toBe(true);

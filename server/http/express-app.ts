@@ -31,6 +31,8 @@ export interface ExpressAppOptions {
   outside?: Router[];
   /** Requests in flight per client address (server/http/connection-limits.ts). */
   connectionLimits?: Pick<ConnectionLimits, 'requests' | 'userRequests'>;
+  /** The trace span of each API request (server/telemetry), first so everything after runs inside it. */
+  tracing?: RequestHandler;
 }
 
 const HOST_SAFE = /^[A-Za-z0-9.:[\]-]+$/;
@@ -88,6 +90,8 @@ export function createExpressApp(options: ExpressAppOptions): { app: express.Exp
   // allocated for a log line the level would drop (pino-http's per-request child
   // logger cost more than the rest of the stack together).
   let requestId = 0;
+  const { tracing } = options;
+  if (tracing) app.use((req, res, next) => (req.path.startsWith('/api') ? tracing(req, res, next) : next()));
   app.use((req, res, next) => {
     const started = performance.now();
     const id = ++requestId;

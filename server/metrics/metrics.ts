@@ -132,11 +132,37 @@ export function createMetrics() {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  // Budgets (server/budgets): what limited scopes spent, and every reservation's fate.
+  const budgetSpentUsdTotal = new client.Counter({
+    name: 'budget_spent_usd_total',
+    help: 'US dollars settled on budget ledgers (model calls under a limit)',
+    registers: [registry],
+  });
+  const budgetSpentTokensTotal = new client.Counter({
+    name: 'budget_spent_tokens_total',
+    help: 'Tokens settled on budget ledgers (model calls under a limit)',
+    registers: [registry],
+  });
+  const budgetReservationsTotal = new client.Counter({
+    name: 'budget_reservations_total',
+    help: 'Budget reservations by outcome: reserved, reused (a replayed step), exceeded, settled, released',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const budgetReservedUsd = new client.Gauge({
+    name: 'budget_reserved_usd',
+    help: 'US dollars this instance holds reserved for model calls in flight',
+    registers: [registry],
+  });
   return {
     registry,
     webhookAttemptsTotal,
     scheduleFiresTotal,
     triggerDeliveriesTotal,
+    budgetSpentUsdTotal,
+    budgetSpentTokensTotal,
+    budgetReservationsTotal,
+    budgetReservedUsd,
     httpRequestDuration,
     httpRequestsTotal,
     jobsQueued,

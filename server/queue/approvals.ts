@@ -1,14 +1,27 @@
 import type { Request } from 'express';
 import type express from 'express';
 import type pg from 'pg';
-import { runDecisionSchema, type PendingApproval, type RunDecisionBody } from '../../shared/protocol.js';
+import { runDecisionSchema, runLimitsSchema, type PendingApproval, type RunDecisionBody } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 import { ConflictError, ValidationError } from '../domain/errors.js';
 import { decide, listPendingDecisions, type DecideResult } from './sql/decisions.js';
+import type { ControlResult } from './sql/control.js';
 import type { InputRequest } from './types.js';
 
 /** What a decision may say depends on what was asked. */
 function checkDecision(body: RunDecisionBody, request: InputRequest): void {
+  if (request.kind === 'budget.exceeded') {
+    // retry: try the call again (after raising a budget, or with the run's own limits raised
+    // by `arguments`: {"maxCostUsd", "maxTokens"}); fail: the run fails budget_exceeded.
+    if (body.decision !== 'retry' && body.decision !== 'fail') throw new ValidationError(`body.decision: a budget.exceeded request takes "retry", "fail", not "${body.decision}"`);
+    if (body.result !== undefined) throw new ValidationError('body.result: a budget.exceeded request takes no result');
+    if (body.arguments !== undefined) {
+      if (body.decision !== 'retry') throw new ValidationError('body.arguments: only "retry" may raise the run\'s limits');
+      const limits = runLimitsSchema.safeParse(body.arguments);
+      if (!limits.success) throw new ValidationError(`body.arguments: the run's new limits {"maxCostUsd", "maxTokens"}: ${limits.error.issues[0]?.message ?? 'invalid'}`);
+    }
+    return;
+  }
   const allowed = request.kind === 'tool.approval' ? ['approve', 'deny'] : ['retry', 'record', 'fail'];
   if (!allowed.includes(body.decision)) {
     throw new ValidationError(`body.decision: a ${request.kind} request takes ${allowed.map((d) => `"${d}"`).join(', ')}, not "${body.decision}"`);
@@ -62,4 +75,31 @@ export function approvalsRoute(router: express.Router, deps: { pool: pg.Pool; us
     );
     res.json({ approvals });
   });
+}
+
+/**
+ * A budget was raised: every run parked on `budget.exceeded` for that scope and subject
+ * (all of them for `null`) gets a `retry` decision, as if a person had answered it, and
+ * is queued again. Each resumed run re-checks the ledger before its call.
+ */
+export async function resumeBudgetWaits(
+  pool: pg.Pool,
+  match: { scope: string; subject: string } | null,
+  by: string,
+  publish: (event: ControlResult) => void,
+): Promise<number> {
+  const rows = await listPendingDecisions(pool, null, 1000);
+  let resumed = 0;
+  for (const row of rows) {
+    for (const request of row.pending_input.requests) {
+      if (request.kind !== 'budget.exceeded') continue;
+      const asked = request.arguments as { scope?: unknown; subject?: unknown } | null;
+      if (match && (asked?.scope !== match.scope || asked.subject !== match.subject)) continue;
+      const result = await decide(pool, row.id, { approvalId: request.approvalId, decision: 'retry', reason: 'the budget was raised', by, at: new Date().toISOString() }, () => undefined);
+      if (!result.ok) continue;
+      publish(result.event);
+      if (result.remaining === 0) resumed++;
+    }
+  }
+  return resumed;
 }

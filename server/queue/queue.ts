@@ -8,6 +8,7 @@ import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { createLeasePool } from './lease-pool.js';
+import { resumeBudgetWaits } from './approvals.js';
 import { createRunsRouter } from './routes.js';
 import { createSubmitRun, type SubmitRun } from './submit.js';
 import { getRunStatus } from './sql/control.js';
@@ -38,6 +39,8 @@ export interface Queue extends Part {
   sweep(): Promise<number>;
   /** Runs one retention pass now (tests; normally on a timer). */
   prune(): Promise<number>;
+  /** Gives a `retry` to runs parked on `budget.exceeded` for this scope (all for null); returns how many resumed. */
+  resumeBudgetWaits(match: { scope: string; subject: string } | null, by: string): Promise<number>;
 }
 
 /**
@@ -327,6 +330,17 @@ export function createQueue(deps: QueueDeps): Queue {
     router,
     worker,
     submitRun,
+    async resumeBudgetWaits(match, by) {
+      const resumed = await resumeBudgetWaits(pool, match, by, (row) => {
+        try {
+          sink.event({ seq: row.seq, runId: row.id, type: row.type, data: row.data, at: row.at.toISOString() }, row.owner);
+        } catch {
+          // Live delivery is best effort; the event is stored.
+        }
+      });
+      if (resumed > 0) worker.wake();
+      return resumed;
+    },
     waitForFinal: (id, ms, signal) => waitForFinal(id, ms, signal),
     async enqueue(runs) {
       const rows = await insertRuns(

@@ -13,6 +13,7 @@ export {
   selectRunHead,
   selectRunHeads,
   type RunOutcomeRow,
+  selectRunEventsOfTypes,
 } from './sql/reads.js';
-export { usageBy, type UsageTotals } from './sql/usage.js';
+export { usageBy, usageByDay, type DailyUsage, type UsageTotals } from './sql/usage.js';
 export { selectRunStates, selectStepTotals, type RunState, type StepTotals } from './sql/run-progress.js';

@@ -64,6 +64,11 @@ export interface ClaimedRun {
   leaseToken: string;
   /** Answers a person gave, oldest first (router escalations etc.). */
   inputAnswers: unknown[];
+  /** When the run was submitted and when this attempt claimed it (trace spans of the wait in the queue). */
+  createdAt?: Date;
+  claimedAt?: Date;
+  /** Seq of this attempt's run.started: above 2, something happened before it (an earlier attempt). */
+  startedSeq?: number;
 }
 
 export interface StepResult<T> {
@@ -105,7 +110,8 @@ export type StepState = 'new' | 'started' | 'succeeded' | 'failed';
 /** A question parked with the run that a person answers by id (tool approvals, unknown outcomes). */
 export interface InputRequest {
   approvalId: string;
-  kind: 'tool.approval' | 'tool.unknown_outcome';
+  /** `budget.exceeded`: a model call would pass a budget (server/budgets); `arguments` says which and by how much. */
+  kind: 'tool.approval' | 'tool.unknown_outcome' | 'budget.exceeded';
   /** As declared (`mcp:files/write_file`) and as the model called it. */
   tool: string;
   toolName: string;
@@ -117,7 +123,7 @@ export interface InputRequest {
 
 /** What the run parks on when it needs decisions: every open request at once. */
 export interface DecisionsQuestion {
-  kind: 'tool.approval' | 'tool.unknown_outcome';
+  kind: 'tool.approval' | 'tool.unknown_outcome' | 'budget.exceeded';
   requests: InputRequest[];
 }
 

@@ -150,6 +150,9 @@ export function createWorker(deps: WorkerDeps) {
       maxAttempts: row.max_attempts,
       leaseToken: row.lease_token,
       inputAnswers: Array.isArray(row.input_answers) ? row.input_answers : [],
+      createdAt: row.created_at,
+      claimedAt: row.event_at,
+      startedSeq: row.last_seq,
     };
     const attempt: Attempt = {
       row,

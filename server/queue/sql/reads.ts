@@ -123,3 +123,18 @@ export async function selectFinalRuns(db: pg.Pool, runIds: string[]): Promise<{ 
     .map((r) => ({ id: r.id, owner: r.owner, status: r.status, output: r.output, error: r.error ? { code: r.error.code, message: r.error.message } : null, finishedAt: r.finished_at as Date }));
   return { final, missing: runIds.filter((id) => !seen.has(id)) };
 }
+
+/**
+ * The latest `limit` events of one run among `types`, in seq order: what happened between
+ * attempts (the agents part's trace spans of waits), without reading every step's events.
+ */
+export async function selectRunEventsOfTypes(db: pg.Pool, runId: string, types: readonly string[], limit: number): Promise<RunEvent[]> {
+  const { rows } = await db.query<EventRow>({
+    name: 'queue_select_run_events_of_types',
+    text: `SELECT run_id, seq, type, data, at FROM run_events
+            WHERE run_id = $1 AND type = ANY($2::text[])
+            ORDER BY seq DESC LIMIT $3`,
+    values: [runId, [...types], limit],
+  });
+  return rows.map(toEvent).reverse();
+}

@@ -27,6 +27,11 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
   const [localError, setLocalError] = useState<{ field: 'arguments' | 'result'; message: string } | null>(null);
   const id = request.approvalId;
   const unknown = request.kind === 'tool.unknown_outcome';
+  // A model call that would pass a budget (docs/API.md "Budgets"): retry (maybe with the run's
+  // own limits raised) or fail; raising a daily budget answers it on its own.
+  const budget = request.kind === 'budget.exceeded';
+  const budgetInfo = (budget && request.arguments && typeof request.arguments === 'object' ? request.arguments : {}) as { scope?: string; subject?: string; message?: string };
+  const [limitsText, setLimitsText] = useState('');
   const titleId = `${id}-title`;
   const busy = decide.isPending || decide.isSuccess;
 
@@ -35,6 +40,11 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
     const body: RunDecisionBody = { approvalId: id, decision, ...(reason.trim() ? { reason: reason.trim() } : {}) };
     if (decision === 'approve' && editing) {
       const parsed = parseArguments(argsText);
+      if (!parsed.ok) return setLocalError({ field: 'arguments', message: parsed.error });
+      body.arguments = parsed.value;
+    }
+    if (budget && decision === 'retry' && limitsText.trim()) {
+      const parsed = parseArguments(limitsText);
       if (!parsed.ok) return setLocalError({ field: 'arguments', message: parsed.error });
       body.arguments = parsed.value;
     }
@@ -47,6 +57,50 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
   }
 
   const serverError = decisionError(decide.error);
+  if (budget) {
+    return (
+      <section className="card decision-card decision-unknown" aria-labelledby={titleId} data-testid="decision-card" data-approval-id={id} data-run-id={runId} data-kind={request.kind}>
+        <div className="decision-head">
+          <h3 id={titleId}>
+            Budget exceeded: {budgetInfo.scope === 'run' ? 'this run\'s limit' : `${budgetInfo.scope ?? ''} ${budgetInfo.subject ?? ''}`}
+          </h3>
+          <span className="card-tags">{request.agent ? <span className="tag">agent {request.agent}</span> : null}</span>
+        </div>
+        {context}
+        <p className="decision-explain">
+          {budgetInfo.message ?? 'A model call would pass a budget.'} The run waits: an admin raising the budget (Operations → Budgets) resumes it, or decide here.
+        </p>
+        {canDecide ? (
+          <form
+            className="decision-form"
+            noValidate
+            onSubmit={(e) => {
+              e.preventDefault();
+              send('retry');
+            }}
+          >
+            {budgetInfo.scope === 'run' ? (
+              <Field id={`${id}-limits`} name="limits" label={<>New run limits <span className="hint">(JSON, e.g. {'{"maxCostUsd": 1}'})</span></>} error={localError?.field === 'arguments' ? localError.message : undefined} alert>
+                {(control) => <input {...control} type="text" className="mono" value={limitsText} onChange={(e) => setLimitsText(e.target.value)} />}
+              </Field>
+            ) : null}
+            <Field id={`${id}-reason`} name="reason" label={<>Reason <span className="hint">(optional)</span></>}>
+              {(control) => <input {...control} type="text" maxLength={2000} value={reason} onChange={(e) => setReason(e.target.value)} />}
+            </Field>
+            <FormMessages messages={serverError ? [serverError] : []} />
+            <div className="form-actions decision-actions">
+              <button type="submit" className="btn btn-primary" disabled={busy}>
+                Retry the call
+              </button>
+              <button type="button" className="btn btn-danger" disabled={busy} onClick={() => send('fail')}>
+                Fail the run
+              </button>
+            </div>
+          </form>
+        ) : null}
+      </section>
+    );
+  }
   return (
     <section className={`card decision-card${unknown ? ' decision-unknown' : ''}`} aria-labelledby={titleId} data-testid="decision-card" data-approval-id={id} data-run-id={runId} data-kind={request.kind}>
       <div className="decision-head">

@@ -18,7 +18,7 @@ export interface ToolRequest {
   annotations?: PendingApproval['annotations'];
 }
 
-const KINDS: readonly string[] = ['tool.approval', 'tool.unknown_outcome'] satisfies RequestKind[];
+const KINDS: readonly string[] = ['tool.approval', 'tool.unknown_outcome', 'budget.exceeded'] satisfies RequestKind[];
 
 /**
  * The requests a run parked on (`pendingInput = {kind, requests}`); [] for any other

@@ -6,6 +6,13 @@ import { ErrorBox, PageTitle, StatusBadge, useDocumentTitle } from '../../../com
 import { useHealth } from '../api/get-health.js';
 import { CHARTS, useQueueSeries, WINDOW_MS } from '../hooks/use-queue-series.js';
 import { LineChart } from './LineChart.js';
+import { SpendChart } from './SpendChart.js';
+import { BudgetsPanel } from './BudgetsPanel.js';
+import { useSession } from '../../../lib/session.js';
+import { useSpend } from '../api/get-spend.js';
+import { dayList } from '../lib/spend.js';
+
+const SPEND_DAYS = 14;
 
 const HEALTH_EVERY_MS = 5000;
 
@@ -50,7 +57,38 @@ export default function OpsPage() {
           })}
         </div>
       </section>
+      <SpendSection />
     </>
+  );
+}
+
+/** Spend per agent and per user per UTC day, from stored model calls (GET /api/budgets/spend). */
+function SpendSection() {
+  const { data: spend, error } = useSpend(SPEND_DAYS);
+  const { session } = useSession();
+  // Budgets are the admins' to set; without authentication everyone is the local admin.
+  const isAdmin = session.status === 'signedIn' && (session.user?.role ?? 'admin') === 'admin';
+  const days = spend ? dayList(spend.since, spend.days) : [];
+  return (
+    <section className="section" aria-labelledby="spend-title">
+      <div className="section-head">
+        <h2 id="spend-title">Spend</h2>
+        <p>Last {SPEND_DAYS} days (UTC), per agent and per user</p>
+      </div>
+      {error && !spend ? <ErrorBox title="Spend unavailable" message={error.message} /> : null}
+      {spend ? (
+        <div className="charts">
+          <SpendChart title="By agent" rows={spend.byAgent} days={days} />
+          <SpendChart title="By user" rows={spend.byUser} days={days} />
+        </div>
+      ) : null}
+      {isAdmin ? (
+        <div className="block">
+          <h3 id="budgets-title">Budgets</h3>
+          <BudgetsPanel />
+        </div>
+      ) : null}
+    </section>
   );
 }
 

@@ -16,6 +16,8 @@ import { useCanDecide } from '../../approvals/hooks/use-can-decide.js';
 import { readToolRequests } from '../../approvals/lib/requests.js';
 import { buildTimeline, hasErrorItem, requestedToolCalls, type LiveRunState, type NoteItem, type StepItem, type ToolCallView, type ToolHow } from '../lib/run-timeline.js';
 import { OutputView } from './OutputView.js';
+import { TraceView } from './TraceView.js';
+import { useRunTrace } from '../api/get-run-trace.js';
 
 export default function RunPage() {
   const { id = '' } = useParams();
@@ -167,6 +169,8 @@ function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; jo
               </ol>
             )}
           </section>
+
+          <RunTraceSection id={run.id} live={!finished} now={now} />
 
           {run.status === 'succeeded' ? (
             <section className="block" aria-labelledby="output-title">
@@ -410,7 +414,7 @@ function ToolRequests({ run }: { run: Run }) {
   const requests = readToolRequests(run.pendingInput);
   return (
     <section className="question" aria-labelledby="requests-title" data-testid="tool-requests">
-      <h2 id="requests-title">{requests.length === 1 ? 'A tool call waits for a person' : `${requests.length} tool calls wait for a person`}</h2>
+      <h2 id="requests-title">{requests.every((r) => r.kind === 'budget.exceeded') ? 'A model call would pass a budget' : requests.length === 1 ? 'A tool call waits for a person' : `${requests.length} tool calls wait for a person`}</h2>
       <p className="q-text">The run continues once every request below is decided.</p>
       <div className="decision-list">
         {requests.map((r) => (
@@ -521,6 +525,17 @@ function AnswerForm({ run }: { run: Run }) {
           </SubmitButton>
         </div>
       </form>
+    </section>
+  );
+}
+
+/** Where the run's time went: the waterfall from its stored events (GET /api/runs/:id/trace). */
+function RunTraceSection({ id, live, now }: { id: string; live: boolean; now: number }) {
+  const { data: trace, error } = useRunTrace(id, live);
+  return (
+    <section className="block" aria-labelledby="trace-title">
+      <h2 id="trace-title">Trace</h2>
+      {trace ? <TraceView trace={trace} now={now} /> : error ? <ErrorBox title="Trace unavailable" message={error.message} /> : <Spinner />}
     </section>
   );
 }
