@@ -52,7 +52,17 @@ export function createAgentsRouter(deps: {
   modelOf(agent: AgentSpec): string;
 }): express.Router {
   const { store, patterns, offline } = deps;
+  // Rows are replaced on every change, never mutated: what is built from one is kept with it.
+  const infos = new WeakMap<AgentRow, AgentInfo>();
   const publicAgent = (row: AgentRow): AgentInfo => {
+    let info = infos.get(row);
+    if (!info) {
+      info = buildInfo(row);
+      infos.set(row, info);
+    }
+    return info;
+  };
+  const buildInfo = (row: AgentRow): AgentInfo => {
     const a = row.published;
     return {
       name: a.name,
@@ -97,7 +107,7 @@ export function createAgentsRouter(deps: {
     published: store.get(row.agent)?.published_version === row.version,
     ...(withSpec ? { spec: row.spec } : {}),
   });
-  // Search text per row, built once per version of the row (rows are replaced, never mutated).
+  // Search text per row, built once per version of the row.
   const haystacks = new WeakMap<AgentRow, string>();
   const haystack = (row: AgentRow) => {
     let text = haystacks.get(row);
@@ -123,7 +133,18 @@ export function createAgentsRouter(deps: {
   };
 
   const router = express.Router();
+  // The whole list (the original contract, what the runs form loads) is serialized once per catalog change.
+  let fullList: { generation: number; body: string } | null = null;
   router.get('/agents', (req, res) => {
+    if (Object.keys(req.query as object).length === 0) {
+      const generation = store.generation();
+      if (fullList?.generation !== generation) {
+        const agents = store.all().filter((r) => r.archived_at === null);
+        fullList = { generation, body: JSON.stringify({ agents: agents.map(publicAgent), offline, model: offline ? 'offline' : deps.defaultModel, total: agents.length, nextCursor: null }) };
+      }
+      res.type('application/json').send(fullList.body);
+      return;
+    }
     const query = parse(agentsQuerySchema, req.query, 'query');
     const words = (query.q ?? '').toLowerCase().split(/\s+/).filter(Boolean);
     const tags = (Array.isArray(query.tag) ? query.tag : query.tag ? [query.tag] : []).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);

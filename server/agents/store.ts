@@ -39,6 +39,8 @@ export interface AgentStore {
   stop(): void;
   /** The live catalog (published specs), archived agents included; updated within a second of any change on any instance. */
   all(): readonly AgentRow[];
+  /** Changes whenever the catalog this instance holds changes (for caches built from all()). */
+  generation(): number;
   get(name: string): AgentRow | undefined;
   /** The published specs of the agents that are not archived. */
   published(): ReadonlyMap<string, AgentSpec>;
@@ -103,7 +105,9 @@ export function createAgentStore(deps: {
   let chain: Promise<void> = Promise.resolve();
   const ajv = new Ajv({ strict: true, allErrors: false, validateFormats: false });
 
+  let gen = 0;
   const changed = () => {
+    gen++;
     publishedMap = null;
     sorted = null;
   };
@@ -225,6 +229,7 @@ export function createAgentStore(deps: {
       sorted ??= [...rows.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       return sorted;
     },
+    generation: () => gen,
     get: (name) => rows.get(name),
     published() {
       publishedMap ??= new Map(
