@@ -15,7 +15,7 @@ import {
 } from '../../shared/agent-spec.js';
 import type { AgentDetail, AgentDiff, AgentInfo, AgentVersionInfo } from '../../shared/catalog.js';
 import { ValidationError } from '../domain/errors.js';
-import { forbidden, notFound, parse, unauthorized } from '../http/errors.js';
+import { badRequest, forbidden, notFound, parse, unauthorized } from '../http/errors.js';
 import { describePattern, type Pattern } from '../patterns/patterns.js';
 import { usageBy, type UsageTotals } from '../queue/reads.js';
 import { diffSpecs } from './diff.js';
@@ -29,9 +29,13 @@ const usageQuerySchema = z
   })
   .strict();
 
-/** Cursor of the agents list: the last name of the page, opaque to clients. */
-const encodeCursor = (name: string) => Buffer.from(name, 'utf8').toString('base64url');
-const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
+/** Cursor of the agents list: the creation ordinal of the page's last agent, opaque to clients. */
+const encodeCursor = (ordinal: number) => Buffer.from(`o${ordinal}`, 'utf8').toString('base64url');
+const decodeCursor = (cursor: string): number => {
+  const m = /^o(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw badRequest('query.cursor: not a cursor this list gave out', [{ path: 'cursor', message: 'invalid cursor' }]);
+  return Number(m[1]);
+};
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -163,11 +167,11 @@ export function createAgentsRouter(deps: {
     let nextCursor: string | null = null;
     if (paged) {
       const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-      const start = after === null ? 0 : matches.findIndex((r) => r.name > after);
+      const start = after === null ? 0 : matches.findIndex((r) => r.ordinal > after);
       const limit = query.limit ?? 100;
       page = start < 0 ? [] : matches.slice(start, start + limit);
       const last = page.at(-1);
-      nextCursor = last && start + limit < matches.length ? encodeCursor(last.name) : null;
+      nextCursor = last && start + limit < matches.length ? encodeCursor(last.ordinal) : null;
     }
     res.json({ agents: page.map(publicAgent), offline, model: offline ? 'offline' : deps.defaultModel, total: matches.length, nextCursor });
   });

@@ -37,7 +37,7 @@ export interface AgentStore {
   /** Loads the catalog and subscribes to changes. */
   start(): Promise<void>;
   stop(): void;
-  /** The live catalog (published specs), archived agents included; updated within a second of any change on any instance. */
+  /** The live catalog (published specs) in creation order, archived agents included; updated within a second of any change on any instance. */
   all(): readonly AgentRow[];
   /** Changes whenever the catalog this instance holds changes (for caches built from all()). */
   generation(): number;
@@ -226,7 +226,7 @@ export function createAgentStore(deps: {
       deps.listener.off('reconnected', onReconnected);
     },
     all() {
-      sorted ??= [...rows.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      sorted ??= [...rows.values()].sort((a, b) => a.ordinal - b.ordinal);
       return sorted;
     },
     generation: () => gen,
@@ -235,7 +235,7 @@ export function createAgentStore(deps: {
       publishedMap ??= new Map(
         [...rows.values()]
           .filter((r) => !r.archived_at)
-          .sort((a, b) => (a.name < b.name ? -1 : 1))
+          .sort((a, b) => a.ordinal - b.ordinal)
           .map((r) => [r.name, r.published]),
       );
       return publishedMap;
