@@ -7,6 +7,9 @@
 -- text as validated, so export(import(file)) is the file's own spelling.
 CREATE TABLE IF NOT EXISTS agents (
   name text PRIMARY KEY,
+  -- Creation order: the catalog lists agents as the seed file (then imports and creates)
+  -- had them, as it always did, and list cursors point into it.
+  ordinal bigserial NOT NULL,
   draft json NOT NULL,
   -- Optimistic concurrency for editors: a save names the revision it started from.
   draft_revision integer NOT NULL DEFAULT 1,

@@ -15,7 +15,7 @@ import {
 } from '../../shared/agent-spec.js';
 import type { AgentDetail, AgentDiff, AgentInfo, AgentVersionInfo } from '../../shared/catalog.js';
 import { ValidationError } from '../domain/errors.js';
-import { forbidden, notFound, parse, unauthorized } from '../http/errors.js';
+import { badRequest, forbidden, notFound, parse, unauthorized } from '../http/errors.js';
 import { describeRoutes } from '../openapi/describe.js';
 import { describePattern, type Pattern } from '../patterns/patterns.js';
 import { usageBy, type UsageTotals } from '../queue/reads.js';
@@ -30,9 +30,13 @@ const usageQuerySchema = z
   })
   .strict();
 
-/** Cursor of the agents list: the last name of the page, opaque to clients. */
-const encodeCursor = (name: string) => Buffer.from(name, 'utf8').toString('base64url');
-const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
+/** Cursor of the agents list: the creation ordinal of the page's last agent, opaque to clients. */
+const encodeCursor = (ordinal: number) => Buffer.from(`o${ordinal}`, 'utf8').toString('base64url');
+const decodeCursor = (cursor: string): number => {
+  const m = /^o(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m) throw badRequest('query.cursor: not a cursor this list gave out', [{ path: 'cursor', message: 'invalid cursor' }]);
+  return Number(m[1]);
+};
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -53,7 +57,17 @@ export function createAgentsRouter(deps: {
   modelOf(agent: AgentSpec): string;
 }): express.Router {
   const { store, patterns, offline } = deps;
+  // Rows are replaced on every change, never mutated: what is built from one is kept with it.
+  const infos = new WeakMap<AgentRow, AgentInfo>();
   const publicAgent = (row: AgentRow): AgentInfo => {
+    let info = infos.get(row);
+    if (!info) {
+      info = buildInfo(row);
+      infos.set(row, info);
+    }
+    return info;
+  };
+  const buildInfo = (row: AgentRow): AgentInfo => {
     const a = row.published;
     return {
       name: a.name,
@@ -98,7 +112,7 @@ export function createAgentsRouter(deps: {
     published: store.get(row.agent)?.published_version === row.version,
     ...(withSpec ? { spec: row.spec } : {}),
   });
-  // Search text per row, built once per version of the row (rows are replaced, never mutated).
+  // Search text per row, built once per version of the row.
   const haystacks = new WeakMap<AgentRow, string>();
   const haystack = (row: AgentRow) => {
     let text = haystacks.get(row);
@@ -124,7 +138,18 @@ export function createAgentsRouter(deps: {
   };
 
   const router = express.Router();
+  // The whole list (the original contract, what the runs form loads) is serialized once per catalog change.
+  let fullList: { generation: number; body: string } | null = null;
   router.get('/agents', (req, res) => {
+    if (Object.keys(req.query as object).length === 0) {
+      const generation = store.generation();
+      if (fullList?.generation !== generation) {
+        const agents = store.all().filter((r) => r.archived_at === null);
+        fullList = { generation, body: JSON.stringify({ agents: agents.map(publicAgent), offline, model: offline ? 'offline' : deps.defaultModel, total: agents.length, nextCursor: null }) };
+      }
+      res.type('application/json').send(fullList.body);
+      return;
+    }
     const query = parse(agentsQuerySchema, req.query, 'query');
     const words = (query.q ?? '').toLowerCase().split(/\s+/).filter(Boolean);
     const tags = (Array.isArray(query.tag) ? query.tag : query.tag ? [query.tag] : []).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
@@ -143,11 +168,11 @@ export function createAgentsRouter(deps: {
     let nextCursor: string | null = null;
     if (paged) {
       const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-      const start = after === null ? 0 : matches.findIndex((r) => r.name > after);
+      const start = after === null ? 0 : matches.findIndex((r) => r.ordinal > after);
       const limit = query.limit ?? 100;
       page = start < 0 ? [] : matches.slice(start, start + limit);
       const last = page.at(-1);
-      nextCursor = last && start + limit < matches.length ? encodeCursor(last.name) : null;
+      nextCursor = last && start + limit < matches.length ? encodeCursor(last.ordinal) : null;
     }
     res.json({ agents: page.map(publicAgent), offline, model: offline ? 'offline' : deps.defaultModel, total: matches.length, nextCursor });
   });

@@ -37,6 +37,7 @@ export const agents = pgTable(
   'agents',
   {
     name: text('name').primaryKey(),
+    ordinal: bigserial('ordinal', { mode: 'number' }).notNull(),
     draft: json('draft').notNull().$type<AgentSpec>(),
     draftRevision: integer('draft_revision').notNull().default(1),
     publishedVersion: integer('published_version').notNull(),

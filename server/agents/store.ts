@@ -37,8 +37,10 @@ export interface AgentStore {
   /** Loads the catalog and subscribes to changes. */
   start(): Promise<void>;
   stop(): void;
-  /** The live catalog (published specs), archived agents included; updated within a second of any change on any instance. */
+  /** The live catalog (published specs) in creation order, archived agents included; updated within a second of any change on any instance. */
   all(): readonly AgentRow[];
+  /** Changes whenever the catalog this instance holds changes (for caches built from all()). */
+  generation(): number;
   get(name: string): AgentRow | undefined;
   /** The published specs of the agents that are not archived. */
   published(): ReadonlyMap<string, AgentSpec>;
@@ -103,7 +105,9 @@ export function createAgentStore(deps: {
   let chain: Promise<void> = Promise.resolve();
   const ajv = new Ajv({ strict: true, allErrors: false, validateFormats: false });
 
+  let gen = 0;
   const changed = () => {
+    gen++;
     publishedMap = null;
     sorted = null;
   };
@@ -222,15 +226,16 @@ export function createAgentStore(deps: {
       deps.listener.off('reconnected', onReconnected);
     },
     all() {
-      sorted ??= [...rows.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      sorted ??= [...rows.values()].sort((a, b) => a.ordinal - b.ordinal);
       return sorted;
     },
+    generation: () => gen,
     get: (name) => rows.get(name),
     published() {
       publishedMap ??= new Map(
         [...rows.values()]
           .filter((r) => !r.archived_at)
-          .sort((a, b) => (a.name < b.name ? -1 : 1))
+          .sort((a, b) => a.ordinal - b.ordinal)
           .map((r) => [r.name, r.published]),
       );
       return publishedMap;

@@ -159,6 +159,11 @@ describe('Agent Studio API', () => {
     expect((await api('GET', '/api/agents?q=PAGE-3%20agent')).body.agents.map((a: Body) => a.name)).toEqual(['page-3']);
     expect((await api('GET', '/api/agents?q=poet')).body.agents.map((a: Body) => a.name)).toEqual(['poet']);
     expect((await api('GET', '/api/agents?limit=0')).status).toBe(400);
+    expect((await api('GET', '/api/agents?limit=2&cursor=bogus')).status).toBe(400);
+    // Creation order, as the file listed them: the shipped catalog first, new agents after.
+    const names = (await api('GET', '/api/agents')).body.agents.map((a: Body) => a.name);
+    expect(names.slice(0, 2)).toEqual(['researcher', 'writer']);
+    expect(names.slice(-5)).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
   });
 
   it('archive keeps the history and refuses new runs with 409; unarchive allows them again', async () => {

@@ -10,6 +10,8 @@ export const AGENTS_CHANNEL = 'agentry_agents';
 /** An agent with its published spec, as the in-memory catalog keeps it. */
 export interface AgentRow {
   name: string;
+  /** Creation order (bigserial; pg returns it as a string, cast in the select). */
+  ordinal: number;
   draft: AgentSpec;
   draft_revision: number;
   published_version: number;
@@ -31,12 +33,12 @@ export interface VersionRow {
   created_at: Date;
 }
 
-const AGENT_SELECT = `SELECT a.name, a.draft, a.draft_revision, a.published_version, v.spec AS published,
+const AGENT_SELECT = `SELECT a.name, a.ordinal::float8 AS ordinal, a.draft, a.draft_revision, a.published_version, v.spec AS published,
   v.created_at AS published_at, v.created_by AS published_by, a.archived_at, a.created_by, a.created_at, a.updated_at
   FROM agents a JOIN agent_versions v ON v.agent = a.name AND v.version = a.published_version`;
 
 export async function allAgents(db: Db): Promise<AgentRow[]> {
-  const { rows } = await db.query<AgentRow>(`${AGENT_SELECT} ORDER BY a.name`);
+  const { rows } = await db.query<AgentRow>(`${AGENT_SELECT} ORDER BY a.ordinal`);
   return rows;
 }
 
