@@ -43,7 +43,7 @@ export function Playground({ agent }: { agent: AgentDetail }) {
 
   return (
     <>
-      <form className="card card-pad block" onSubmit={(e) => void submit(e)} noValidate aria-label="Playground input" data-testid="playground-form">
+      <form className="card card-pad block" onSubmit={(e) => void submit(e)} noValidate aria-label="Try both versions" data-testid="playground-form">
         <FormMessages messages={error ? [error] : []} />
         <Field id="playground-input" name="input" label="Input" hint="Sent unchanged to both: the draft and the published version." error={missing ? 'Write an input.' : undefined} alert>
           {(c) => <textarea {...c} value={input} rows={3} onChange={(e) => setInput(e.target.value)} />}

@@ -1,0 +1,190 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentDetail } from '../../shared/catalog.js';
+import type { Run } from '../../shared/protocol.js';
+import { jsonApi, startTestApp, waitFor, type TestApp } from '../helpers.js';
+import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViolations, type PageProblems } from './browser.js';
+
+/**
+ * The Agent Studio in Chromium against a real app (authentication off, the offline
+ * model slowed a little so runs stream visibly): create an agent, see a field error,
+ * save, a stale save refused, publish, diff, the playground's two streaming runs,
+ * and the list's keyboard navigation; axe on every page.
+ */
+describe('UI Agent Studio (authentication off, offline model)', () => {
+  let t: TestApp & { dropDatabase?: () => Promise<void> };
+  let browser: Browser;
+  const NAME = 'haiku-writer';
+
+  beforeAll(async () => {
+    ensureClientBuilt();
+    t = await startTestApp({ env: { OFFLINE_MODEL_DELAY_MS: '30' } });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    await t?.dropDatabase?.();
+  });
+
+  const api = jsonApi(() => t.url);
+  const getAgent = async (name: string) => (await api<{ agent: AgentDetail }>('GET', `/api/agents/${name}`)).agent;
+
+  function expectClean(problems: PageProblems): void {
+    expect(problems.errors).toEqual([]);
+  }
+
+  async function expectAccessible(page: Page, name: string): Promise<void> {
+    await screenshot(page, name);
+    expect(await seriousA11yViolations(page)).toEqual([]);
+  }
+
+  it('creates, edits, publishes, diffs and plays an agent', async () => {
+    const { page, context, problems } = await openPage(browser);
+    await page.goto(`${t.url}/studio`);
+    await page.getByTestId('studio-list').waitFor();
+    await expectAccessible(page, 'studio-list');
+
+    // Create, with a field error on the way.
+    await page.getByRole('link', { name: 'New agent' }).click();
+    await page.waitForURL(/\/studio\/new$/);
+    const editor = page.getByTestId('agent-editor');
+    await editor.getByLabel('Name').fill(NAME);
+    await editor.getByLabel('Description').fill('Writes a haiku about the input.');
+    await editor.getByLabel('System prompt').fill('You write one haiku about the topic you are given.');
+    expect(await page.getByTestId('prompt-count').textContent()).toMatch(/^50 \/ 20,000 characters · about 1[0-9] tokens$/);
+    await editor.getByLabel('Temperature').fill('5');
+    const tempError = editor.locator('[data-field-error="temperature"]');
+    await tempError.waitFor();
+    expect(await tempError.textContent()).toMatch(/2/);
+    expect(await editor.getByLabel('Temperature').getAttribute('aria-invalid')).toBe('true');
+    await editor.getByLabel('Output JSON Schema').fill('{"type": "object", "properties": {"poem": {"type": "text"}}}');
+    await editor.locator('[data-field-error="outputSchema"]').waitFor();
+    await expectAccessible(page, 'studio-new-errors');
+    // The create is refused in the browser: nothing reaches the server.
+    await editor.getByRole('button', { name: 'Create agent' }).click();
+    await editor.getByRole('alert').first().waitFor();
+    await expect(api('GET', `/api/agents/${NAME}`)).rejects.toThrow(/404/);
+
+    await editor.getByLabel('Temperature').fill('0.3');
+    await editor.getByLabel('Output JSON Schema').fill('');
+    await editor.getByRole('checkbox', { name: 'calculator' }).check();
+    await editor.getByLabel('Tags').fill('poetry, demo');
+    await editor.getByRole('button', { name: 'Create agent' }).click();
+    await page.waitForURL(new RegExp(`/studio/${NAME}$`));
+    await page.getByTestId('agent-state').waitFor();
+    const created = await getAgent(NAME);
+    expect(created.version).toBe(1);
+    expect(created.temperature).toBe(0.3);
+    expect(created.tools).toEqual(['calculator']);
+    expect(created.tags).toEqual(['poetry', 'demo']);
+    await expectAccessible(page, 'studio-editor');
+
+    // Edit and save the draft.
+    const edit = page.getByTestId('agent-editor');
+    await edit.getByLabel('System prompt').fill('You write one haiku about the topic you are given, in lower case.');
+    await edit.getByRole('button', { name: 'Save draft' }).click();
+    await page.getByText('Draft saved (revision 2).').waitFor();
+    expect((await getAgent(NAME)).draft.systemPrompt).toContain('in lower case');
+
+    // Someone else saves first: this editor's next save is refused, and it can reload.
+    const mine = await getAgent(NAME);
+    await api('PUT', `/api/agents/${NAME}/draft`, { spec: { ...mine.draft, description: 'Edited elsewhere.' }, revision: mine.draftRevision });
+    await edit.getByLabel('Max tokens').fill('300');
+    await edit.getByRole('button', { name: 'Save draft' }).click();
+    await page.getByTestId('conflict').waitFor();
+    expect((await getAgent(NAME)).draft.maxTokens).toBe(2000);
+    await page.getByRole('button', { name: 'Reload the latest draft' }).click();
+    await waitFor(async () => (await edit.getByLabel('Description').inputValue()) === 'Edited elsewhere.', { timeoutMs: 20_000 });
+
+    // Publish with a note.
+    await page.getByLabel('Change note').fill('lower case, new description');
+    await page.getByRole('button', { name: 'Publish as version 2' }).click();
+    await page.getByTestId('published').waitFor();
+    const published = await getAgent(NAME);
+    expect(published.version).toBe(2);
+    expect(published.description).toBe('Edited elsewhere.');
+
+    // History: version 1 against 2, side by side.
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.waitForURL(new RegExp(`/studio/${NAME}/history$`));
+    await page.getByTestId('diff').waitFor();
+    const promptRow = page.getByTestId('diff-systemPrompt');
+    expect(await promptRow.locator('ins').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('lower')]));
+    expect(await page.getByTestId('diff-description').locator('td').nth(1).textContent()).toContain('Edited elsewhere.');
+    expect(await page.getByTestId('version-2').textContent()).toContain('lower case, new description');
+    await expectAccessible(page, 'studio-history');
+
+    // A new draft, then the playground runs it beside version 2.
+    const v2 = await getAgent(NAME);
+    await api('PUT', `/api/agents/${NAME}/draft`, { spec: { ...v2.draft, systemPrompt: 'You answer in one short sentence.' }, revision: v2.draftRevision });
+    await page.getByRole('link', { name: 'Playground' }).click();
+    await page.waitForURL(new RegExp(`/studio/${NAME}/playground$`));
+    await page.getByRole('textbox', { name: 'Input' }).fill('autumn rain on a tin roof');
+    await page.evaluate(() => {
+      // Records each distinct text a pane showed while its run was running: streaming is several.
+      const w = window as unknown as { __panes: Record<string, string[]> };
+      w.__panes = {};
+      const sample = () => {
+        for (const pane of document.querySelectorAll<HTMLElement>('[data-testid="pane-draft"], [data-testid="pane-published"]')) {
+          if (!pane.querySelector('[data-status="running"]')) continue;
+          const text = pane.querySelector('[data-testid="pane-output"]')?.textContent ?? '';
+          const list = (w.__panes[pane.dataset.testid ?? '?'] ??= []);
+          if (text && list[list.length - 1] !== text) list.push(text);
+        }
+      };
+      new MutationObserver(sample).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    await page.getByRole('button', { name: 'Run both' }).click();
+    for (const pane of ['pane-draft', 'pane-published']) await page.locator(`[data-testid="${pane}"] [data-status="succeeded"]`).waitFor({ timeout: 60_000 });
+    await expectAccessible(page, 'studio-playground');
+    const panes = await page.evaluate(() => (window as unknown as { __panes: Record<string, string[]> }).__panes);
+    expect(panes['pane-draft']?.length ?? 0).toBeGreaterThanOrEqual(3);
+    expect(panes['pane-published']?.length ?? 0).toBeGreaterThanOrEqual(3);
+
+    const runIds = await page.locator('[data-testid^="pane-"] a[href^="/runs/"]').evaluateAll((as) => as.map((a) => (a.getAttribute('href') ?? '').split('/').pop() ?? ''));
+    const runs = await Promise.all(runIds.map(async (id) => (await api<{ run: Run }>('GET', `/api/runs/${id}`)).run));
+    expect(runs.map((r) => r.agentVersions?.[NAME])).toEqual(['draft', 2]);
+    expect(runs.every((r) => r.status === 'succeeded')).toBe(true);
+    expectClean(problems);
+    await context.close();
+  });
+
+  it('lists 120 agents virtualized, searches, filters by tag and opens with the keyboard', async () => {
+    const base = { description: 'Bulk agent for the list.', systemPrompt: 'You help.' };
+    for (let i = 0; i < 120; i++) {
+      const name = `bulk-${String(i).padStart(3, '0')}`;
+      await api('POST', '/api/agents', { spec: { ...base, name, tags: i % 10 === 0 ? ['tenth', 'bulk'] : ['bulk'] } });
+    }
+    const { page, context, problems } = await openPage(browser);
+    await page.goto(`${t.url}/studio?q=bulk`);
+    const list = page.getByTestId('studio-list');
+    await list.waitFor();
+    await waitFor(async () => /120 agents|of 120 agents/.test((await page.getByTestId('studio-count').textContent()) ?? ''), { timeoutMs: 20_000 });
+    // Virtualized: far fewer rows in the DOM than agents.
+    expect(await page.locator('[role="option"]').count()).toBeLessThan(40);
+
+    // Keyboard: down twice, Enter opens the third.
+    await list.focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.locator('[role="option"][aria-selected="true"]').textContent()).toContain('bulk-002');
+    await page.keyboard.press('End');
+    await waitFor(async () => ((await page.locator('[role="option"][aria-selected="true"]').textContent()) ?? '').includes('bulk-'), { timeoutMs: 20_000 });
+    await page.keyboard.press('Home');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/studio\/bulk-001$/);
+
+    // Tag filter.
+    await page.goto(`${t.url}/studio`);
+    await page.getByLabel('Filter by tag').fill('tenth');
+    await page.getByLabel('Filter by tag').press('Enter');
+    await waitFor(async () => ((await page.getByTestId('studio-count').textContent()) ?? '').startsWith('12 agents'), { timeoutMs: 20_000 });
+    expect(await page.locator('[role="option"]').count()).toBe(12);
+    await expectAccessible(page, 'studio-list-filtered');
+    expectClean(problems);
+    await context.close();
+  });
+});
