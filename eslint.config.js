@@ -56,6 +56,9 @@ function boundaries() {
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
     hub: ['audit', 'auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
     agents: ['audit', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    // Evals never import agents: app.ts hands them the agents planner and runner through the
+    // interfaces the queue (RunPlanner) and patterns (AgentRunner) declare.
+    evals: ['audit', 'auth', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the

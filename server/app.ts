@@ -16,6 +16,7 @@ import type { Listener } from './db/listener.js';
 import { poolStats, type PoolSizing } from './db/pool.js';
 import { createConnectionLimits } from './http/connection-limits.js';
 import { createExpressApp } from './http/express-app.js';
+import { createEvals, type Evals } from './evals/evals.js';
 import { createHub, type Hub } from './hub/hub.js';
 import type { Part } from './lifecycle/part.js';
 import type { Logger } from './log.js';
@@ -46,6 +47,7 @@ export interface App {
   readonly tools: Tools;
   readonly hub: Hub;
   readonly queue: Queue;
+  readonly evals: Evals;
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -73,9 +75,12 @@ export function createApp(deps: AppDeps): App {
   const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
-  const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
+  // Experiments are runs: the queue executes through the evals planner, which hands every
+  // other plan to the agents planner. submitRun is the queue's, built just below.
+  const evals = createEvals({ config, logger, pool, audit, wiring: { planner: agents, judge: agents.runner, submitRun: (plan, actor, source) => queue.submitRun(plan, actor, source) } });
+  const queue = createQueue({ config, logger, pool, listener, metrics, planner: evals.planner, sink: hub, instanceId });
   // The database first: its first check runs before the others start, and it stops last.
-  const parts: Part[] = [database, audit, auth, tools, agents, hub, queue];
+  const parts: Part[] = [database, audit, auth, tools, agents, hub, evals, queue];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -108,7 +113,7 @@ export function createApp(deps: AppDeps): App {
     pool,
     publicApi: auth.router,
     authenticate: auth.authenticate,
-    api: [agents.router, tools.router, queue.router, audit.router],
+    api: [agents.router, tools.router, queue.router, audit.router, evals.router],
     connectionLimits,
   });
 
@@ -156,6 +161,7 @@ export function createApp(deps: AppDeps): App {
     tools,
     hub,
     queue,
+    evals,
     async start() {
       for (const part of parts) {
         if (part.start) {

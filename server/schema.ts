@@ -7,4 +7,5 @@ export * from './agents/schema.js';
 export * from './audit/schema.js';
 export * from './auth/schema.js';
 export * from './db/schema.js';
+export * from './evals/schema.js';
 export * from './queue/schema.js';

@@ -17,6 +17,7 @@ import { createLlm, type Llm } from './llm.js';
 import type { OpenAiAttempt } from './openai-model.js';
 import { createArgumentValidators } from './loop.js';
 import { createRunner, type Runner } from './runner.js';
+import type { AgentRunner } from '../patterns/types.js';
 import { createAgentStore, type AgentsListener, type AgentStore, type Pin } from './store.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { createAgentsRouter } from './routes.js';
@@ -30,6 +31,11 @@ export interface Agents extends Part, RunPlanner {
   readonly store: AgentStore;
   readonly patterns: ReadonlyMap<string, Pattern>;
   readonly llm: Llm;
+  /**
+   * Calls agents as published now (evals' rubric judge). A run's own agents are pinned in
+   * its plan; a judge call is a checkpointed step, so a replay reuses its verdict.
+   */
+  readonly runner: AgentRunner;
 }
 
 /** Longest input an agent accepts, in characters of text. */
@@ -236,6 +242,10 @@ export function createAgents(deps: {
     store,
     patterns,
     llm,
+    runner: {
+      call: (ctx, call) => runnerFor(store.published()).call(ctx, call),
+      agent: (name) => runnerFor(store.published()).agent(name),
+    },
     offline,
     async plan(body: CreateRunBody): Promise<FrozenPlan> {
       const { plan, specs } = await planOf(body);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseRubricPrompt, RUBRIC_JUDGEMENT } from '../../shared/evals.js';
 import type { JsonSchema } from '../../shared/json-schema.js';
 import { estimatePromptTokens, estimateTokens, type CallOptions, type ModelBackend, type ModelRequest, type ModelResponse, type ToolCall } from './model.js';
 
@@ -368,6 +369,24 @@ function afterTools(request: ModelRequest, prose: string): string {
   return `${conclusion}\n\nWhat the tools returned:\n${lines.join('\n')}\n\n${prose.split('\n\n').slice(0, 2).join('\n\n')}`;
 }
 
+/** Words that say what a rubric asks rather than what the answer should contain. */
+const RUBRIC_VERBS = new Set(['mention', 'mentions', 'mentioned', 'explain', 'explains', 'include', 'includes', 'cover', 'covers', 'discuss', 'discusses', 'state', 'states', 'name', 'names', 'list', 'lists', 'says', 'refer', 'refers', 'clear', 'clearly']);
+
+/**
+ * The judge of an evaluation rubric (server/evals): the share of the rubric's content words
+ * the answer contains, so a rubric case passes or fails deterministically with no key.
+ */
+export function offlineRubricJudgement(rubric: string, answer: string): { score: number; reason: string } {
+  const words = [...new Set((rubric.toLowerCase().match(/[\p{L}]{4,}/gu) ?? []).filter((w) => !STOPWORDS.has(w) && !RUBRIC_VERBS.has(w)))];
+  if (words.length === 0) return { score: 1, reason: 'The rubric names nothing specific to look for.' };
+  const found = stems(answer);
+  const met = words.filter((w) => found.has(stem(w)));
+  const missing = words.filter((w) => !found.has(stem(w)));
+  const score = Math.round((met.length / words.length) * 100) / 100;
+  const reason = missing.length === 0 ? `The answer covers everything the rubric asks (${met.join(', ')}).` : `The answer covers ${met.length} of ${words.length} points of the rubric; missing: ${missing.join(', ')}.`;
+  return { score, reason };
+}
+
 /** The answer, as a pure function of the request. */
 export function offlineAnswer(request: ModelRequest): string {
   const systemText = request.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
@@ -382,6 +401,8 @@ export function offlineAnswer(request: ModelRequest): string {
     systemText,
     choiceMargin: 1,
   };
+  const graded = request.responseSchema?.name === RUBRIC_JUDGEMENT ? parseRubricPrompt(lastUser) : null;
+  if (graded) return JSON.stringify(offlineRubricJudgement(graded.rubric, graded.answer));
   if (request.responseSchema) return JSON.stringify(valueFor(request.responseSchema.schema, '', 0, context));
   const text = afterTools(request, prose(roleOf(systemText), context));
   const limit = request.maxTokens * 4;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RUBRIC_JUDGEMENT, rubricJudgementJsonSchema, rubricPrompt } from '../../shared/evals.js';
 import { checkJson, type JsonSchema } from '../../shared/json-schema.js';
 import type { ModelRequest } from './model.js';
 import { createOfflineModel, offlineAnswer } from './offline-model.js';
@@ -106,5 +107,24 @@ describe('offline model as a router classifier', () => {
 
   it('is unsure when nothing in the request points anywhere', () => {
     expect(choice('Hello there').confidence).toBeLessThan(0.6);
+  });
+});
+
+describe('offline rubric judge (server/evals)', () => {
+  const judged = (rubric: string, answer: string) =>
+    JSON.parse(offlineAnswer(request('You are a judge.', rubricPrompt(rubric, answer), { name: RUBRIC_JUDGEMENT, schema: rubricJudgementJsonSchema }))) as { score: number; reason: string };
+
+  it('scores the share of the rubric the answer covers, the same every time', () => {
+    const answer = 'The committee approved the new budget today.';
+    expect(judged('Mentions the committee and the budget.', answer)).toEqual({ score: 1, reason: 'The answer covers everything the rubric asks (committee, budget).' });
+    expect(judged('Mentions the committee, the weather and the rain.', answer)).toEqual({ score: 0.33, reason: 'The answer covers 1 of 3 points of the rubric; missing: weather, rain.' });
+    expect(judged('Mentions the weather.', answer).score).toBe(0);
+    expect(judged('Mentions the committee, the weather and the rain.', answer)).toEqual(judged('Mentions the committee, the weather and the rain.', answer));
+    expect(checkJson(rubricJudgementJsonSchema, judged('Mentions the weather.', answer))).toBeNull();
+  });
+
+  it('is only the judge when asked for a rubric judgement', () => {
+    const other = offlineAnswer(request('You are a judge.', rubricPrompt('Mentions the budget.', 'budget'), { name: 'verdict', schema: rubricJudgementJsonSchema }));
+    expect(JSON.parse(other)).not.toEqual(expect.objectContaining({ reason: expect.stringContaining('rubric') }));
   });
 });

@@ -99,6 +99,7 @@ const envSchema = z.object({
   RUN_RETENTION_DAYS: int(1).default(30),
 
   AGENTS_FILE: optionalString,
+  EVAL_JUDGE_AGENT: z.string().min(1).max(100).default('judge'),
   MCP_SERVERS: optionalString,
   HTTP_TOOLS: optionalString,
   TOOL_HTTP_ALLOWED_HOSTS: optionalString,
@@ -273,6 +274,10 @@ export function buildConfig(env: Env) {
     /** The agents seeded into an empty database on first start (AGENTS_FILE; the bundled server/agents/agents.default.json when unset). */
     agents: {
       file: env.AGENTS_FILE,
+    },
+    /** Evaluations (server/evals): the agent that judges rubric cases that name none. */
+    evals: {
+      judgeAgent: env.EVAL_JUDGE_AGENT,
     },
     /** The durable run queue: concurrency, timeouts, retries, leases, polling, retention. */
     queue: {

@@ -13,3 +13,4 @@ export {
   selectRunHeads,
 } from './sql/reads.js';
 export { usageBy, type UsageTotals } from './sql/usage.js';
+export { selectRunStates, selectStepTotals, type RunState, type StepTotals } from './sql/run-progress.js';
