@@ -151,6 +151,58 @@ describe('UI Agent Studio (authentication off, offline model)', () => {
     await context.close();
   });
 
+  it('creates a dataset, runs experiments on the draft and a version, reads the table and compares', async () => {
+    const { page, context, problems } = await openPage(browser);
+    await page.goto(`${t.url}/evals?agent=${NAME}`);
+    const form = page.getByTestId('dataset-form');
+    await form.waitFor();
+    await expectAccessible(page, 'evals-list');
+    await form.getByLabel('Name').fill('haiku-checks');
+    await form.getByLabel('Agent').selectOption(NAME);
+    // A regex that does not compile is caught beside its case.
+    const first = page.getByTestId('case-0');
+    await first.getByLabel('Input').fill('autumn rain');
+    await first.getByLabel('Expectation').selectOption('regex');
+    await first.getByLabel('Regular expression').fill('(unclosed');
+    await form.getByRole('button', { name: 'Create dataset' }).click();
+    await form.locator('[data-field-error="cases.0"]').waitFor();
+    await first.getByLabel('Regular expression').fill('.+');
+    await form.getByRole('button', { name: 'Add a case' }).click();
+    const second = page.getByTestId('case-1');
+    await second.getByLabel('Input').fill('winter sun');
+    await second.getByLabel('Text it must contain').fill('no model writes this: 7f3a9c');
+    await form.getByRole('button', { name: 'Create dataset' }).click();
+    await page.waitForURL(/\/evals\/haiku-checks$/);
+    await page.getByTestId('cases').waitFor();
+    expect(await page.getByTestId('cases').locator('tbody tr').count()).toBe(2);
+
+    // Two experiments: the draft, then version 2; each finishes and shows its pass rate.
+    const expForm = page.getByTestId('experiment-form');
+    await expForm.getByLabel(`Version of ${NAME}`).selectOption('draft');
+    await expForm.getByRole('button', { name: 'Run experiment' }).click();
+    await page.locator('[data-testid^="experiment-"][data-status="succeeded"]').first().waitFor({ timeout: 90_000 });
+    await expForm.getByLabel(`Version of ${NAME}`).selectOption('2');
+    await expForm.getByRole('button', { name: 'Run experiment' }).click();
+    await waitFor(async () => (await page.locator('[data-testid^="experiment-"][data-status="succeeded"]').count()) === 2, { timeoutMs: 90_000 });
+    const rows = await page.getByTestId('experiments').locator('tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent ?? '')));
+    const { experiments } = await api<{ experiments: { id: string; version: string; passRate: number; done: number; caseCount: number }[] }>('GET', '/api/experiments?dataset=haiku-checks');
+    expect(experiments.map((e) => e.version)).toEqual(['2', 'draft']);
+    // The table says what the API says: version, progress, pass rate (one case passes, one cannot).
+    expect(rows.map((r) => [r[0], r[2]?.trim(), r[3]])).toEqual([
+      ['v2', '2/2', '50%'],
+      ['draft', '2/2', '50%'],
+    ]);
+    expect(experiments.every((e) => e.passRate === 0.5)).toBe(true);
+    await page.getByTestId('trend').waitFor();
+    expect(await page.getByTestId('trend').locator('tbody tr').count()).toBe(2);
+    await page.getByTestId('compare').waitFor();
+    expect(await page.getByTestId('compare-summary').textContent()).toBe('0 fixed · 0 regressed · 50% → 50%');
+    expect(await page.getByTestId('compare').locator('tbody tr').count()).toBe(2);
+    await expectAccessible(page, 'evals-dataset');
+    expectClean(problems);
+    await context.close();
+  });
+
   it('lists 120 agents virtualized, searches, filters by tag and opens with the keyboard', async () => {
     const base = { description: 'Bulk agent for the list.', systemPrompt: 'You help.' };
     for (let i = 0; i < 120; i++) {

@@ -8,7 +8,7 @@ import { createBrowserRouter, useParams } from 'react-router';
 import { RouterProvider } from 'react-router/dom';
 import { createQueryClient } from '../lib/query.js';
 import { SessionProvider } from '../lib/session.js';
-import { AgentsPage, AgentStudioPage, ApprovalsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, StudioListPage } from './pages.js';
+import { AgentsPage, AgentStudioPage, ApprovalsPage, DatasetPage, EvalsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, StudioListPage } from './pages.js';
 import { Shell } from './Shell.js';
 
 const RUN_ID = /^[0-9a-fA-F-]{36}$/;
@@ -30,6 +30,8 @@ const router = createBrowserRouter([
       { path: 'studio/:name', element: <AgentStudioPage tab="edit" /> },
       { path: 'studio/:name/history', element: <AgentStudioPage tab="history" /> },
       { path: 'studio/:name/playground', element: <AgentStudioPage tab="playground" /> },
+      { path: 'evals', element: <EvalsPage /> },
+      { path: 'evals/:dataset', element: <DatasetPage /> },
       { path: 'runs', element: <RunsPage /> },
       { path: 'runs/:id', element: <RunRoute /> },
       { path: 'approvals', element: <ApprovalsPage /> },

@@ -74,6 +74,7 @@ function ExistingAgent({ name, tab }: { name: string; tab: Tab }) {
             {t.label}
           </Link>
         ))}
+        <Link to={`/evals?agent=${encodeURIComponent(agent.name)}`}>Evaluations</Link>
       </nav>
       {tab === 'edit' ? <EditorForm key={agent.name} agent={agent} /> : tab === 'history' ? <HistoryView agent={agent} /> : <Playground agent={agent} />}
     </>

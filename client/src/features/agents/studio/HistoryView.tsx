@@ -11,6 +11,9 @@ import { formatTime } from '../../../lib/format.js';
 import { useDiff, useRollback, useVersions } from '../api/studio.js';
 import { useCanEdit } from './use-can-edit.js';
 
+/** Wide tables scroll sideways in their card: the region takes focus so the keyboard can scroll it too. */
+const SCROLL_LABEL = { versions: 'Versions', diff: 'Differences' };
+
 export function HistoryView({ agent }: { agent: AgentDetail }) {
   const versions = useVersions(agent.name);
   const canEdit = useCanEdit();
@@ -57,7 +60,7 @@ export function HistoryView({ agent }: { agent: AgentDetail }) {
             {rollback.error.message}
           </p>
         ) : null}
-        <div className="card table-wrap">
+        <div className="card table-wrap" tabIndex={0} role="region" aria-label={SCROLL_LABEL.versions}>
           <table className="data" data-testid="versions">
             <thead>
               <tr>
@@ -149,7 +152,7 @@ function DiffView({ name, from, to }: { name: string; from: string; to: string }
     );
   }
   return (
-    <div className="card table-wrap">
+    <div className="card table-wrap" tabIndex={0} role="region" aria-label={SCROLL_LABEL.diff}>
       <table className="data diff" data-testid="diff">
         <caption className="sr-only">
           Differences between {label(diff.data.from)} and {label(diff.data.to)}
