@@ -8,8 +8,9 @@ import { ensureClientBuilt, launchBrowser, openPage, screenshot, seriousA11yViol
 /**
  * The Agent Studio in Chromium against a real app (authentication off, the offline
  * model slowed a little so runs stream visibly): create an agent, see a field error,
- * save, a stale save refused, publish, diff, the playground's two streaming runs,
- * and the list's keyboard navigation; axe on every page.
+ * save, a stale save refused, publish, diff, roll back, the playground’s two streaming runs,
+ * evaluations (a dataset, two experiments, the table, the compare), and the list’s
+ * keyboard navigation; axe on every page.
  */
 describe('UI Agent Studio (authentication off, offline model)', () => {
   let t: TestApp & { dropDatabase?: () => Promise<void> };
@@ -40,7 +41,7 @@ describe('UI Agent Studio (authentication off, offline model)', () => {
     expect(await seriousA11yViolations(page)).toEqual([]);
   }
 
-  it('creates, edits, publishes, diffs and plays an agent', async () => {
+  it('creates, edits, publishes, diffs, rolls back and plays an agent', async () => {
     const { page, context, problems } = await openPage(browser);
     await page.goto(`${t.url}/studio`);
     await page.getByTestId('studio-list').waitFor();
@@ -116,9 +117,17 @@ describe('UI Agent Studio (authentication off, offline model)', () => {
     expect(await page.getByTestId('version-2').textContent()).toContain('lower case, new description');
     await expectAccessible(page, 'studio-history');
 
-    // A new draft, then the playground runs it beside version 2.
-    const v2 = await getAgent(NAME);
-    await api('PUT', `/api/agents/${NAME}/draft`, { spec: { ...v2.draft, systemPrompt: 'You answer in one short sentence.' }, revision: v2.draftRevision });
+    // Roll back to version 1: a NEW version 3 with version 1's spec; history only grows.
+    await page.getByRole('button', { name: 'Roll back to version 1' }).click();
+    await page.getByTestId('version-3').waitFor();
+    expect(await page.getByTestId('version-3').textContent()).toContain('published');
+    const rolled = await getAgent(NAME);
+    expect(rolled.version).toBe(3);
+    expect(rolled.systemPrompt).toBe(created.systemPrompt);
+
+    // A new draft, then the playground runs it beside version 3.
+    const v3 = await getAgent(NAME);
+    await api('PUT', `/api/agents/${NAME}/draft`, { spec: { ...v3.draft, systemPrompt: 'You answer in one short sentence.' }, revision: v3.draftRevision });
     await page.getByRole('link', { name: 'Playground' }).click();
     await page.waitForURL(new RegExp(`/studio/${NAME}/playground$`));
     await page.getByRole('textbox', { name: 'Input' }).fill('autumn rain on a tin roof');
@@ -145,7 +154,7 @@ describe('UI Agent Studio (authentication off, offline model)', () => {
 
     const runIds = await page.locator('[data-testid^="pane-"] a[href^="/runs/"]').evaluateAll((as) => as.map((a) => (a.getAttribute('href') ?? '').split('/').pop() ?? ''));
     const runs = await Promise.all(runIds.map(async (id) => (await api<{ run: Run }>('GET', `/api/runs/${id}`)).run));
-    expect(runs.map((r) => r.agentVersions?.[NAME])).toEqual(['draft', 2]);
+    expect(runs.map((r) => r.agentVersions?.[NAME])).toEqual(['draft', 3]);
     expect(runs.every((r) => r.status === 'succeeded')).toBe(true);
     expectClean(problems);
     await context.close();
