@@ -33,6 +33,7 @@ const BENCHES: Bench[] = [
   { name: 'streaming', section: 'Streaming', script: 'scripts/bench/streaming.ts' },
   { name: 'tools', section: 'Tool calls', script: 'scripts/bench/tools.ts' },
   { name: 'agents', section: 'Agent Studio', script: 'scripts/bench/agents-list.ts' },
+  { name: 'studio', section: 'Agent Studio', script: 'scripts/bench/studio.ts' },
   { name: 'bundle', section: 'UI bundle', run: benchBundle },
 ];
 

@@ -8,7 +8,7 @@ import { createBrowserRouter, useParams } from 'react-router';
 import { RouterProvider } from 'react-router/dom';
 import { createQueryClient } from '../lib/query.js';
 import { SessionProvider } from '../lib/session.js';
-import { AgentsPage, ApprovalsPage, KeysPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, SchedulesPage } from './pages.js';
+import { AgentsPage, AgentStudioPage, ApprovalsPage, DatasetPage, EvalsPage, KeysPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, SchedulesPage, StudioListPage } from './pages.js';
 import { Shell } from './Shell.js';
 
 const RUN_ID = /^[0-9a-fA-F-]{36}$/;
@@ -25,6 +25,13 @@ const router = createBrowserRouter([
     children: [
       { index: true, element: <AgentsPage /> },
       { path: 'agents', element: <AgentsPage /> },
+      { path: 'studio', element: <StudioListPage /> },
+      { path: 'studio/new', element: <AgentStudioPage tab="edit" create /> },
+      { path: 'studio/:name', element: <AgentStudioPage tab="edit" /> },
+      { path: 'studio/:name/history', element: <AgentStudioPage tab="history" /> },
+      { path: 'studio/:name/playground', element: <AgentStudioPage tab="playground" /> },
+      { path: 'evals', element: <EvalsPage /> },
+      { path: 'evals/:dataset', element: <DatasetPage /> },
       { path: 'runs', element: <RunsPage /> },
       { path: 'runs/:id', element: <RunRoute /> },
       { path: 'approvals', element: <ApprovalsPage /> },

@@ -16,12 +16,14 @@ import { useCanDecide } from '../features/approvals/hooks/use-can-decide.js';
 import { useHealth } from '../features/ops/api/get-health.js';
 import { LoginPage } from './pages.js';
 
-type Section = 'agents' | 'runs' | 'approvals' | 'ops' | 'schedules' | 'keys' | 'login' | 'other';
+type Section = 'agents' | 'studio' | 'evals' | 'runs' | 'approvals' | 'ops' | 'schedules' | 'keys' | 'login' | 'other';
 
 /** Which part of the app a path belongs to, for the navigation's current item. */
 function navSection(pathname: string): Section {
   const path = pathname.replace(/\/+$/, '') || '/';
   if (path === '/' || path === '/agents') return 'agents';
+  if (path === '/studio' || path.startsWith('/studio/')) return 'studio';
+  if (path === '/evals' || path.startsWith('/evals/')) return 'evals';
   if (path === '/runs' || path.startsWith('/runs/')) return 'runs';
   if (path === '/approvals') return 'approvals';
   if (path === '/ops') return 'ops';
@@ -33,6 +35,8 @@ function navSection(pathname: string): Section {
 
 const NAV: { to: string; label: string; section: Section; adminOnly?: boolean }[] = [
   { to: '/agents', label: 'Agents', section: 'agents' },
+  { to: '/studio', label: 'Studio', section: 'studio' },
+  { to: '/evals', label: 'Evals', section: 'evals' },
   { to: '/runs', label: 'Runs', section: 'runs' },
   { to: '/approvals', label: 'Approvals', section: 'approvals' },
   { to: '/ops', label: 'Operations', section: 'ops' },

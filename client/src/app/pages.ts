@@ -2,6 +2,10 @@
 import { lazy } from 'react';
 
 export const AgentsPage = lazy(() => import('../features/agents/components/AgentsPage.js'));
+export const StudioListPage = lazy(() => import('../features/agents/studio/StudioListPage.js'));
+export const AgentStudioPage = lazy(() => import('../features/agents/studio/AgentStudioPage.js'));
+export const EvalsPage = lazy(() => import('../features/evals/components/EvalsPage.js'));
+export const DatasetPage = lazy(() => import('../features/evals/components/DatasetPage.js'));
 export const RunsPage = lazy(() => import('../features/runs/components/RunsPage.js'));
 export const RunPage = lazy(() => import('../features/runs/components/RunPage.js'));
 export const ApprovalsPage = lazy(() => import('../features/approvals/components/ApprovalsPage.js'));
