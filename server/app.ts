@@ -135,7 +135,9 @@ export function createApp(deps: AppDeps): App {
 
   // Every router under /api, in mounting order; the OpenAPI document describes exactly these.
   const apiRouters = [agents.router, tools.router, queue.router, hub.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules), budgets.router, telemetry.router];
-  const docs = createApiDocs({ routers: () => [auth.router, docs.router, ...apiRouters], version: APP_VERSION });
+  // Routes outside /api that authenticate themselves (POST /hooks/:id); described too.
+  const outsideRouters = [hookRoutes(triggers)];
+  const docs = createApiDocs({ routers: () => [auth.router, docs.router, ...apiRouters], outside: () => outsideRouters, version: APP_VERSION });
   const { app: expressApp, rateLimitStore } = createExpressApp({
     config,
     logger,
@@ -145,7 +147,7 @@ export function createApp(deps: AppDeps): App {
     authenticate: auth.authenticate,
     afterAuthenticate: [auth.keyRateLimit],
     api: apiRouters,
-    outside: [hookRoutes(triggers)],
+    outside: outsideRouters,
     connectionLimits,
     tracing: telemetry.requests,
   });

@@ -106,7 +106,8 @@ export const createExperimentSchema = z
   .refine((b) => b.version === undefined || b.pattern === undefined, { message: 'a version names an agent\'s version; it does not go with "pattern"', path: ['version'] });
 export type CreateExperimentBody = z.infer<typeof createExperimentSchema>;
 
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'not an id');
+// Case-insensitive by its classes, not an /i flag: JSON Schema patterns (the OpenAPI document) carry no flags.
+const uuid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'not an id');
 
 export const listExperimentsQuerySchema = z
   .object({

@@ -40,6 +40,11 @@ const decodeCursor = (cursor: string): number => {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
+/** The `:version` of GET /agents/:name/versions/:version. */
+export const agentVersionParam = z.coerce.number().int().min(1).max(1_000_000_000);
+const nameParams = z.object({ name: z.string() });
+const versionParams = z.object({ name: z.string(), version: agentVersionParam });
+
 /**
  * The agents part's routes under /api (docs/API.md): the catalog and Agent Studio
  * (GET /agents, /agents/:name, versions, diff; edits for admins and operators),
@@ -188,7 +193,7 @@ export function createAgentsRouter(deps: {
   });
   router.get('/agents/:name/versions/:version', async (req, res) => {
     const name = agentName(req);
-    const version = parse(z.coerce.number().int().min(1).max(1_000_000_000), req.params.version, 'version');
+    const version = parse(agentVersionParam, req.params.version, 'version');
     res.json({ version: versionInfo(await store.version(name, version), true) });
   });
   router.get('/agents/:name/diff', async (req, res) => {
@@ -278,8 +283,95 @@ export function createAgentsRouter(deps: {
     });
   });
   describeRoutes(router, [
-    { method: 'get', path: '/agents', tags: ['agents'], summary: 'The agent catalog', responses: { 200: { description: '{agents, offline, model}' } } },
-    { method: 'get', path: '/agents/:name', tags: ['agents'], summary: 'One agent', params: z.object({ name: z.string() }), responses: { 200: { description: '{agent}' }, 404: { description: 'no such agent' } } },
+    {
+      method: 'get',
+      path: '/agents',
+      tags: ['agents'],
+      summary: 'The agent catalog (search, tags, archived; paged with limit/cursor)',
+      query: agentsQuerySchema,
+      responses: { 200: { description: '{agents, offline, model, total, nextCursor}' } },
+    },
+    { method: 'get', path: '/agents/:name', tags: ['agents'], summary: 'One agent, with its draft', params: nameParams, responses: { 200: { description: '{agent}' }, 404: { description: 'no such agent' } } },
+    {
+      method: 'get',
+      path: '/agents/:name/versions',
+      tags: ['agents'],
+      summary: "An agent's published versions, newest first",
+      params: nameParams,
+      query: versionsQuerySchema,
+      responses: { 200: { description: '{versions, nextBefore}' }, 404: { description: 'no such agent' } },
+    },
+    {
+      method: 'get',
+      path: '/agents/:name/versions/:version',
+      tags: ['agents'],
+      summary: 'One published version, with its spec',
+      params: versionParams,
+      responses: { 200: { description: '{version}' }, 400: { description: 'the version is not a positive integer' }, 404: { description: 'no such agent or version' } },
+    },
+    {
+      method: 'get',
+      path: '/agents/:name/diff',
+      tags: ['agents'],
+      summary: 'Field-by-field changes between two versions, the draft or the published spec',
+      params: nameParams,
+      query: diffQuerySchema,
+      responses: { 200: { description: '{agent, from, to, changes}' }, 404: { description: 'no such agent or version' } },
+    },
+    {
+      method: 'post',
+      path: '/agents/validate',
+      tags: ['agents'],
+      summary: 'Check a spec without saving it',
+      body: validateBodySchema,
+      responses: { 200: { description: '{ok: true, spec, issues: []} or {ok: false, issues}' } },
+    },
+    {
+      method: 'post',
+      path: '/agents',
+      tags: ['agents'],
+      roles: ['operator'],
+      summary: 'Create an agent: its spec becomes version 1, published',
+      body: createAgentBodySchema,
+      responses: { 201: { description: '{agent}' }, 403: { description: 'a viewer' }, 409: { description: 'an agent of that name exists' } },
+    },
+    {
+      method: 'put',
+      path: '/agents/:name/draft',
+      tags: ['agents'],
+      roles: ['operator'],
+      summary: "Save an agent's draft (revision: the draft revision it edits)",
+      params: nameParams,
+      body: saveDraftBodySchema,
+      responses: { 200: { description: '{agent}' }, 403: { description: 'a viewer' }, 404: { description: 'no such agent' }, 409: { description: 'the draft changed since that revision, or the agent is archived' } },
+    },
+    {
+      method: 'post',
+      path: '/agents/:name/publish',
+      tags: ['agents'],
+      roles: ['operator'],
+      summary: 'Publish the draft as a new version',
+      params: nameParams,
+      body: publishBodySchema,
+      responses: { 200: { description: '{agent, version}' }, 403: { description: 'a viewer' }, 404: { description: 'no such agent' }, 409: { description: 'the draft changed since that revision, nothing to publish, or the agent is archived' } },
+    },
+    {
+      method: 'post',
+      path: '/agents/:name/rollback',
+      tags: ['agents'],
+      roles: ['operator'],
+      summary: 'Publish an earlier version again, as a new version',
+      params: nameParams,
+      body: rollbackBodySchema,
+      responses: {
+        200: { description: '{agent, version}' },
+        403: { description: 'a viewer' },
+        404: { description: 'no such agent or version' },
+        409: { description: 'that version is the published one, or the agent is archived' },
+      },
+    },
+    { method: 'post', path: '/agents/:name/archive', tags: ['agents'], roles: ['operator'], summary: 'Archive an agent (new runs refused; listed only on request)', params: nameParams, responses: { 200: { description: '{agent}' }, 403: { description: 'a viewer' }, 404: { description: 'no such agent' } } },
+    { method: 'post', path: '/agents/:name/unarchive', tags: ['agents'], roles: ['operator'], summary: 'Bring an archived agent back', params: nameParams, responses: { 200: { description: '{agent}' }, 403: { description: 'a viewer' }, 404: { description: 'no such agent' } } },
     { method: 'get', path: '/patterns', tags: ['agents'], summary: 'The collaboration patterns and their options', responses: { 200: { description: '{patterns}' } } },
     { method: 'get', path: '/usage', tags: ['agents'], summary: 'Token and cost totals per agent, user and model (your own runs unless admin)', query: usageQuerySchema, responses: { 200: { description: '{scope, owner, since, until, total, byAgent, byUser, byModel}' } } },
   ]);

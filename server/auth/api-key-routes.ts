@@ -5,7 +5,8 @@ import { notFound, parse, unauthorized } from '../http/errors.js';
 import { describeRoutes } from '../openapi/describe.js';
 import type { ApiKeys } from './api-keys.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Case-insensitive by its classes, not an /i flag: JSON Schema patterns (the OpenAPI document) carry no flags.
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const keyParams = z.object({ id: z.string().regex(UUID, 'not a key id') });
 
 const apiKeySchema = z.object({

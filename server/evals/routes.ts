@@ -19,6 +19,7 @@ import {
 import { requireRole } from '../auth/roles.js';
 import type { AuthUser } from '../auth/types.js';
 import { notFound, parse, unauthorized } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 
 /** What the routes call: the evals part's functions (server/evals/evals.ts). */
 export interface EvalsService {
@@ -32,8 +33,10 @@ export interface EvalsService {
   compare(a: string, b: string): Promise<Comparison>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const datasetParam = z.string().min(1).max(100);
+/** `:id` of a dataset: its id or its name. */
+export const datasetParam = z.string().min(1).max(100);
+/** `:id` of an experiment; anything else is answered 404, not 400 (it names no experiment). */
+export const experimentParam = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/);
 
 /** Datasets and experiments under /api (docs/API.md, "Evaluations"): operators and admins write, everyone signed in reads. */
 export function createEvalsRouter(service: EvalsService): express.Router {
@@ -71,8 +74,61 @@ export function createEvalsRouter(service: EvalsService): express.Router {
     res.json({ comparison: await service.compare(a, b) });
   });
   router.get('/experiments/:id', async (req, res) => {
-    if (!UUID.test(req.params.id)) throw notFound('experiment');
-    res.json({ experiment: await service.getExperiment(req.params.id) });
+    const id = experimentParam.safeParse(req.params.id);
+    if (!id.success) throw notFound('experiment');
+    res.json({ experiment: await service.getExperiment(id.data) });
   });
+
+  const tags = ['evals'];
+  const datasetParams = z.object({ id: datasetParam });
+  describeRoutes(router, [
+    {
+      method: 'post',
+      path: '/datasets',
+      tags,
+      roles: ['operator'],
+      summary: 'Create a dataset of cases for an agent or a pattern',
+      body: createDatasetSchema,
+      responses: { 201: { description: '{dataset} with its cases' }, 403: { description: 'a viewer' }, 409: { description: 'a dataset of that name exists' } },
+    },
+    { method: 'get', path: '/datasets', tags, summary: 'Every dataset (without its cases)', responses: { 200: { description: '{datasets}' } } },
+    { method: 'get', path: '/datasets/:id', tags, summary: 'One dataset, by id or name, with its cases', params: datasetParams, responses: { 200: { description: '{dataset}' }, 404: { description: 'no such dataset' } } },
+    {
+      method: 'post',
+      path: '/datasets/:id/cases',
+      tags,
+      roles: ['operator'],
+      summary: 'Add cases to a dataset',
+      params: datasetParams,
+      body: addCasesSchema,
+      responses: { 201: { description: '{cases}: the cases added' }, 403: { description: 'a viewer' }, 404: { description: 'no such dataset' } },
+    },
+    {
+      method: 'post',
+      path: '/experiments',
+      tags,
+      roles: ['operator'],
+      summary: "Run a dataset's cases (as one queued run) by its target, or by the agent, version or pattern given",
+      body: createExperimentSchema,
+      responses: { 202: { description: '{experiment}: queued' }, 403: { description: 'a viewer' }, 404: { description: 'no such dataset, agent, pattern or judge' } },
+    },
+    { method: 'get', path: '/experiments', tags, summary: 'Experiments, newest first', query: listExperimentsQuerySchema, responses: { 200: { description: '{experiments}' } } },
+    {
+      method: 'get',
+      path: '/experiments/compare',
+      tags,
+      summary: 'Two experiments of one dataset side by side, case by case',
+      query: compareQuerySchema,
+      responses: { 200: { description: '{comparison}' }, 404: { description: 'no such experiment' } },
+    },
+    {
+      method: 'get',
+      path: '/experiments/:id',
+      tags,
+      summary: 'One experiment with its per-case results',
+      params: z.object({ id: experimentParam }),
+      responses: { 200: { description: '{experiment}' }, 404: { description: 'no such experiment' } },
+    },
+  ]);
   return router;
 }

@@ -32,7 +32,13 @@ export interface RouteDescription {
   params?: z.ZodObject;
   query?: z.ZodObject;
   headers?: z.ZodObject;
+  /** The JSON body, as the handler parses it. */
   body?: z.ZodType;
+  /**
+   * Instead of `body`, for a handler that reads the body raw (an inbound webhook, whose
+   * signature covers the exact bytes): the media types it accepts and their shapes.
+   */
+  rawBody?: { description: string; content: Record<string, z.ZodType> };
   responses: Record<number, RouteResponse>;
 }
 

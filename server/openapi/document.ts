@@ -21,7 +21,7 @@ function routeConfig(base: string, route: RouteDescription): RouteConfig {
   }
   const secured = route.auth !== false;
   if (secured && !responses['401']) responses['401'] = { description: 'no valid credential', content: { 'application/json': { schema: errorSchema } } };
-  if (!responses['400'] && (route.body || route.query)) responses['400'] = { description: 'invalid input', content: { 'application/json': { schema: errorSchema } } };
+  if (!responses['400'] && (route.body || route.rawBody || route.query)) responses['400'] = { description: 'invalid input', content: { 'application/json': { schema: errorSchema } } };
   const who = route.roles ? `Roles: ${['admin', ...route.roles].join(', ')}.` : secured ? undefined : 'No authentication.';
   return {
     method: route.method,
@@ -34,14 +34,21 @@ function routeConfig(base: string, route: RouteDescription): RouteConfig {
       params: route.params,
       query: route.query,
       headers: route.headers,
-      body: route.body ? { content: { 'application/json': { schema: route.body } }, required: true } : undefined,
+      body: route.rawBody
+        ? { description: route.rawBody.description, content: Object.fromEntries(Object.entries(route.rawBody.content).map(([type, schema]) => [type, { schema }])), required: true }
+        : route.body
+          ? { content: { 'application/json': { schema: route.body } }, required: true }
+          : undefined,
     },
     responses,
   };
 }
 
-/** The OpenAPI 3.1 document of every route described on `routers` (mounted at `base`). */
-export function buildOpenApiDocument(options: { base: string; routers: readonly Router[]; version: string }): Record<string, unknown> {
+/**
+ * The OpenAPI 3.1 document of every route described on `routers` (mounted at `base`) and
+ * on `outside` (mounted at the root: POST /hooks/:id).
+ */
+export function buildOpenApiDocument(options: { base: string; routers: readonly Router[]; outside?: readonly Router[]; version: string }): Record<string, unknown> {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
@@ -50,6 +57,7 @@ export function buildOpenApiDocument(options: { base: string; routers: readonly 
   });
   registry.registerComponent('securitySchemes', 'cookie', { type: 'apiKey', in: 'cookie', name: 'agentry_session', description: 'The browser session cookie (`__Host-agentry_session` in production).' });
   for (const router of options.routers) for (const route of descriptionsOf(router)) registry.registerPath(routeConfig(options.base, route));
+  for (const router of options.outside ?? []) for (const route of descriptionsOf(router)) registry.registerPath(routeConfig('', route));
   const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: {

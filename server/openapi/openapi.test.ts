@@ -82,6 +82,45 @@ describe('OpenAPI document', () => {
     expect((document.paths['/api/auth/login']!.post as { security: unknown[] }).security).toEqual([]);
   });
 
+  it('describes POST /hooks/:id (outside /api) as a raw-body webhook: provider headers, JSON or form, no bearer', () => {
+    type Op = { security: unknown[]; parameters: { name: string; in: string }[]; requestBody: { content: Record<string, unknown> }; responses: Record<string, unknown> };
+    const hook = document.paths['/hooks/{id}']!.post as Op;
+    expect(hook.security).toEqual([]);
+    expect(Object.keys(hook.requestBody.content).sort()).toEqual(['application/json', 'application/x-www-form-urlencoded']);
+    const headers = hook.parameters.filter((p) => p.in === 'header').map((p) => p.name);
+    for (const name of ['x-hub-signature-256', 'x-slack-signature', 'x-slack-request-timestamp', 'webhook-id', 'webhook-timestamp', 'webhook-signature']) expect(headers).toContain(name);
+    expect(Object.keys(hook.responses).sort()).toEqual(['200', '202', '400', '401', '404', '409', '413']);
+    expect(document.paths['/api/hooks/{id}']).toBeUndefined();
+  });
+
+  it('takes query and path shapes from the schemas the new parts parse with', () => {
+    type Op = { parameters: { name: string; in: string; schema: { type?: string; pattern?: string } }[] };
+    const agents = document.paths['/api/agents']!.get as Op;
+    expect(agents.parameters.filter((p) => p.in === 'query').map((p) => p.name).sort()).toEqual(['archived', 'cursor', 'limit', 'q', 'tag']);
+    const diff = document.paths['/api/agents/{name}/diff']!.get as Op;
+    expect(diff.parameters.filter((p) => p.in === 'query').map((p) => p.name).sort()).toEqual(['from', 'to']);
+    const version = document.paths['/api/agents/{name}/versions/{version}']!.get as Op;
+    expect(version.parameters.find((p) => p.name === 'version')?.schema.type).toBe('integer');
+    const compare = document.paths['/api/experiments/compare']!.get as Op;
+    expect(compare.parameters.map((p) => p.name).sort()).toEqual(['a', 'b']);
+  });
+
+  it('carries no regular-expression flags into JSON Schema patterns (they would never match)', () => {
+    const patterns: string[] = [];
+    const walk = (value: unknown): void => {
+      if (Array.isArray(value)) value.forEach(walk);
+      else if (value && typeof value === 'object') {
+        for (const [key, inner] of Object.entries(value)) {
+          if (key === 'pattern' && typeof inner === 'string') patterns.push(inner);
+          else walk(inner);
+        }
+      }
+    };
+    walk(document);
+    expect(patterns.length).toBeGreaterThan(0);
+    expect(patterns.filter((p) => /\$\/[a-z]+$/.test(p))).toEqual([]);
+  });
+
   it('serves the reference page and its Swagger UI assets from this origin, with the CSP unchanged and no inline script', async () => {
     const page = await request(t.url).get('/api/docs');
     expect(page.status).toBe(200);

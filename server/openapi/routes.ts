@@ -55,13 +55,13 @@ const assetParams = z.object({ file: z.enum(Object.keys(ASSETS) as [string, ...s
  * interactive reference at GET /api/docs. Both public: the description is no secret, and
  * "Try it out" sends the reader's own credential.
  */
-export function createApiDocs(options: { routers: () => readonly Router[]; version: string }): { router: Router } {
+export function createApiDocs(options: { routers: () => readonly Router[]; outside?: () => readonly Router[]; version: string }): { router: Router } {
   const router = express.Router();
   const dist = path.dirname(require.resolve('swagger-ui-dist/package.json'));
   let document: string | undefined;
 
   router.get('/openapi.json', (_req, res) => {
-    document ??= JSON.stringify(buildOpenApiDocument({ base: '/api', routers: options.routers(), version: options.version }));
+    document ??= JSON.stringify(buildOpenApiDocument({ base: '/api', routers: options.routers(), outside: options.outside?.() ?? [], version: options.version }));
     res.type('application/json').send(document);
   });
   router.get('/docs', (_req, res) => {
