@@ -54,11 +54,15 @@ function boundaries() {
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
     hub: ['auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],
     agents: ['config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
+    // Threads plan runs through agents and submit them through the queue; agents read a
+    // conversation through the Conversations interface they declare (agents/conversation.ts).
+    threads: ['agents', 'auth', 'config', 'db', 'domain', 'hub', 'lifecycle', 'queue'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the
     // AgentRunner they declare (server/patterns/types.ts), so the two never form a cycle.
     'patterns>agents': 'patterns must not import server/agents: declare what they need in server/patterns/types.ts',
+    'agents>threads': 'agents must not import server/threads: read conversations through the Conversations interface (server/agents/conversation.ts)',
     http: 'only a part\'s routes.ts (its HTTP edge) imports server/http: throw DomainErrors (server/domain/errors.ts)',
   };
   const folders = Object.keys(MAY_IMPORT);

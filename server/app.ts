@@ -21,6 +21,9 @@ import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createProbeHandler, type ProbeState } from './probes/probes.js';
 import { createQueue, type Queue } from './queue/queue.js';
+import type { EventSink } from './queue/types.js';
+import { createConversationStore } from './threads/store.js';
+import { createThreads, type Threads } from './threads/threads.js';
 
 export interface AppDeps {
   config: Config;
@@ -44,6 +47,7 @@ export interface App {
   readonly tools: Tools;
   readonly hub: Hub;
   readonly queue: Queue;
+  readonly threads: Threads;
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -67,12 +71,23 @@ export function createApp(deps: AppDeps): App {
   const database = createDatabaseHealth({ listener, logger });
   const auth = createAuth({ config, logger, pool });
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
-  const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry });
+  // Thread runs read their conversation through the threads part's store (agents never import threads).
+  const agents = createAgents({ config, logger, pool, metrics, tools: tools.registry, conversations: createConversationStore(pool) });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
-  const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink: hub, instanceId });
+  // The queue's events go to the hub, and to threads (a thread's run ended: answer its next message).
+  const sink: EventSink = {
+    event(event, owner) {
+      hub.event(event, owner);
+      threads.runEvent(event);
+    },
+    token: (runId, owner, seq, data) => hub.token(runId, owner, seq, data),
+    queueStats: (stats) => hub.queueStats(stats),
+  };
+  const queue = createQueue({ config, logger, pool, listener, metrics, planner: agents, sink, instanceId });
+  const threads = createThreads({ config, logger, pool, listener, planner: agents, queue, hub });
   // The database first: its first check runs before the others start, and it stops last.
-  const parts: Part[] = [database, auth, tools, agents, hub, queue];
+  const parts: Part[] = [database, auth, tools, agents, hub, queue, threads];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -105,7 +120,7 @@ export function createApp(deps: AppDeps): App {
     pool,
     publicApi: auth.router,
     authenticate: auth.authenticate,
-    api: [agents.router, tools.router, queue.router],
+    api: [agents.router, tools.router, queue.router, threads.router],
     connectionLimits,
   });
 
@@ -152,6 +167,7 @@ export function createApp(deps: AppDeps): App {
     tools,
     hub,
     queue,
+    threads,
     async start() {
       for (const part of parts) {
         if (part.start) {

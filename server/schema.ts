@@ -7,3 +7,4 @@ export * from './agents/schema.js';
 export * from './auth/schema.js';
 export * from './db/schema.js';
 export * from './queue/schema.js';
+export * from './threads/schema.js';

@@ -14,6 +14,8 @@ import { findDefaultAgentsFile, loadCatalog, type AgentSpec } from './catalog.js
 import { createLlm, type Llm } from './llm.js';
 import type { OpenAiAttempt } from './openai-model.js';
 import { createRunner, type Runner } from './runner.js';
+import { executeThreadRun, THREAD_SUMMARIZER, threadRefSchema, threadSummarizerSpec, type Conversations, type ThreadRef } from './conversation.js';
+export type { Conversations, ThreadRef } from './conversation.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { createAgentsRouter } from './routes.js';
 
@@ -24,6 +26,19 @@ export interface Agents extends Part, RunPlanner {
   readonly patterns: ReadonlyMap<string, Pattern>;
   readonly llm: Llm;
   readonly runner: Runner;
+  /**
+   * Plans a run answering a thread (server/threads): the thread's agent or pattern, with a
+   * reference to its messages as input (never the messages themselves).
+   */
+  planThread(spec: ThreadSpec, thread: ThreadRef): Promise<FrozenPlan>;
+}
+
+/** What answers a thread: an agent, or a pattern over agents with its options. */
+export interface ThreadSpec {
+  agent: string | null;
+  pattern: string | null;
+  agents: string[] | null;
+  options: Record<string, unknown> | null;
 }
 
 /** Longest input an agent accepts, in characters of text. */
@@ -44,6 +59,12 @@ const planV1Schema = z.object({
   input: z.unknown(),
 });
 export type PlanV1 = z.infer<typeof planV1Schema>;
+/**
+ * Version 2: a run answering a thread, version 1 plus the thread reference. A release
+ * that only reads version 1 refuses it rather than answer without the conversation.
+ */
+export const THREAD_PLAN_VERSION = 2;
+const planV2Schema = planV1Schema.extend({ thread: threadRefSchema });
 
 /**
  * The agent system: the catalog (AGENTS_FILE or the shipped default, validated at
@@ -60,6 +81,8 @@ export function createAgents(deps: {
   attempt?: OpenAiAttempt;
   /** The tools agents may be given (server/tools); without it agents answer in text only. */
   tools?: ToolRegistry;
+  /** Where thread runs read their conversation (server/threads); without it they fail. */
+  conversations?: Conversations;
 }): Agents {
   const { config, logger, pool, metrics } = deps;
   const file = config.agents.file ?? findDefaultAgentsFile();
@@ -81,7 +104,9 @@ export function createAgents(deps: {
     }
   };
   checkTools();
-  const runner = createRunner({ catalog, backend: llm, config, tools: deps.tools, limits });
+  // The thread summarizer is built in: runs can call it though the catalog does not list it.
+  const runnable = catalog.has(THREAD_SUMMARIZER) ? catalog : new Map([...catalog, [THREAD_SUMMARIZER, threadSummarizerSpec]]);
+  const runner = createRunner({ catalog: runnable, backend: llm, config, tools: deps.tools, limits });
   const offline = llm.name === 'offline';
   let started = false;
 
@@ -139,6 +164,13 @@ export function createAgents(deps: {
     return models.size === 1 && only !== undefined ? only : config.openai.model;
   }
 
+  /** The smallest recent-message budget among the plan's agents (THREAD_CONTEXT_TOKENS unless an agent says). */
+  function threadBudget(plan: PlanV1): number {
+    const names = plan.agent ? [plan.agent] : (plan.agents ?? []);
+    const budgets = names.map((n) => catalog.get(n)?.threadContextTokens ?? config.threads.contextTokens);
+    return budgets.length > 0 ? Math.min(...budgets) : config.threads.contextTokens;
+  }
+
   return {
     name: 'agents',
     healthKey: 'llm',
@@ -159,20 +191,40 @@ export function createAgents(deps: {
         offline,
       };
     },
+    async planThread(spec: ThreadSpec, thread: ThreadRef): Promise<FrozenPlan> {
+      const input = { thread: thread.id, throughSeq: thread.throughSeq };
+      const body: CreateRunBody = spec.agent !== null ? { agent: spec.agent, input } : { pattern: spec.pattern ?? '', agents: spec.agents ?? undefined, options: spec.options ?? undefined, input };
+      const plan = planOf(body);
+      return {
+        version: THREAD_PLAN_VERSION,
+        plan: { ...plan, thread },
+        summary: { agent: spec.agent, pattern: spec.pattern, agents: spec.agents, options: spec.options, input },
+        model: modelOf(plan),
+        offline,
+      };
+    },
     async execute(ctx: RunContext) {
       const { run } = ctx;
-      if (run.planVersion !== PLAN_VERSION) throw new RunError('unknown_plan_version', `plan version ${run.planVersion} is not one this release reads`, false);
-      const parsed = planV1Schema.safeParse(run.plan);
+      if (run.planVersion !== PLAN_VERSION && run.planVersion !== THREAD_PLAN_VERSION) throw new RunError('unknown_plan_version', `plan version ${run.planVersion} is not one this release reads`, false);
+      const parsed = (run.planVersion === THREAD_PLAN_VERSION ? planV2Schema : planV1Schema).safeParse(run.plan);
       if (!parsed.success) throw new RunError('invalid_plan', `the run's plan is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`, false);
-      const plan = parsed.data;
-      const task = inputText(plan.input);
-      if (plan.agent) {
-        const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
-        return { output };
-      }
-      const pattern = patterns.get(plan.pattern ?? '');
-      if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
-      const output = await pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
+      const plan: PlanV1 & { thread?: ThreadRef } = parsed.data;
+      const answer = async (task: string): Promise<unknown> => {
+        if (plan.agent) return runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
+        const pattern = patterns.get(plan.pattern ?? '');
+        if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
+        return pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
+      };
+      if (!plan.thread) return { output: await answer(inputText(plan.input)) };
+      if (!deps.conversations) throw new RunError('no_threads', 'this instance was built without conversations', false);
+      const output = await executeThreadRun(ctx, {
+        conversations: deps.conversations,
+        runner,
+        budget: threadBudget(plan),
+        summaryThreshold: config.threads.summaryThresholdTokens,
+        thread: plan.thread,
+        answer,
+      });
       return { output };
     },
     async start() {

@@ -27,6 +27,8 @@ export const agentSchema = z
     tools: z.array(z.string().min(1).max(200)).max(64).optional(),
     /** Model turns before the agent must have answered (tool use); default 10. */
     maxTurns: z.number().int().min(1).max(100).optional(),
+    /** In a thread: estimated tokens of recent messages this agent sees (default THREAD_CONTEXT_TOKENS). */
+    threadContextTokens: z.number().int().min(100).max(1_000_000).optional(),
   })
   .strict();
 

@@ -13,3 +13,6 @@ export {
   selectRunHeads,
 } from './sql/reads.js';
 export { usageBy, type UsageTotals } from './sql/usage.js';
+/** A run's status (null: no such run), and a stored run as the API shows it (threads answer with the run they started). */
+export { getRun as selectRun, getRunStatus as selectRunStatus } from './sql/control.js';
+export { toRun, type RunRow } from './sql/rows.js';
