@@ -38,9 +38,11 @@ export async function appendLocked(pool: pg.Pool, message: NewMessage, guard: (t
 export function createConversationStore(pool: pg.Pool): Conversations {
   return {
     async read(threadId, after, through, limit) {
+      // FOR SHARE waits for a transaction that holds the thread (the post that submitted this
+      // run commits its message after the run exists): the messages read next are all there.
       const { rows } = await pool.query<Pick<ThreadRow, 'summary' | 'summary_through'>>({
         name: 'threads_read_summary',
-        text: 'SELECT summary, summary_through FROM threads WHERE id = $1',
+        text: 'SELECT summary, summary_through FROM threads WHERE id = $1 FOR SHARE',
         values: [threadId],
       });
       const head = rows[0];

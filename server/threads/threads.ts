@@ -16,7 +16,7 @@ import { selectRun, selectRunStatus, toRun } from '../queue/reads.js';
 import { createThreadsRouter } from './routes.js';
 import { appendMessage, messagesAfter } from './sql/messages.js';
 import { THREADS_CHANNEL, toMessage, toThread, type ThreadRow } from './sql/rows.js';
-import { deleteThread, getThread, insertThread, listThreads, lockThread, markDispatched, markUnanswerable, notifyThread, pendingThreads, threadOfRun, updateThread } from './sql/threads.js';
+import { answered, deleteThread, getThread, insertThread, listThreads, lockThread, markDispatched, markUnanswerable, notifyThread, pendingThreads, threadOfRun, updateThread } from './sql/threads.js';
 import { appendLocked, inTransaction } from './store.js';
 import { createThreadTopics } from './topic.js';
 import type { ThreadNotice, ThreadPlanner, ThreadQueue } from './types.js';
@@ -100,34 +100,40 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
   const activeStatus = async (thread: ThreadRow): Promise<RunStatus | null> => (thread.active_run_id ? selectRunStatus(pool, thread.active_run_id) : null);
   const busy = (status: RunStatus | null) => status !== null && !isFinalStatus(status);
 
+  /** With the thread row locked in `client`'s transaction: submits the run answering its waiting messages, if it may. */
+  async function dispatchLocked(client: pg.PoolClient, thread: ThreadRow): Promise<string | null> {
+    const threadId = thread.id;
+    if (thread.archived_at || thread.last_user_seq <= thread.dispatched_seq) return null;
+    if (busy(await activeStatus(thread))) return null;
+    const ref = { id: thread.id, throughSeq: thread.last_seq, summaryThrough: thread.summary_through };
+    let plan;
+    try {
+      plan = await planner.planThread(specOf(thread), ref);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      // The agent or pattern is gone or changed: say so in the thread rather than retry forever.
+      const row = await appendMessage(client, { threadId, role: 'system', kind: 'error', content: `This thread cannot be answered: ${error.message}`, runId: null, author: null, dedupeKey: `unanswerable:${thread.last_seq}` });
+      await markUnanswerable(client, threadId, row?.seq ?? thread.last_seq);
+      await notifyThread(client, { threadId, owner: thread.owner, seq: row?.seq ?? thread.last_seq });
+      return null;
+    }
+    // The same key names the same run: a dispatch that dies before its commit is redone without a second run.
+    const { run } = await queue.submitRun(plan, actorOf(thread), { via: 'thread', idempotencyKey: `thread:${thread.id}:${thread.last_seq}` });
+    const notice: ThreadNotice = { threadId, owner: thread.owner, seq: thread.last_seq, runId: run.id };
+    // This instance's watchers follow the run before its first token (the worker may claim it now).
+    topics.notice(notice);
+    const previous = thread.active_run_id;
+    await markDispatched(client, threadId, run.id, thread.last_seq, previous && !(await answered(client, threadId, previous)) ? previous : null);
+    await notifyThread(client, notice);
+    log.debug({ threadId, runId: run.id }, 'thread run submitted');
+    return run.id;
+  }
+
   async function dispatch(threadId: string): Promise<string | null> {
-    const runId = await inTransaction(pool, async (client) => {
+    return inTransaction(pool, async (client) => {
       const thread = await lockThread(client, threadId);
-      if (!thread || thread.archived_at || thread.last_user_seq <= thread.dispatched_seq) return null;
-      if (busy(await activeStatus(thread))) return null;
-      const ref = { id: thread.id, throughSeq: thread.last_seq, summaryThrough: thread.summary_through };
-      let plan;
-      try {
-        plan = await planner.planThread(specOf(thread), ref);
-      } catch (error) {
-        if (!(error instanceof DomainError)) throw error;
-        // The agent or pattern is gone or changed: say so in the thread rather than retry forever.
-        const row = await appendMessage(client, { threadId, role: 'system', kind: 'error', content: `This thread cannot be answered: ${error.message}`, runId: null, author: null, dedupeKey: `unanswerable:${thread.last_seq}` });
-        await markUnanswerable(client, threadId, row?.seq ?? thread.last_seq);
-        await notifyThread(client, { threadId, owner: thread.owner, seq: row?.seq ?? thread.last_seq });
-        return null;
-      }
-      // The same key names the same run: a dispatch that dies before its commit is redone without a second run.
-      const { run } = await queue.submitRun(plan, actorOf(thread), { via: 'thread', idempotencyKey: `thread:${thread.id}:${thread.last_seq}` });
-      const notice: ThreadNotice = { threadId, owner: thread.owner, seq: thread.last_seq, runId: run.id };
-      // This instance's watchers follow the run before its first token (the worker may claim it now).
-      topics.notice(notice);
-      await markDispatched(client, threadId, run.id, thread.last_seq);
-      await notifyThread(client, notice);
-      return run.id;
+      return thread ? dispatchLocked(client, thread) : null;
     });
-    if (runId) log.debug({ threadId, runId }, 'thread run submitted');
-    return runId;
   }
 
   async function onRunEnd(event: RunEvent): Promise<void> {
@@ -225,16 +231,20 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
         // An answer to an escalation is handled by the run it answers: nothing waits for a new run.
         if (escalated) await markDispatched(client, id, escalated, row.seq);
         await notifyThread(client, { threadId: id, owner: thread.owner, seq: row.seq });
-        return row;
+        // Still under the lock: a concurrent post on any instance sees this run as active.
+        const locked = escalated || cancel || busy(status) ? null : await lockThread(client, id);
+        const runId = locked ? await dispatchLocked(client, locked) : null;
+        return { row, runId };
       });
       if (escalated) {
         await queue.answer(escalated, content, actor.username);
-        return { message: toMessage(message), run: await runOf(escalated), status: 'answered_escalation' };
+        return { message: toMessage(message.row), run: await runOf(escalated), status: 'answered_escalation' };
       }
-      // Interrupt: the active run is cancelled; the waiting messages are answered together once it has ended.
+      // Interrupt: the active run is cancelled; the waiting messages are answered together once it has
+      // ended (at once when it was not running yet, otherwise when its end is written).
       if (cancel) await queue.cancel(cancel, actor.username);
-      const runId = await dispatch(id);
-      return { message: toMessage({ ...message, run_id: runId ?? message.run_id }), run: runId ? await runOf(runId) : null, status: runId ? 'answering' : 'queued' };
+      const runId = message.runId ?? (cancel ? await dispatch(id) : null);
+      return { message: toMessage({ ...message.row, run_id: runId ?? message.row.run_id }), run: runId ? await runOf(runId) : null, status: runId ? 'answering' : 'queued' };
     },
     dispatch,
     runEvent(event) {

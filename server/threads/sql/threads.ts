@@ -78,17 +78,27 @@ export async function deleteThread(db: Db, id: string): Promise<boolean> {
   return (rowCount ?? 0) > 0;
 }
 
-/** A run was submitted for every message up to `throughSeq`; user messages it answers point at it. */
-export async function markDispatched(db: Db, id: string, runId: string, throughSeq: number): Promise<void> {
+/**
+ * A run was submitted for every message up to `throughSeq`; the user messages it answers
+ * point at it: those no run answered yet, and those of `unanswered` (a run that ended
+ * without an answer: cancelled, failed), which this run answers instead.
+ */
+export async function markDispatched(db: Db, id: string, runId: string, throughSeq: number, unanswered: string | null = null): Promise<void> {
   await db.query({
     name: 'threads_mark_dispatched',
     text: `WITH t AS (
              UPDATE threads SET active_run_id = $2, dispatched_seq = $3, updated_at = now() WHERE id = $1 RETURNING id
            )
            UPDATE thread_messages SET run_id = $2
-            WHERE thread_id = (SELECT id FROM t) AND role = 'user' AND run_id IS NULL AND seq <= $3`,
-    values: [id, runId, throughSeq],
+            WHERE thread_id = (SELECT id FROM t) AND role = 'user' AND (run_id IS NULL OR run_id = $4) AND seq <= $3`,
+    values: [id, runId, throughSeq, unanswered],
   });
+}
+
+/** Whether run `runId` stored its answer in the thread. */
+export async function answered(db: Db, id: string, runId: string): Promise<boolean> {
+  const { rows } = await db.query({ name: 'threads_answered', text: 'SELECT 1 FROM thread_messages WHERE thread_id = $1 AND dedupe_key = $2', values: [id, `answer:${runId}`] });
+  return rows.length > 0;
 }
 
 /** Gives up on the waiting messages (their run could not be planned); nothing waits any more. */
