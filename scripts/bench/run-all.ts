@@ -32,6 +32,7 @@ const BENCHES: Bench[] = [
   { name: 'load', section: 'Load under pressure', script: 'scripts/bench/load.ts' },
   { name: 'streaming', section: 'Streaming', script: 'scripts/bench/streaming.ts' },
   { name: 'tools', section: 'Tool calls', script: 'scripts/bench/tools.ts' },
+  { name: 'threads', section: 'Threads', script: 'scripts/bench/threads.ts' },
   { name: 'bundle', section: 'UI bundle', run: benchBundle },
 ];
 
