@@ -6,7 +6,7 @@ import { parse, unauthorized } from '../http/errors.js';
 import type { Threads } from './threads.js';
 
 /** Threads under /api (docs/API.md, "Threads"): owner-only like runs; another user's thread is 404. */
-export function createThreadsRouter(threads: Pick<Threads, 'create' | 'list' | 'get' | 'update' | 'remove' | 'post' | 'messages'>): express.Router {
+export function createThreadsRouter(threads: Pick<Threads, 'create' | 'list' | 'get' | 'update' | 'remove' | 'post' | 'messages' | 'retry'>): express.Router {
   const router = express.Router();
   const userOf = (req: Request): AuthUser => {
     if (!req.user) throw unauthorized();
@@ -57,6 +57,10 @@ export function createThreadsRouter(threads: Pick<Threads, 'create' | 'list' | '
     const body = parse(postMessageSchema, req.body);
     const result = await threads.post(userOf(req), idOf(req), body.content);
     res.status(202).json(result);
+  });
+
+  router.post('/threads/:id/retry', requireRole('operator'), async (req, res) => {
+    res.status(202).json({ run: await threads.retry(userOf(req), idOf(req)) });
   });
 
   return router;

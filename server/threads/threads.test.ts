@@ -225,4 +225,24 @@ describe('threads', () => {
     expect((run.output as { agent: string; routedBy: string }).routedBy).toBe('person');
     expect(all[3]!.runId).toBe(runId);
   });
+
+  it('retry answers again the messages of a run that ended without an answer', async () => {
+    const thread = await create(alice, { pattern: 'router', agents: ['writer', 'researcher'], options: { threshold: 1 } });
+    expect((await request(t.url).post(`/api/threads/${thread.id}/retry`).set(as(alice))).status).toBe(409);
+    const first = await post(alice, thread.id, 'Route my question about tea.');
+    const runId = first.body.run.id as string;
+    await waitFor(async () => (await runOf(alice, runId)).status === 'awaiting_input', { timeoutMs: 60_000 });
+    await request(t.url).post(`/api/runs/${runId}/cancel`).set(as(alice)).expect(200);
+    expect((await request(t.url).post(`/api/threads/${thread.id}/retry`).set(as(bob))).status).toBe(404);
+    const retried = await request(t.url).post(`/api/threads/${thread.id}/retry`).set(as(alice));
+    expect(retried.status, JSON.stringify(retried.body)).toBe(202);
+    const second = retried.body.run.id as string;
+    expect(second).not.toBe(runId);
+    await waitFor(async () => (await runOf(alice, second)).status === 'awaiting_input', { timeoutMs: 60_000 });
+    const all = await messagesOf(alice, thread.id);
+    // The user's message now names the run answering it; each run asked its own question.
+    expect(all[0]!.runId).toBe(second);
+    expect(all.filter((m) => m.kind === 'escalation').map((m) => m.runId)).toEqual([runId, second]);
+    await request(t.url).post(`/api/runs/${second}/cancel`).set(as(alice)).expect(200);
+  });
 });

@@ -40,6 +40,8 @@ export interface Threads extends Part {
   remove(actor: AuthUser, id: string): Promise<void>;
   post(actor: AuthUser, id: string, content: string): Promise<PostResult>;
   messages(actor: AuthUser, id: string, after: number, limit: number): Promise<ThreadMessage[]>;
+  /** Answers again the messages whose run failed or was cancelled without an answer; 409 when there is none. */
+  retry(actor: AuthUser, id: string): Promise<PostResult['run']>;
   /** Answers the waiting messages of a thread if no run is answering it (idempotent; any instance). */
   dispatch(threadId: string): Promise<string | null>;
   /** A run event this instance stored (the queue's sink): a thread's run ended, so its next message is answered. */
@@ -101,9 +103,9 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
   const busy = (status: RunStatus | null) => status !== null && !isFinalStatus(status);
 
   /** With the thread row locked in `client`'s transaction: submits the run answering its waiting messages, if it may. */
-  async function dispatchLocked(client: pg.PoolClient, thread: ThreadRow): Promise<string | null> {
+  async function dispatchLocked(client: pg.PoolClient, thread: ThreadRow, retryOf: string | null = null): Promise<string | null> {
     const threadId = thread.id;
-    if (thread.archived_at || thread.last_user_seq <= thread.dispatched_seq) return null;
+    if (thread.archived_at || (retryOf === null && thread.last_user_seq <= thread.dispatched_seq)) return null;
     if (busy(await activeStatus(thread))) return null;
     const ref = { id: thread.id, throughSeq: thread.last_seq, summaryThrough: thread.summary_through };
     let plan;
@@ -118,7 +120,8 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
       return null;
     }
     // The same key names the same run: a dispatch that dies before its commit is redone without a second run.
-    const { run } = await queue.submitRun(plan, actorOf(thread), { via: 'thread', idempotencyKey: `thread:${thread.id}:${thread.last_seq}` });
+    const key = `thread:${thread.id}:${thread.last_seq}${retryOf ? `:retry:${retryOf}` : ''}`;
+    const { run } = await queue.submitRun(plan, actorOf(thread), { via: 'thread', idempotencyKey: key });
     const notice: ThreadNotice = { threadId, owner: thread.owner, seq: thread.last_seq, runId: run.id };
     // This instance's watchers follow the run before its first token (the worker may claim it now).
     topics.notice(notice);
@@ -164,6 +167,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
     remove: (a, id) => threads.remove(a, id),
     post: (a, id, c) => threads.post(a, id, c),
     messages: (a, id, after, limit) => threads.messages(a, id, after, limit),
+    retry: (a, id) => threads.retry(a, id),
   });
 
   const threads: Threads = {
@@ -245,6 +249,20 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
       if (cancel) await queue.cancel(cancel, actor.username);
       const runId = message.runId ?? (cancel ? await dispatch(id) : null);
       return { message: toMessage({ ...message.row, run_id: runId ?? message.row.run_id }), run: runId ? await runOf(runId) : null, status: runId ? 'answering' : 'queued' };
+    },
+    async retry(actor, id) {
+      await visible(actor, id);
+      const runId = await inTransaction(pool, async (client) => {
+        const thread = await lockThread(client, id);
+        if (!thread) throw new NotFoundError('thread');
+        const previous = thread.active_run_id;
+        const status = await activeStatus(thread);
+        if (!previous || (status !== 'failed' && status !== 'cancelled') || (await answered(client, id, previous))) {
+          throw new ConflictError('nothing to retry: the last answer did not fail');
+        }
+        return dispatchLocked(client, thread, previous);
+      });
+      return runId ? runOf(runId) : null;
     },
     dispatch,
     runEvent(event) {
