@@ -97,13 +97,22 @@ export function splitWindow(newestFirst: readonly ConversationMessage[], budget:
 const label = (m: ConversationMessage) => (m.role === 'user' ? 'User' : m.role === 'assistant' ? 'Assistant' : m.kind === 'escalation' ? 'Question to a person' : 'Note');
 export const transcript = (messages: readonly ConversationMessage[]) => messages.map((m) => `${label(m)}: ${m.content}`).join('\n\n');
 
-/** What an agent reads as its task in a thread: the summary, the recent messages, and what to do. */
+/**
+ * What an agent reads as its task in a thread: the user's newest message(s) first (what
+ * to answer), then the context under a rule: the running summary and the recent messages
+ * before them, oldest first.
+ */
 export function threadTask(summary: string | null, recent: readonly ConversationMessage[]): string {
-  const parts: string[] = [];
-  if (summary) parts.push(`Summary of the earlier conversation:\n${summary}`);
-  parts.push(`Conversation:\n${transcript(recent)}`);
-  parts.push("Reply to the user's latest message.");
-  return parts.join('\n\n');
+  let split = recent.length;
+  while (split > 0 && recent[split - 1]!.role === 'user') split--;
+  const latest = recent.slice(split);
+  const earlier = recent.slice(0, split);
+  const ask = latest.length > 0 ? latest.map((m) => m.content).join('\n\n') : "Continue the conversation: answer the user's last message.";
+  if (!summary && earlier.length === 0) return ask;
+  const context: string[] = [];
+  if (summary) context.push(`Summary of what came before: ${summary}`);
+  if (earlier.length > 0) context.push(transcript(earlier));
+  return `${ask}\n\n---\nEarlier in the conversation (oldest first):\n${context.join('\n\n')}`;
 }
 
 /** The text a run's output becomes as the assistant's message (a router's routed answer, an agent's text). */
