@@ -8,7 +8,7 @@ import { createBrowserRouter, useParams } from 'react-router';
 import { RouterProvider } from 'react-router/dom';
 import { createQueryClient } from '../lib/query.js';
 import { SessionProvider } from '../lib/session.js';
-import { AgentsPage, ApprovalsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage } from './pages.js';
+import { AgentsPage, ApprovalsPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, ThreadPage, ThreadsPage } from './pages.js';
 import { Shell } from './Shell.js';
 
 const RUN_ID = /^[0-9a-fA-F-]{36}$/;
@@ -19,6 +19,12 @@ function RunRoute() {
   return RUN_ID.test(id) ? <RunPage /> : <NotFoundPage />;
 }
 
+function ThreadRoute() {
+  const { id = '' } = useParams();
+  // A new key per thread: the chat's state (draft, live answer) belongs to one conversation.
+  return RUN_ID.test(id) ? <ThreadPage key={id} /> : <NotFoundPage />;
+}
+
 const router = createBrowserRouter([
   {
     element: <Shell />,
@@ -27,6 +33,8 @@ const router = createBrowserRouter([
       { path: 'agents', element: <AgentsPage /> },
       { path: 'runs', element: <RunsPage /> },
       { path: 'runs/:id', element: <RunRoute /> },
+      { path: 'threads', element: <ThreadsPage /> },
+      { path: 'threads/:id', element: <ThreadRoute /> },
       { path: 'approvals', element: <ApprovalsPage /> },
       { path: 'ops', element: <OpsPage /> },
       { path: 'login', element: <LoginPage /> },

@@ -16,13 +16,14 @@ import { useCanDecide } from '../features/approvals/hooks/use-can-decide.js';
 import { useHealth } from '../features/ops/api/get-health.js';
 import { LoginPage } from './pages.js';
 
-type Section = 'agents' | 'runs' | 'approvals' | 'ops' | 'login' | 'other';
+type Section = 'agents' | 'runs' | 'threads' | 'approvals' | 'ops' | 'login' | 'other';
 
 /** Which part of the app a path belongs to, for the navigation's current item. */
 function navSection(pathname: string): Section {
   const path = pathname.replace(/\/+$/, '') || '/';
   if (path === '/' || path === '/agents') return 'agents';
   if (path === '/runs' || path.startsWith('/runs/')) return 'runs';
+  if (path === '/threads' || path.startsWith('/threads/')) return 'threads';
   if (path === '/approvals') return 'approvals';
   if (path === '/ops') return 'ops';
   if (path === '/login') return 'login';
@@ -32,6 +33,7 @@ function navSection(pathname: string): Section {
 const NAV: { to: string; label: string; section: Section }[] = [
   { to: '/agents', label: 'Agents', section: 'agents' },
   { to: '/runs', label: 'Runs', section: 'runs' },
+  { to: '/threads', label: 'Conversations', section: 'threads' },
   { to: '/approvals', label: 'Approvals', section: 'approvals' },
   { to: '/ops', label: 'Operations', section: 'ops' },
 ];

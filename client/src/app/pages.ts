@@ -5,6 +5,8 @@ export const AgentsPage = lazy(() => import('../features/agents/components/Agent
 export const RunsPage = lazy(() => import('../features/runs/components/RunsPage.js'));
 export const RunPage = lazy(() => import('../features/runs/components/RunPage.js'));
 export const ApprovalsPage = lazy(() => import('../features/approvals/components/ApprovalsPage.js'));
+export const ThreadsPage = lazy(() => import('../features/threads/components/ThreadsPage.js'));
+export const ThreadPage = lazy(() => import('../features/threads/components/ThreadPage.js'));
 export const OpsPage = lazy(() => import('../features/ops/components/OpsPage.js'));
 export const LoginPage = lazy(() => import('../features/auth/components/LoginPage.js'));
 export const NotFoundPage = lazy(() => import('./NotFoundPage.js'));
