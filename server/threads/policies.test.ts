@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/protocol.js';
 import type { Thread, ThreadMessage } from '../../shared/threads.js';
 import { createTestDatabase, startTestApp, waitFor, type TestApp } from '../../test/helpers.js';
+import { openSocket, wsUrl } from '../hub/test-client.js';
 
 /**
  * A second message while a run answers, posted concurrently to two instances on one
@@ -122,4 +123,23 @@ describe('thread policies across two instances', () => {
     expect(answering.input).toEqual({ thread: thread.id, throughSeq: 2 });
     expect(all.filter((m) => m.role === 'user').every((m) => m.runId === answering.id)).toBe(true);
   }, 180_000);
+
+  it('the thread topic on one instance carries messages and the run of a post made on the other', async () => {
+    const thread = await create('enqueue');
+    await post(a, thread.id, 'First, on instance A.').expect(202);
+    await settled(thread.id);
+    const socket = await openSocket(wsUrl(b.url));
+    socket.send({ type: 'subscribe', topic: `thread:${thread.id}`, after: 1 });
+    const eventOf = (f: { type: string }) => (f.type === 'event' ? (f as unknown as { event: { type: string; seq: number; runId?: string } }).event : null);
+    await socket.next((f) => eventOf(f)?.type === 'thread.message' && eventOf(f)?.seq === 2, 30_000);
+    const second = await post(a, thread.id, 'Second, also on A.');
+    expect(second.status).toBe(202);
+    const runId = second.body.run.id as string;
+    await socket.next((f) => eventOf(f)?.type === 'thread.message' && eventOf(f)?.seq === 4, 60_000);
+    await socket.next((f) => eventOf(f)?.type === 'run.succeeded' && eventOf(f)?.runId === runId, 60_000);
+    const events = socket.frames.map(eventOf).filter((e) => e !== null);
+    expect(events.filter((e) => e.type === 'thread.message').map((e) => e.seq)).toEqual([2, 3, 4]);
+    expect(events.some((e) => e.type === 'thread.run' && (e as unknown as { data: { runId: string } }).data.runId === runId)).toBe(true);
+    socket.close();
+  }, 120_000);
 });
