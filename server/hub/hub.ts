@@ -85,7 +85,7 @@ export function createHub(deps: HubDeps): Hub {
   // After the LISTEN connection was away every watched run is filled at once, not on the periodic schedule.
   const runs = createRunsTopic({ pool, log, reconcileRuns: () => topics.reconcile(true) });
   const runsSubscribers = runs.subscribers;
-  const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => topics.recheck(conn) });
+  const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => [...topics.recheck(conn), ...providers.flatMap((p) => p.recheck(conn))] });
   const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
   let started = false;

@@ -29,6 +29,8 @@ export interface TopicProvider {
   subscribe(sub: Subscriber, id: string, after: number | undefined): Promise<'subscribed' | 'not_found'>;
   unsubscribe(sub: Subscriber, id: string): void;
   holds(sub: Subscriber, id: string): boolean;
+  /** The subscriber's user changed (role, or deleted): drops what it may no longer see; returns those topics. */
+  recheck(sub: Subscriber): string[];
   count(sub: Subscriber): number;
   removeAll(sub: Subscriber): void;
   /** Whether an event of run `runId` sent by reference is worth reading for this provider. */

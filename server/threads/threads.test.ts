@@ -22,6 +22,7 @@ describe('threads', () => {
   let t: T;
   let alice: Who;
   let bob: Who;
+  let admin: Who;
   const as = (who: Who) => ({ Authorization: `Bearer ${who.token}` });
 
   const messagesOf = async (who: Who, id: string, after = 0): Promise<ThreadMessage[]> => {
@@ -50,7 +51,7 @@ describe('threads', () => {
     t = await startTestApp({
       env: { JWT_SECRET: SECRET, ADMIN_PASSWORD, OFFLINE_MODEL_DELAY_MS: '0', CACHE_TTL: '0', THREAD_CONTEXT_TOKENS: '300', THREAD_SUMMARY_THRESHOLD_TOKENS: '200', THREAD_DISPATCH_INTERVAL_MS: '500' },
     });
-    const admin = await login(t, 'admin', ADMIN_PASSWORD);
+    admin = await login(t, 'admin', ADMIN_PASSWORD);
     for (const name of ['alice', 'bob']) {
       await request(t.url).post('/api/users').set(as(admin)).send({ username: name, password: `${name}-password`, role: 'operator' }).expect(201);
     }
@@ -244,5 +245,23 @@ describe('threads', () => {
     expect(all[0]!.runId).toBe(second);
     expect(all.filter((m) => m.kind === 'escalation').map((m) => m.runId)).toEqual([runId, second]);
     await request(t.url).post(`/api/runs/${second}/cancel`).set(as(alice)).expect(200);
+  });
+
+  it("a deleted user's threads are not a newcomer's of the same name", async () => {
+    await request(t.url).post('/api/users').set(as(admin)).send({ username: 'carol', password: 'carol-password', role: 'operator' }).expect(201);
+    const carol = await login(t, 'carol', 'carol-password');
+    const thread = await create(carol, { agent: 'writer', title: 'Carol only' });
+    expect((await request(t.url).get(`/api/threads/${thread.id}`).set(as(carol))).status).toBe(200);
+    await request(t.url).delete('/api/users/carol').set(as(admin)).expect(204);
+    await request(t.url).post('/api/users').set(as(admin)).send({ username: 'carol', password: 'carol-password-2', role: 'operator' }).expect(201);
+    const newcomer = await login(t, 'carol', 'carol-password-2');
+    expect((await request(t.url).get(`/api/threads/${thread.id}`).set(as(newcomer))).status).toBe(404);
+    expect((await request(t.url).get('/api/threads').set(as(newcomer))).body.threads).toEqual([]);
+    const socket = await openSocket(wsUrl(t.url, '/ws', newcomer.token));
+    socket.send({ type: 'subscribe', topic: `thread:${thread.id}` });
+    expect(await socket.next((f) => f.type === 'error')).toMatchObject({ code: 'not_found' });
+    socket.close();
+    // Admins still see it.
+    expect((await request(t.url).get(`/api/threads/${thread.id}`).set(as(admin))).status).toBe(200);
   });
 });

@@ -4,7 +4,6 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { isFinalStatus, type Run, type RunEvent, type RunStatus } from '../../shared/protocol.js';
 import type { CreateThreadBody, Thread, ThreadMessage, UpdateThreadBody } from '../../shared/threads.js';
-import { canSeeRun } from '../auth/roles.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
@@ -15,7 +14,7 @@ import type { Logger } from '../log.js';
 import { selectRun, selectRunStatus, toRun } from '../queue/reads.js';
 import { createThreadsRouter } from './routes.js';
 import { appendMessage, messagesAfter } from './sql/messages.js';
-import { THREADS_CHANNEL, toMessage, toThread, type ThreadRow } from './sql/rows.js';
+import { canSeeThread, THREADS_CHANNEL, toMessage, toThread, type ThreadRow } from './sql/rows.js';
 import { answered, deleteThread, getThread, insertThread, listThreads, lockThread, markDispatched, markUnanswerable, notifyThread, pendingThreads, threadOfRun, updateThread } from './sql/threads.js';
 import { appendLocked, inTransaction } from './store.js';
 import { createThreadTopics } from './topic.js';
@@ -93,7 +92,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
     if (!UUID.test(id)) throw new NotFoundError('thread');
     const row = await getThread(pool, id);
     // Someone else's thread is indistinguishable from a missing one.
-    if (!row || !canSeeRun(actor, row.owner)) throw new NotFoundError('thread');
+    if (!row || !canSeeThread(actor, row)) throw new NotFoundError('thread');
     return row;
   }
 
@@ -183,7 +182,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
     },
     async list(actor, query) {
       const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-      const rows = await listThreads(pool, { owner: actor.username, archived: query.archived, before, limit: query.limit });
+      const rows = await listThreads(pool, { owner: actor.username, ownerId: actor.id ?? null, archived: query.archived, before, limit: query.limit });
       const page = rows.slice(0, query.limit);
       const last = page[page.length - 1];
       const nextCursor = rows.length > query.limit && last ? Buffer.from(JSON.stringify([last.created_us, last.id])).toString('base64url') : null;

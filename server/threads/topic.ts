@@ -1,11 +1,10 @@
 import type pg from 'pg';
 import type { RunEvent } from '../../shared/protocol.js';
 import type { ThreadEvent } from '../../shared/threads.js';
-import { canSeeRun } from '../auth/roles.js';
 import type { TopicProvider, TopicSubscriber } from '../hub/types.js';
 import type { Logger } from '../log.js';
 import { messagesAfter } from './sql/messages.js';
-import { toMessage } from './sql/rows.js';
+import { canSeeThread, toMessage } from './sql/rows.js';
 import { getThread } from './sql/threads.js';
 import type { ThreadNotice } from './types.js';
 
@@ -13,6 +12,7 @@ const PAGE = 500;
 
 interface Watched {
   owner: string;
+  ownerId: string | null;
   /** Per subscriber: the newest message seq it was sent. */
   subscribers: Map<TopicSubscriber, number>;
   activeRunId: string | null;
@@ -107,11 +107,11 @@ export function createThreadTopics(deps: { pool: pg.Pool; logger: Logger }): Thr
     async subscribe(sub, id, after) {
       const thread = await getThread(pool, id);
       // Someone else's thread is indistinguishable from a missing one.
-      if (!thread || !canSeeRun(sub.user, thread.owner)) return 'not_found';
+      if (!thread || !canSeeThread(sub.user, thread)) return 'not_found';
       if (!sub.open) return 'subscribed';
       let entry = watched.get(id);
       if (!entry) {
-        entry = { owner: thread.owner, subscribers: new Map(), activeRunId: null, chain: Promise.resolve() };
+        entry = { owner: thread.owner, ownerId: thread.owner_id, subscribers: new Map(), activeRunId: null, chain: Promise.resolve() };
         watched.set(id, entry);
       }
       // Without `after`, only what comes next; with it, everything after it first.
@@ -127,6 +127,17 @@ export function createThreadTopics(deps: { pool: pg.Pool; logger: Logger }): Thr
       return 'subscribed';
     },
     unsubscribe: drop,
+    recheck(sub) {
+      const lost: string[] = [];
+      for (const id of [...(bySub.get(sub) ?? [])]) {
+        const entry = watched.get(id);
+        if (entry && !canSeeThread(sub.user, { owner: entry.owner, owner_id: entry.ownerId })) {
+          drop(sub, id);
+          lost.push(topicOf(id));
+        }
+      }
+      return lost;
+    },
     holds: (sub, id) => bySub.get(sub)?.has(id) ?? false,
     count: (sub) => bySub.get(sub)?.size ?? 0,
     removeAll(sub) {

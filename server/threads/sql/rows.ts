@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { AuthUser } from '../../auth/types.js';
 import type { Thread, ThreadMessage, ThreadMessageKind, ThreadMessageRole, ThreadPolicy } from '../../../shared/threads.js';
 
 /** A pool, or a client inside a transaction. */
@@ -75,4 +76,14 @@ export function toMessage(row: MessageRow): ThreadMessage {
     author: row.author,
     createdAt: row.created_at.toISOString(),
   };
+}
+
+/**
+ * Who may see a thread: admins, and its owner by name *and* id. A deleted user's threads
+ * keep their name but lose the id (ON DELETE SET NULL), so an account created later with
+ * the same name does not see them (docs/SECURITY.md, "Deleted users").
+ */
+export function canSeeThread(user: AuthUser, thread: Pick<ThreadRow, 'owner' | 'owner_id'>): boolean {
+  if (user.role === 'admin') return true;
+  return user.username === thread.owner && (thread.owner_id ?? undefined) === user.id;
 }

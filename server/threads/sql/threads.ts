@@ -39,10 +39,11 @@ export async function lockThread(db: Db, id: string): Promise<ThreadRow | null> 
 /** Newest first, keyset-paginated on (created_at, id); one more row than asked says a next page exists. */
 export async function listThreads(
   db: Db,
-  filter: { owner: string; archived?: boolean; before?: { createdAtMicros: string; id: string }; limit: number },
+  filter: { owner: string; ownerId: string | null; archived?: boolean; before?: { createdAtMicros: string; id: string }; limit: number },
 ): Promise<(ThreadRow & { created_us: string })[]> {
-  const values: unknown[] = [filter.owner];
-  const where = ['owner = $1'];
+  const values: unknown[] = [filter.owner, filter.ownerId];
+  // By name and id: a deleted user's threads (owner_id now null) are not a newcomer's of the same name.
+  const where = ['owner = $1', 'owner_id IS NOT DISTINCT FROM $2::uuid'];
   if (filter.archived !== undefined) where.push(filter.archived ? 'archived_at IS NOT NULL' : 'archived_at IS NULL');
   if (filter.before) {
     values.push(filter.before.createdAtMicros, filter.before.id);
