@@ -15,7 +15,7 @@ import { selectRun, selectRunStatus, toRun } from '../queue/reads.js';
 import { createThreadsRouter } from './routes.js';
 import { appendMessage, messagesAfter } from './sql/messages.js';
 import { canSeeThread, THREADS_CHANNEL, toMessage, toThread, type ThreadRow } from './sql/rows.js';
-import { answered, deleteThread, getThread, insertThread, listThreads, lockThread, markDispatched, markUnanswerable, notifyThread, pendingThreads, threadOfRun, updateThread } from './sql/threads.js';
+import { answered, reopenMessage, deleteThread, getThread, insertThread, listThreads, lockThread, markDispatched, markUnanswerable, notifyThread, pendingThreads, threadOfRun, updateThread } from './sql/threads.js';
 import { appendLocked, inTransaction } from './store.js';
 import { createThreadTopics } from './topic.js';
 import type { ThreadNotice, ThreadPlanner, ThreadQueue } from './types.js';
@@ -240,8 +240,11 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
         return { row, runId };
       });
       if (escalated) {
-        await queue.answer(escalated, content, actor.username);
-        return { message: toMessage(message.row), run: await runOf(escalated), status: 'answered_escalation' };
+        if (await queue.answer(escalated, content, actor.username)) return { message: toMessage(message.row), run: await runOf(escalated), status: 'answered_escalation' };
+        // The run stopped waiting meanwhile (cancelled, answered elsewhere): the message is a new turn.
+        await reopenMessage(pool, id, message.row.seq);
+        const runId = await dispatch(id);
+        return { message: toMessage({ ...message.row, run_id: runId }), run: runId ? await runOf(runId) : null, status: runId ? 'answering' : 'queued' };
       }
       // Interrupt: the active run is cancelled; the waiting messages are answered together once it has
       // ended (at once when it was not running yet, otherwise when its end is written).

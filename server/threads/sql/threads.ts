@@ -137,3 +137,13 @@ export async function threadOfRun(db: Db, runId: string): Promise<{ id: string; 
   const { rows } = await db.query<{ id: string; owner: string }>({ name: 'threads_of_run', text: 'SELECT id, owner FROM threads WHERE active_run_id = $1', values: [runId] });
   return rows[0] ?? null;
 }
+
+/** Message `seq` was taken as an escalation's answer but the run no longer waited: it waits for a run again. */
+export async function reopenMessage(db: Db, id: string, seq: number): Promise<void> {
+  await db.query({
+    name: 'threads_reopen_message',
+    text: `WITH t AS (UPDATE threads SET dispatched_seq = $2 - 1, updated_at = now() WHERE id = $1 AND dispatched_seq = $2 RETURNING id)
+           UPDATE thread_messages SET run_id = NULL WHERE thread_id = (SELECT id FROM t) AND seq = $2`,
+    values: [id, seq],
+  });
+}
