@@ -69,11 +69,15 @@ function boundaries() {
     budgets: ['audit', 'auth', 'config', 'lifecycle', 'metrics', 'queue'],
     // The trace view reads runs' events through the queue's reads.
     telemetry: ['auth', 'config', 'lifecycle', 'queue'],
+    // Threads plan runs through agents and submit them through the queue; agents read a
+    // conversation through the Conversations interface they declare (agents/conversation.ts).
+    threads: ['agents', 'audit', 'auth', 'config', 'db', 'domain', 'hub', 'lifecycle', 'queue'],
   };
   const WHY = {
     // Agents import patterns to plan runs; patterns reach agents only through the
     // AgentRunner they declare (server/patterns/types.ts), so the two never form a cycle.
     'patterns>agents': 'patterns must not import server/agents: declare what they need in server/patterns/types.ts',
+    'agents>threads': 'agents must not import server/threads: read conversations through the Conversations interface (server/agents/conversation.ts)',
     http: 'only a part\'s routes.ts (its HTTP edge) imports server/http: throw DomainErrors (server/domain/errors.ts)',
   };
   const folders = Object.keys(MAY_IMPORT);

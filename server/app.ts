@@ -34,6 +34,9 @@ import type { Triggers } from './triggers/types.js';
 import type { Webhooks } from './webhooks/types.js';
 import { createWebhooks } from './webhooks/webhooks.js';
 import { createTelemetry, type Telemetry } from './telemetry/telemetry.js';
+import type { EventSink } from './queue/types.js';
+import { createConversationStore } from './threads/store.js';
+import { createThreads, type Threads } from './threads/threads.js';
 
 export interface AppDeps {
   config: Config;
@@ -64,6 +67,7 @@ export interface App {
   readonly schedules: Schedules;
   readonly telemetry: Telemetry;
   readonly budgets: Budgets;
+  readonly threads: Threads;
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -94,20 +98,31 @@ export function createApp(deps: AppDeps): App {
   const tools = createTools({ config, logger, fromFile: loadCatalogTools(config.agents.file ?? findDefaultAgentsFile()) });
   // Raising a budget resumes the runs parked on it: the queue answers them (it is built below).
   const budgets = createBudgets({ config, logger, pool, metrics, audit, resumeWaiting: (match, by) => queue.resumeBudgetWaits(match, by) });
-  const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry, tracer: telemetry.tracer, captureContent: telemetry.captureContent, budgets });
+  // Thread runs read their conversation through the threads part's store (agents never import threads).
+  const agents = createAgents({ config, logger, pool, metrics, listener, audit, tools: tools.registry, tracer: telemetry.tracer, captureContent: telemetry.captureContent, budgets, conversations: createConversationStore(pool) });
   const connectionLimits = createConnectionLimits(config);
   const hub = createHub({ config, logger, pool, listener, metrics, auth, connectionLimits });
   const webhooks = createWebhooks({ config, logger, pool, metrics });
   // Experiments are runs: the queue executes through the evals planner, which hands every
   // other plan to the agents planner. submitRun is the queue's, built just below.
   const evals = createEvals({ config, logger, pool, audit, wiring: { planner: agents, judge: agents.runner, submitRun: (plan, actor, source) => queue.submitRun(plan, actor, source) } });
-  const queue = createQueue({ config, logger, pool, listener, metrics, planner: evals.planner, sink: hub, instanceId, callbacks: webhooks });
+  // The queue's events go to the hub, and to threads (a thread's run ended: answer its next message).
+  const sink: EventSink = {
+    event(event, owner) {
+      hub.event(event, owner);
+      threads.runEvent(event);
+    },
+    token: (runId, owner, seq, data) => hub.token(runId, owner, seq, data),
+    queueStats: (stats) => hub.queueStats(stats),
+  };
+  const queue = createQueue({ config, logger, pool, listener, metrics, planner: evals.planner, sink, instanceId, callbacks: webhooks });
+  const threads = createThreads({ config, logger, pool, listener, planner: agents, queue, hub });
   const triggers = createTriggers({ logger, pool, planner: agents, submitRun: queue.submitRun, audit, webhooks, metrics });
   const schedules = createSchedules({ config, logger, pool, listener, planner: agents, submitRun: queue.submitRun, audit, metrics });
   // The database first: its first check runs before the others start, and it stops last.
   // Schedules and triggers stop first (no new runs), webhooks after the queue (last callbacks).
   // Telemetry stops last of all: the spans of runs released at shutdown are flushed too.
-  const parts: Part[] = [telemetry, database, audit, auth, tools, budgets, agents, hub, webhooks, evals, queue, triggers, schedules];
+  const parts: Part[] = [telemetry, database, audit, auth, tools, budgets, agents, hub, webhooks, evals, queue, threads, triggers, schedules];
 
   const state: ProbeState = {
     phase: 'starting',
@@ -134,7 +149,7 @@ export function createApp(deps: AppDeps): App {
   };
 
   // Every router under /api, in mounting order; the OpenAPI document describes exactly these.
-  const apiRouters = [agents.router, tools.router, queue.router, hub.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules), budgets.router, telemetry.router];
+  const apiRouters = [agents.router, tools.router, queue.router, hub.router, audit.router, evals.router, webhooks.router, triggerAdminRoutes(triggers), scheduleRoutes(schedules), budgets.router, telemetry.router, threads.router];
   // Routes outside /api that authenticate themselves (POST /hooks/:id); described too.
   const outsideRouters = [hookRoutes(triggers)];
   const docs = createApiDocs({ routers: () => [auth.router, docs.router, ...apiRouters], outside: () => outsideRouters, version: APP_VERSION });
@@ -202,6 +217,7 @@ export function createApp(deps: AppDeps): App {
     schedules,
     telemetry,
     budgets,
+    threads,
     async start() {
       for (const part of parts) {
         if (part.start) {

@@ -13,3 +13,4 @@ export * from './budgets/schema.js';
 export * from './schedules/schema.js';
 export * from './triggers/schema.js';
 export * from './webhooks/schema.js';
+export * from './threads/schema.js';

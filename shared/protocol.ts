@@ -302,8 +302,8 @@ export interface LoginResponse {
 
 // ---------------------------------------------------------------- WebSocket frames
 
-export const TOPIC_PATTERN = /^(runs|queue|run:[0-9a-fA-F-]{36})$/;
-export const topicSchema = z.string().max(100).regex(TOPIC_PATTERN, 'topic must be "runs", "queue" or "run:<id>"');
+export const TOPIC_PATTERN = /^(runs|queue|run:[0-9a-fA-F-]{36}|thread:[0-9a-fA-F-]{36})$/;
+export const topicSchema = z.string().max(100).regex(TOPIC_PATTERN, 'topic must be "runs", "queue", "run:<id>" or "thread:<id>"');
 
 export const clientFrameSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('subscribe'), topic: topicSchema, after: z.number().int().min(0).optional() }),

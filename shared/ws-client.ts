@@ -9,6 +9,7 @@
  * pass `WebSocket` from the `ws` package in Node.
  */
 import type { QueueStatsEvent, RunEvent, ServerFrame } from './protocol.js';
+import type { ThreadEvent } from './threads.js';
 
 /** The part of the WebSocket API this client uses (browser and `ws` both have it). */
 export interface WebSocketLike {
@@ -25,8 +26,10 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export type RunTopic = `run:${string}`;
-export type Topic = RunTopic | 'runs' | 'queue';
-export type TopicEvent<T extends Topic> = T extends 'queue' ? QueueStatsEvent : RunEvent;
+/** A conversation: its messages (resumed by message seq) and its answering run's events. */
+export type ThreadTopic = `thread:${string}`;
+export type Topic = RunTopic | ThreadTopic | 'runs' | 'queue';
+export type TopicEvent<T extends Topic> = T extends 'queue' ? QueueStatsEvent : T extends ThreadTopic ? RunEvent | ThreadEvent : RunEvent;
 
 export interface HubError {
   code: string;
@@ -87,7 +90,7 @@ const SESSION_ENDED = 4401;
 
 interface Subscription {
   topic: Topic;
-  handlers: Set<(event: RunEvent | QueueStatsEvent) => void>;
+  handlers: Set<(event: RunEvent | QueueStatsEvent | ThreadEvent) => void>;
   errorHandlers: Set<(error: HubError) => void>;
   subscribedHandlers: Set<() => void>;
   /** For run topics: the last stored seq handed to handlers. */
@@ -110,6 +113,10 @@ function resolveUrl(url: string, token: string | null | undefined): string {
 
 function isRunTopic(topic: string): topic is RunTopic {
   return topic.startsWith('run:');
+}
+
+function isThreadTopic(topic: string): topic is ThreadTopic {
+  return topic.startsWith('thread:');
 }
 
 export function createWsClient(options: WsClientOptions): WsClient {
@@ -144,15 +151,19 @@ export function createWsClient(options: WsClientOptions): WsClient {
 
   function sendSubscribe(sub: Subscription): void {
     const frame: { type: 'subscribe'; topic: string; after?: number } = { type: 'subscribe', topic: sub.topic };
-    if (isRunTopic(sub.topic) && sub.lastSeq !== undefined) frame.after = sub.lastSeq;
+    if ((isRunTopic(sub.topic) || isThreadTopic(sub.topic)) && sub.lastSeq !== undefined) frame.after = sub.lastSeq;
     send(frame);
   }
 
   function deliver(frame: Extract<ServerFrame, { type: 'event' }>): void {
     const sub = subscriptions.get(frame.topic as Topic);
     if (!sub) return;
-    const event = frame.event;
-    if (isRunTopic(sub.topic) && 'seq' in event) {
+    const event = frame.event as RunEvent | QueueStatsEvent | ThreadEvent;
+    if (isThreadTopic(sub.topic) && event.type === 'thread.message' && 'seq' in event) {
+      // A thread resumes by message seq; its run's events pass through (their seq is the run's).
+      if (sub.lastSeq !== undefined && event.seq <= sub.lastSeq) return;
+      sub.lastSeq = event.seq;
+    } else if (isRunTopic(sub.topic) && 'seq' in event) {
       // Stored events advance the position; a token carries the seq of the last
       // stored event and is stale once a later stored event was seen.
       if (event.type === 'run.token') {
@@ -293,8 +304,8 @@ export function createWsClient(options: WsClientOptions): WsClient {
         subscriptions.set(topic, sub);
       }
       // `after` applies when the topic is first subscribed; later handlers join the live stream.
-      if (isNew && subOptions.after !== undefined && isRunTopic(topic)) sub.lastSeq = subOptions.after;
-      const h = handler as (event: RunEvent | QueueStatsEvent) => void;
+      if (isNew && subOptions.after !== undefined && (isRunTopic(topic) || isThreadTopic(topic))) sub.lastSeq = subOptions.after;
+      const h = handler as (event: RunEvent | QueueStatsEvent | ThreadEvent) => void;
       sub.handlers.add(h);
       if (subOptions.onError) sub.errorHandlers.add(subOptions.onError);
       if (subOptions.onSubscribed) sub.subscribedHandlers.add(subOptions.onSubscribed);

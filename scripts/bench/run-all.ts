@@ -34,6 +34,7 @@ const BENCHES: Bench[] = [
   { name: 'tools', section: 'Tool calls', script: 'scripts/bench/tools.ts' },
   { name: 'agents', section: 'Agent Studio', script: 'scripts/bench/agents-list.ts' },
   { name: 'studio', section: 'Agent Studio', script: 'scripts/bench/studio.ts' },
+  { name: 'threads', section: 'Threads', script: 'scripts/bench/threads.ts' },
   { name: 'bundle', section: 'UI bundle', run: benchBundle },
 ];
 

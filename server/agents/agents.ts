@@ -22,6 +22,8 @@ import { createArgumentValidators } from './loop.js';
 import { createRunner, type Runner } from './runner.js';
 import type { AgentRunner } from '../patterns/types.js';
 import { createAgentStore, type AgentsListener, type AgentStore, type Pin } from './store.js';
+import { executeThreadRun, THREAD_SUMMARIZER, threadRefSchema, threadSummarizerSpec, type Conversations, type ThreadRef } from './conversation.js';
+export type { Conversations, ThreadRef } from './conversation.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { createAgentsRouter } from './routes.js';
 import { contextFromTraceparent, currentTraceparent, inSpan, recordWaits } from './tracing.js';
@@ -40,6 +42,19 @@ export interface Agents extends Part, RunPlanner {
    * its plan; a judge call is a checkpointed step, so a replay reuses its verdict.
    */
   readonly runner: AgentRunner;
+  /**
+   * Plans a run answering a thread (server/threads): the thread's agent or pattern, with a
+   * reference to its messages as input (never the messages themselves).
+   */
+  planThread(spec: ThreadSpec, thread: ThreadRef): Promise<FrozenPlan>;
+}
+
+/** What answers a thread: an agent, or a pattern over agents with its options. */
+export interface ThreadSpec {
+  agent: string | null;
+  pattern: string | null;
+  agents: string[] | null;
+  options: Record<string, unknown> | null;
 }
 
 /** The events that tell what a run waited for between attempts (tracing.ts recordWaits). */
@@ -77,6 +92,8 @@ const planV1Schema = z.object({
 const planV2Schema = planV1Schema.extend({
   agentVersions: z.record(z.string(), z.union([z.number().int().min(1), z.literal('draft')])),
   drafts: z.record(z.string(), z.unknown()),
+  /** A run answering a thread (server/threads): the messages it answers, by reference. */
+  thread: threadRefSchema.optional(),
 });
 export type PlanV1 = z.infer<typeof planV1Schema>;
 export type PlanV2 = z.infer<typeof planV2Schema>;
@@ -105,6 +122,8 @@ export function createAgents(deps: {
   captureContent?: boolean;
   /** Budgets checked around every model call (server/budgets). */
   budgets?: BudgetGate;
+  /** Where thread runs read their conversation (server/threads); without it they fail. */
+  conversations?: Conversations;
 }): Agents {
   const { config, logger, pool, metrics } = deps;
   const file = config.agents.file ?? findDefaultAgentsFile();
@@ -129,7 +148,9 @@ export function createAgents(deps: {
   checkFileTools();
   const store = createAgentStore({ pool, listener: deps.listener, audit: deps.audit, logger: logger.child({ part: 'agents' }), checkTools: checkToolsOf });
   const validatorFor = createArgumentValidators();
-  const runnerFor = (catalog: ReadonlyMap<string, AgentSpec>): Runner => createRunner({ catalog, backend: llm, config, tools: deps.tools, limits, validatorFor, tracer: deps.tracer, captureContent: deps.captureContent, budgets: deps.budgets });
+  // The thread summarizer is built in: runs can call it though the catalog does not list it.
+  const runnable = (catalog: ReadonlyMap<string, AgentSpec>) => (catalog.has(THREAD_SUMMARIZER) ? catalog : new Map([...catalog, [THREAD_SUMMARIZER, threadSummarizerSpec]]));
+  const runnerFor = (catalog: ReadonlyMap<string, AgentSpec>): Runner => createRunner({ catalog: runnable(catalog), backend: llm, config, tools: deps.tools, limits, validatorFor, tracer: deps.tracer, captureContent: deps.captureContent, budgets: deps.budgets });
   const { tracer } = deps;
   const offline = llm.name === 'offline';
   const modelOfSpec = (spec: AgentSpec) => (offline ? 'offline' : spec.model ?? config.openai.model);
@@ -262,15 +283,31 @@ export function createAgents(deps: {
     return { plan: parsed.data, catalog: await catalogOf(parsed.data) };
   }
 
-  async function executePlan(ctx: RunContext, plan: PlanV1, runner: Runner): Promise<{ output: unknown }> {
-    const task = inputText(plan.input);
-    if (plan.agent) {
-      const output = await runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
-      return { output };
-    }
-    const pattern = patterns.get(plan.pattern ?? '');
-    if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
-    const output = await pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
+  /** The smallest recent-message budget among the plan's agents (THREAD_CONTEXT_TOKENS unless an agent says). */
+  function threadBudget(plan: PlanV1, catalog: ReadonlyMap<string, AgentSpec>): number {
+    const names = plan.agent ? [plan.agent] : (plan.agents ?? []);
+    const budgets = names.map((n) => catalog.get(n)?.threadContextTokens ?? config.threads.contextTokens);
+    return budgets.length > 0 ? Math.min(...budgets) : config.threads.contextTokens;
+  }
+
+  async function executePlan(ctx: RunContext, plan: PlanV1 & { thread?: ThreadRef }, catalog: ReadonlyMap<string, AgentSpec>): Promise<{ output: unknown }> {
+    const runner = runnerFor(catalog);
+    const answer = async (task: string): Promise<unknown> => {
+      if (plan.agent) return runner.call(ctx, { key: `agent:${plan.agent}`, agent: plan.agent, prompt: task, meta: { role: 'agent' } });
+      const pattern = patterns.get(plan.pattern ?? '');
+      if (!pattern) throw new RunError('unknown_pattern', `pattern "${plan.pattern}" does not exist`, false);
+      return pattern.run({ ctx, runner, task, agents: plan.agents ?? [], options: plan.options ?? {} });
+    };
+    if (!plan.thread) return { output: await answer(inputText(plan.input)) };
+    if (!deps.conversations) throw new RunError('no_threads', 'this instance was built without conversations', false);
+    const output = await executeThreadRun(ctx, {
+      conversations: deps.conversations,
+      runner,
+      budget: threadBudget(plan, catalog),
+      summaryThreshold: config.threads.summaryThresholdTokens,
+      thread: plan.thread,
+      answer,
+    });
     return { output };
   }
 
@@ -323,11 +360,23 @@ export function createAgents(deps: {
         agentNames: agentNamesOf(plan),
       };
     },
+    async planThread(spec: ThreadSpec, thread: ThreadRef): Promise<FrozenPlan> {
+      const input = { thread: thread.id, throughSeq: thread.throughSeq };
+      const body: CreateRunBody = spec.agent !== null ? { agent: spec.agent, input } : { pattern: spec.pattern ?? '', agents: spec.agents ?? undefined, options: spec.options ?? undefined, input };
+      const { plan, specs } = await planOf(body);
+      return {
+        version: PLAN_VERSION,
+        plan: { ...plan, thread },
+        summary: { agent: spec.agent, pattern: spec.pattern, agents: spec.agents, options: spec.options, input },
+        model: modelOf(plan, specs),
+        offline,
+        agentNames: agentNamesOf(plan),
+      };
+    },
     async execute(ctx: RunContext) {
       const { run } = ctx;
       const { plan, catalog } = await planFromRun(ctx);
-      const runner = runnerFor(catalog);
-      if (!tracer) return executePlan(ctx, plan, runner);
+      if (!tracer) return executePlan(ctx, plan, catalog);
       // Each attempt is a span of the submitting request's trace, wherever it runs.
       const parent = contextFromTraceparent(plan.traceparent);
       await traceWaits(ctx, parent).catch((error: unknown) => logger.debug({ err: error, runId: run.id }, 'could not trace the waits before this attempt'));
@@ -339,7 +388,7 @@ export function createAgents(deps: {
         'agentry.run.attempt': run.attempts,
         'agentry.run.owner': run.owner,
       };
-      return context.with(parent, () => inSpan(tracer, name, attributes, () => executePlan(ctx, plan, runner), SpanKind.INTERNAL));
+      return context.with(parent, () => inSpan(tracer, name, attributes, () => executePlan(ctx, plan, catalog), SpanKind.INTERNAL));
     },
     async start() {
 

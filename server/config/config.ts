@@ -128,6 +128,10 @@ const envSchema = z.object({
   LLM_BREAKER_COOLDOWN_MS: int(100).default(30000),
   OFFLINE_MODEL_DELAY_MS: int(0, 10000).default(15),
 
+  THREAD_CONTEXT_TOKENS: int(100, 1_000_000).default(2000),
+  THREAD_SUMMARY_THRESHOLD_TOKENS: int(50, 1_000_000).default(600),
+  THREAD_DISPATCH_INTERVAL_MS: int(100).default(5000),
+
   WS_MAX_PAYLOAD: int(1024).default(64 * 1024),
   WS_HEARTBEAT_MS: int(100).default(30000),
   WS_MAX_BUFFERED_BYTES: int(1024).default(4 * 1024 * 1024),
@@ -403,6 +407,15 @@ export function buildConfig(env: Env) {
       /** Daily limits of every user / agent that has no row of its own in `budgets` (PUT /api/budgets). */
       userDaily: { usd: env.BUDGET_USER_DAILY_USD ?? null, tokens: env.BUDGET_USER_DAILY_TOKENS ?? null },
       agentDaily: { usd: env.BUDGET_AGENT_DAILY_USD ?? null, tokens: env.BUDGET_AGENT_DAILY_TOKENS ?? null },
+    },
+    /** Conversations (server/threads): what a run sees of its thread, and the dispatcher's backstop. */
+    threads: {
+      /** Recent messages a thread's run sees, in estimated tokens (chars / 4); an agent's `threadContextTokens` overrides it. */
+      contextTokens: env.THREAD_CONTEXT_TOKENS,
+      /** Messages older than the recent window are summarized once they add up to this many estimated tokens. */
+      summaryThresholdTokens: env.THREAD_SUMMARY_THRESHOLD_TOKENS,
+      /** How often each instance looks for waiting messages whose run was never submitted (a crash between the two). */
+      dispatchIntervalMs: env.THREAD_DISPATCH_INTERVAL_MS,
     },
     ws: {
       maxPayload: env.WS_MAX_PAYLOAD,

@@ -24,7 +24,7 @@ import { createStreamRoutes } from './routes.js';
 import { createRunTopics } from './run-topics.js';
 import { createRunsTopic } from './runs-topic.js';
 import { createSessionGuard } from './sessions.js';
-import type { Hub } from './types.js';
+import type { Hub, TopicProvider } from './types.js';
 import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
 export type { Hub } from './types.js';
@@ -77,6 +77,9 @@ export function createHub(deps: HubDeps): Hub {
     clientTracking: false,
   });
   const connections = new Set<Connection>();
+  /** Topics other parts serve (`thread:<id>`), by prefix. */
+  const providers: TopicProvider[] = [];
+  const providerOf = (topic: string) => providers.find((p) => topic.startsWith(`${p.prefix}:`));
   const queueSubscribers = new Set<Connection>();
   const dropped = (reason: string, count: number) => metrics.hubItemsDroppedTotal.inc({ reason }, count);
   const topics = createRunTopics({ pool, logger: log, canSee: canSeeRun, replayHighWaterBytes: Math.floor(config.ws.maxBufferedBytes / 4), onDropped: dropped });
@@ -84,7 +87,7 @@ export function createHub(deps: HubDeps): Hub {
   const runs = createRunsTopic({ pool, log, reconcileRuns: () => topics.reconcile(true) });
   const runsSubscribers = runs.subscribers;
   const streams = createStreamRoutes({ pool, topics, logger: log, heartbeatMs: config.sse.heartbeatMs, stopping: () => stopping || !started });
-  const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => topics.recheck(conn) });
+  const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => [...topics.recheck(conn), ...providers.flatMap((p) => p.recheck(conn))] });
   const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
   let started = false;
@@ -125,10 +128,16 @@ export function createHub(deps: HubDeps): Hub {
   function deliverLocal(event: RunEvent, owner: string): void {
     topics.event(event, owner);
     runs.event(event, owner);
+    for (const p of providers) p.runEvent(event, owner);
+  }
+
+  function deliverToken(event: RunEvent): void {
+    topics.token(event);
+    for (const p of providers) p.runToken(event);
   }
 
   async function deliverByReference(runId: string, seq: number, type: string | undefined): Promise<void> {
-    const wanted = topics.has(runId) || runs.wants(type);
+    const wanted = topics.has(runId) || runs.wants(type) || providers.some((p) => p.wantsRun(runId));
     if (!wanted) return;
     try {
       const found = await selectEvent(pool, runId, seq);
@@ -166,7 +175,7 @@ export function createHub(deps: HubDeps): Hub {
         void deliverByReference(item.r, item.q, item.y);
         break;
       case 't':
-        for (const t of item.t) topics.token({ seq: t.q, runId: item.r, type: 'run.token', data: t.d, at: t.a });
+        for (const t of item.t) deliverToken({ seq: t.q, runId: item.r, type: 'run.token', data: t.d, at: t.a });
         break;
     }
   }
@@ -196,13 +205,15 @@ export function createHub(deps: HubDeps): Hub {
   // ------------------------------------------------------------ subscriptions
 
   function subscriptionCount(conn: Connection): number {
-    return topics.count(conn) + (conn.runs ? 1 : 0) + (conn.queue ? 1 : 0);
+    return topics.count(conn) + (conn.runs ? 1 : 0) + (conn.queue ? 1 : 0) + providers.reduce((n, p) => n + p.count(conn), 0);
   }
 
   /** Whether `conn` already holds `topic` (subscribing again replaces it, so it does not count against the cap). */
   function holds(conn: Connection, topic: string, runId?: string): boolean {
     if (topic === 'runs') return conn.runs;
     if (topic === 'queue') return conn.queue;
+    const provider = providerOf(topic);
+    if (provider) return provider.holds(conn, topic.slice(provider.prefix.length + 1).toLowerCase());
     return runId !== undefined && topics.holds(conn, runId);
   }
 
@@ -224,6 +235,26 @@ export function createHub(deps: HubDeps): Hub {
       }
       conn.sendFrame({ type: 'subscribed', topic });
       if (topic === 'queue' && lastQueueFrame) conn.send(lastQueueFrame);
+      return;
+    }
+    const provider = providerOf(topic);
+    if (provider) {
+      const id = topic.slice(provider.prefix.length + 1).toLowerCase();
+      const name = `${provider.prefix}:${id}`;
+      if (!UUID.test(id)) {
+        conn.error('not_found', `${provider.prefix} not found`, topic);
+        return;
+      }
+      if (overCap(conn, topic)) return;
+      provider
+        .subscribe(conn, id, after)
+        .then((result) => {
+          if (result === 'not_found') conn.error('not_found', `${provider.prefix} not found`, name);
+        })
+        .catch((error: unknown) => {
+          log.warn({ err: error, topic: name }, 'subscribe failed');
+          conn.error('unavailable', `could not read the ${provider.prefix}; try again`, name);
+        });
       return;
     }
     const runId = topic.slice('run:'.length).toLowerCase();
@@ -254,7 +285,9 @@ export function createHub(deps: HubDeps): Hub {
       conn.queue = false;
       queueSubscribers.delete(conn);
     } else {
-      topics.unsubscribe(conn, topic.slice('run:'.length).toLowerCase());
+      const provider = providerOf(topic);
+      if (provider) provider.unsubscribe(conn, topic.slice(provider.prefix.length + 1).toLowerCase());
+      else topics.unsubscribe(conn, topic.slice('run:'.length).toLowerCase());
     }
   }
 
@@ -280,6 +313,7 @@ export function createHub(deps: HubDeps): Hub {
       runsSubscribers.delete(conn);
       queueSubscribers.delete(conn);
       topics.removeAll(conn);
+      for (const p of providers) p.removeAll(conn);
       metrics.wsConnections.set(connections.size);
     });
     if (stopping) {
@@ -472,9 +506,12 @@ export function createHub(deps: HubDeps): Hub {
       deliverLocal(event, owner);
       publisher.publish(eventItem(event, owner));
     },
+    addTopics(provider) {
+      providers.push(provider);
+    },
     token(runId, owner, seq, data) {
       const at = new Date().toISOString();
-      topics.token({ seq, runId, type: 'run.token', data, at });
+      deliverToken({ seq, runId, type: 'run.token', data, at });
       publisher.token(runId, owner, seq, data, at);
     },
     queueStats(stats: QueueStats) {

@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { Router } from 'express';
+import type { RunEvent } from '../../shared/protocol.js';
 import type { Part } from '../lifecycle/part.js';
 import type { EventSink } from '../queue/types.js';
+import type { Subscriber } from './run-topics.js';
 
 /** The WebSocket hub as the rest of the app sees it: a Part and the queue's EventSink. */
 export interface Hub extends Part, EventSink {
@@ -12,4 +14,30 @@ export interface Hub extends Part, EventSink {
   readonly router: Router;
   /** This hub's id in cross-instance notifications. */
   readonly instanceId: string;
+  /** Serves the topics `<prefix>:<uuid>` through `provider` (e.g. server/threads' `thread:<id>`). */
+  addTopics(provider: TopicProvider): void;
+}
+
+export type { Subscriber as TopicSubscriber } from './run-topics.js';
+
+/**
+ * A kind of topic another part serves on the hub's connections (`thread:<id>`): the hub
+ * parses frames, checks sessions and caps, and hands subscriptions over; the provider
+ * authorizes, replays and delivers. It also sees every run event and token this instance
+ * delivers (local or from another instance), to follow the runs its topics are about.
+ */
+export interface TopicProvider {
+  readonly prefix: string;
+  /** Someone else's topic answers exactly like a missing one: `not_found`. Sends `subscribed` itself. */
+  subscribe(sub: Subscriber, id: string, after: number | undefined): Promise<'subscribed' | 'not_found'>;
+  unsubscribe(sub: Subscriber, id: string): void;
+  holds(sub: Subscriber, id: string): boolean;
+  /** The subscriber's user changed (role, or deleted): drops what it may no longer see; returns those topics. */
+  recheck(sub: Subscriber): string[];
+  count(sub: Subscriber): number;
+  removeAll(sub: Subscriber): void;
+  /** Whether an event of run `runId` sent by reference is worth reading for this provider. */
+  wantsRun(runId: string): boolean;
+  runEvent(event: RunEvent, owner: string): void;
+  runToken(event: RunEvent): void;
 }

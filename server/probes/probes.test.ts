@@ -40,7 +40,7 @@ describe('probes', () => {
     expect(res.body.checks.memory).toEqual(expect.objectContaining({ rss: expect.any(Number), heapTotal: expect.any(Number), heapUsed: expect.any(Number), external: expect.any(Number) }));
     expect(res.body.checks.pool).toEqual(expect.objectContaining({ total: expect.any(Number), idle: expect.any(Number), waiting: expect.any(Number), max: expect.any(Number) }));
     // Each part reports under its declared key (docs/API.md): the same keys as before parts declared them.
-    expect(Object.keys(res.body.checks).sort()).toEqual(['agents', 'auth', 'database', 'instance', 'llm', 'memory', 'pool', 'queue', 'schedules', 'tools', 'uptime', 'webhooks', 'websocket']);
+    expect(Object.keys(res.body.checks).sort()).toEqual(['agents', 'auth', 'database', 'instance', 'llm', 'memory', 'pool', 'queue', 'schedules', 'threads', 'tools', 'uptime', 'webhooks', 'websocket']);
   });
 
   it('/metrics exposes the contract families in Prometheus text', async () => {

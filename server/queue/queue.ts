@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type express from 'express';
 import type pg from 'pg';
-import { isFinalStatus, type QueueStats, type RunEvent } from '../../shared/protocol.js';
+import { isFinalStatus, type QueueStats, type RunEvent, type RunStatus } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
 import type { Part } from '../lifecycle/part.js';
@@ -11,7 +11,7 @@ import { createLeasePool } from './lease-pool.js';
 import { resumeBudgetWaits } from './approvals.js';
 import { createRunsRouter } from './routes.js';
 import { createSubmitRun, type SubmitRun } from './submit.js';
-import { getRunStatus } from './sql/control.js';
+import { answerInput, cancelRun, getRunStatus, type ControlResult } from './sql/control.js';
 import { insertRuns, type NewRun } from './sql/insert-runs.js';
 import { sweepExpiredLeases } from './sql/leases.js';
 import { deleteOldRuns, readStats } from './sql/maintenance.js';
@@ -33,6 +33,14 @@ export interface Queue extends Part {
   enqueue(runs: EnqueueRun[]): Promise<RunRow[]>;
   /** Resolves when the run is final, `ms` passed, or `signal` aborted. */
   waitForFinal(runId: string, ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Cancels a run as POST /api/runs/:id/cancel does, without waiting: a queued or waiting
+   * run is `cancelled` now, a running one is asked to stop (`running` is returned). Null
+   * when it was already final or does not exist.
+   */
+  cancel(runId: string, by: string): Promise<RunStatus | null>;
+  /** Answers a run parked awaiting_input as POST /api/runs/:id/input does; false when it no longer waits. */
+  answer(runId: string, answer: unknown, by: string): Promise<boolean>;
   /** The worker (claim loop, heartbeat, drain), exposed for tests. */
   readonly worker: Worker;
   /** Runs one sweep of expired leases now (tests; normally on a timer). */
@@ -325,6 +333,14 @@ export function createQueue(deps: QueueDeps): Queue {
     cancelWaitMs: tuning.cancelWaitMs,
   });
 
+  const publishControl = (row: ControlResult) => {
+    try {
+      sink.event({ seq: row.seq, runId: row.id, type: row.type, data: row.data, at: row.at.toISOString() }, row.owner);
+    } catch {
+      // Live delivery is best effort; the event is stored.
+    }
+  };
+
   return {
     name: 'queue',
     router,
@@ -340,6 +356,20 @@ export function createQueue(deps: QueueDeps): Queue {
       });
       if (resumed > 0) worker.wake();
       return resumed;
+    },
+    async cancel(runId, by) {
+      const result = await cancelRun(pool, runId, by);
+      if (!result) return null;
+      publishControl(result);
+      if (result.status === 'running') worker.cancel(runId);
+      return result.status;
+    },
+    async answer(runId, answer, by) {
+      const result = await answerInput(pool, runId, answer, by);
+      if (!result) return false;
+      publishControl(result);
+      worker.wake();
+      return true;
     },
     waitForFinal: (id, ms, signal) => waitForFinal(id, ms, signal),
     async enqueue(runs) {

@@ -17,3 +17,6 @@ export {
 } from './sql/reads.js';
 export { usageBy, usageByDay, type DailyUsage, type UsageTotals } from './sql/usage.js';
 export { selectRunStates, selectStepTotals, type RunState, type StepTotals } from './sql/run-progress.js';
+/** A run's status (null: no such run), and a stored run as the API shows it (threads answer with the run they started). */
+export { getRun as selectRun, getRunStatus as selectRunStatus } from './sql/control.js';
+export { toRun, type RunRow } from './sql/rows.js';

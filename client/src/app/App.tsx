@@ -8,7 +8,7 @@ import { createBrowserRouter, useParams } from 'react-router';
 import { RouterProvider } from 'react-router/dom';
 import { createQueryClient } from '../lib/query.js';
 import { SessionProvider } from '../lib/session.js';
-import { AgentsPage, AgentStudioPage, ApprovalsPage, DatasetPage, EvalsPage, KeysPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, SchedulesPage, StudioListPage } from './pages.js';
+import { AgentsPage, AgentStudioPage, ApprovalsPage, DatasetPage, EvalsPage, KeysPage, LoginPage, NotFoundPage, OpsPage, RunPage, RunsPage, SchedulesPage, StudioListPage, ThreadPage, ThreadsPage } from './pages.js';
 import { Shell } from './Shell.js';
 
 const RUN_ID = /^[0-9a-fA-F-]{36}$/;
@@ -17,6 +17,12 @@ const RUN_ID = /^[0-9a-fA-F-]{36}$/;
 function RunRoute() {
   const { id = '' } = useParams();
   return RUN_ID.test(id) ? <RunPage /> : <NotFoundPage />;
+}
+
+function ThreadRoute() {
+  const { id = '' } = useParams();
+  // A new key per thread: the chat's state (draft, live answer) belongs to one conversation.
+  return RUN_ID.test(id) ? <ThreadPage key={id} /> : <NotFoundPage />;
 }
 
 const router = createBrowserRouter([
@@ -34,6 +40,8 @@ const router = createBrowserRouter([
       { path: 'evals/:dataset', element: <DatasetPage /> },
       { path: 'runs', element: <RunsPage /> },
       { path: 'runs/:id', element: <RunRoute /> },
+      { path: 'threads', element: <ThreadsPage /> },
+      { path: 'threads/:id', element: <ThreadRoute /> },
       { path: 'approvals', element: <ApprovalsPage /> },
       { path: 'ops', element: <OpsPage /> },
       { path: 'schedules', element: <SchedulesPage /> },

@@ -16,7 +16,7 @@ import { useCanDecide } from '../features/approvals/hooks/use-can-decide.js';
 import { useHealth } from '../features/ops/api/get-health.js';
 import { LoginPage } from './pages.js';
 
-type Section = 'agents' | 'studio' | 'evals' | 'runs' | 'approvals' | 'ops' | 'schedules' | 'keys' | 'login' | 'other';
+type Section = 'agents' | 'studio' | 'evals' | 'runs' | 'threads' | 'approvals' | 'ops' | 'schedules' | 'keys' | 'login' | 'other';
 
 /** Which part of the app a path belongs to, for the navigation's current item. */
 function navSection(pathname: string): Section {
@@ -25,6 +25,7 @@ function navSection(pathname: string): Section {
   if (path === '/studio' || path.startsWith('/studio/')) return 'studio';
   if (path === '/evals' || path.startsWith('/evals/')) return 'evals';
   if (path === '/runs' || path.startsWith('/runs/')) return 'runs';
+  if (path === '/threads' || path.startsWith('/threads/')) return 'threads';
   if (path === '/approvals') return 'approvals';
   if (path === '/ops') return 'ops';
   if (path === '/schedules') return 'schedules';
@@ -38,6 +39,7 @@ const NAV: { to: string; label: string; section: Section; adminOnly?: boolean }[
   { to: '/studio', label: 'Studio', section: 'studio' },
   { to: '/evals', label: 'Evals', section: 'evals' },
   { to: '/runs', label: 'Runs', section: 'runs' },
+  { to: '/threads', label: 'Conversations', section: 'threads' },
   { to: '/approvals', label: 'Approvals', section: 'approvals' },
   { to: '/ops', label: 'Operations', section: 'ops' },
   { to: '/schedules', label: 'Schedules', section: 'schedules', adminOnly: true },

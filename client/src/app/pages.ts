@@ -9,6 +9,8 @@ export const DatasetPage = lazy(() => import('../features/evals/components/Datas
 export const RunsPage = lazy(() => import('../features/runs/components/RunsPage.js'));
 export const RunPage = lazy(() => import('../features/runs/components/RunPage.js'));
 export const ApprovalsPage = lazy(() => import('../features/approvals/components/ApprovalsPage.js'));
+export const ThreadsPage = lazy(() => import('../features/threads/components/ThreadsPage.js'));
+export const ThreadPage = lazy(() => import('../features/threads/components/ThreadPage.js'));
 export const OpsPage = lazy(() => import('../features/ops/components/OpsPage.js'));
 export const SchedulesPage = lazy(() => import('../features/schedules/components/SchedulesPage.js'));
 export const KeysPage = lazy(() => import('../features/keys/components/KeysPage.js'));

@@ -13,3 +13,11 @@ export const runKeys = {
 export const approvalKeys = {
   all: ['approvals'] as const,
 };
+
+/** Conversations: the list, one thread, its messages; thread topic events invalidate them. */
+export const threadKeys = {
+  all: ['threads'] as const,
+  lists: () => [...threadKeys.all, 'list'] as const,
+  detail: (id: string) => [...threadKeys.all, 'detail', id] as const,
+  messages: (id: string) => [...threadKeys.all, 'messages', id] as const,
+};

@@ -1,4 +1,4 @@
-import { useSearchParams } from 'react-router';
+import { Link, useSearchParams } from 'react-router';
 import type { AgentInfo, PatternInfo } from '../../../../../shared/catalog.js';
 import { EmptyState, ErrorBox, PageTitle, Spinner, useDocumentTitle } from '../../../components/ui.js';
 import { useAgents } from '../api/get-agents.js';
@@ -179,6 +179,9 @@ function CatalogCard(props: { name: string; description: string; model?: string;
         <button type="button" className={`btn btn-sm${props.selected ? ' btn-primary' : ''}`} onClick={props.onSelect} aria-pressed={props.selected} aria-label={`${props.kind === 'agent' ? 'Run agent' : 'Use pattern'} ${props.name}`}>
           {props.selected ? 'Selected' : props.kind === 'agent' ? 'Run' : 'Use'}
         </button>
+        <Link className="btn btn-sm" to={`/threads?${props.kind}=${encodeURIComponent(props.name)}`} aria-label={`Start a conversation with ${props.kind} ${props.name}`}>
+          Chat
+        </Link>
       </div>
     </li>
   );
