@@ -307,7 +307,14 @@ export function createQueue(deps: QueueDeps): Queue {
     void worker.heartbeat().catch(() => undefined);
   };
 
-  const submitRun = createSubmitRun({ pool, sink, maxAttempts: config.queue.retryAttempts, wake: () => worker.wake() });
+  const submitter = createSubmitRun({
+    pool,
+    sink,
+    maxAttempts: config.queue.retryAttempts,
+    wake: () => worker.wake(),
+    onBatch: (size) => metrics.queueSubmitBatchSize.observe(size),
+  });
+  const { submitRun } = submitter;
   const router = createRunsRouter({
     config,
     pool,
@@ -377,6 +384,8 @@ export function createQueue(deps: QueueDeps): Queue {
       worker.pause();
     },
     async stop(deadline) {
+      // Submissions already accepted are committed (and answered) before anything closes.
+      await submitter.stop();
       if (phase === 'stopped' || phase === 'idle') {
         phase = 'stopped';
         await leasePool.end().catch(() => undefined);
