@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { RunEvent } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
@@ -73,6 +74,8 @@ export type TokenDropReason = 'held_tokens' | 'late_token';
 const REPLAY_PAGE = 500;
 const MAX_PENDING = 10_000;
 const MAX_HELD_TOKENS = 2_000;
+/** Longest stretch of one turn spent sending merged tokens (see flushMerges). */
+const FLUSH_BUDGET_MS = 2;
 
 /**
  * Per-run ordering and replay. Every instance keeps, per watched run, the last
@@ -191,9 +194,19 @@ export function createRunTopics(deps: {
     emitItem(topic, { event, frame: frameFor(topic, event), stored: false, last: merge.last });
   }
 
+  /**
+   * Sends the turn's merged tokens, within a time budget: past it the remaining
+   * topics wait one more turn (pending I/O, `/live` included, goes first). Safe for
+   * order: a topic's open merge still goes out before its next stored event.
+   */
   function flushMerges(): void {
     mergeFlush = null;
-    for (const topic of [...merging]) flushMerge(topic);
+    const until = performance.now() + FLUSH_BUDGET_MS;
+    for (const topic of merging) {
+      flushMerge(topic);
+      if (performance.now() > until) break;
+    }
+    if (merging.size > 0) mergeFlush ??= setImmediate(flushMerges);
   }
 
   function advance(topic: Topic): void {
