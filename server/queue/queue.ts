@@ -311,6 +311,7 @@ export function createQueue(deps: QueueDeps): Queue {
     pool,
     sink,
     maxAttempts: config.queue.retryAttempts,
+    maxBatch: config.queue.submitBatchMax,
     wake: () => worker.wake(),
     onBatch: (size) => metrics.queueSubmitBatchSize.observe(size),
   });

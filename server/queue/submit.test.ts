@@ -166,6 +166,23 @@ describe('submitRun and the frozen plan', () => {
       for (const r of created) expect(h.sink.of(r.run.id).filter((e) => e.type === 'run.queued')).toHaveLength(1);
     });
 
+    it('SUBMIT_BATCH_MAX=1: every submission its own statement, all created, none batched', async () => {
+      const single = await startQueue(planner, { start: false, env: { SUBMIT_BATCH_MAX: '1' } });
+      try {
+        const plans = await Promise.all(Array.from({ length: 10 }, (_, i) => planOf(`single ${i}`)));
+        const results = await Promise.all(plans.map((p) => single.queue.submitRun(p, admin, { via: 'trigger' })));
+        expect(new Set(results.map((r) => r.run.id)).size).toBe(10);
+        expect(results.every((r) => r.created)).toBe(true);
+        const { values } = await single.metrics.queueSubmitBatchSize.get();
+        expect(values.find((v) => v.metricName === 'queue_submit_batch_size_count')?.value ?? 0).toBe(0);
+        const { rows } = await single.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM run_events WHERE type = 'run.queued' AND seq = 1`);
+        expect(rows[0]!.n).toBe(10);
+      } finally {
+        await single.close();
+        await single.dropDatabase?.();
+      }
+    });
+
     it('stop() commits and answers every submission it accepted before returning', async () => {
       const other = await startQueue(planner, { start: false });
       try {

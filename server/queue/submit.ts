@@ -24,8 +24,6 @@ export interface Submitter {
   stop(): Promise<void>;
 }
 
-/** Rows per INSERT: past this a statement's planning and WAL record stop paying for the saved commit. */
-const MAX_BATCH = 256;
 
 interface Member {
   run: NewRun;
@@ -51,6 +49,8 @@ export function createSubmitRun(deps: {
   pool: pg.Pool;
   sink: EventSink;
   maxAttempts: number;
+  /** Rows per INSERT (SUBMIT_BATCH_MAX); 1 turns coalescing off: each submission its own statement and commit, concurrently. */
+  maxBatch: number;
   wake(): void;
   /** Observes each batch's size (the `queue_submit_batch_size` histogram). */
   onBatch?(size: number): void;
@@ -113,13 +113,13 @@ export function createSubmitRun(deps: {
     settle(batch.leaders, rows, batch.followers);
   }
 
-  /** Up to MAX_BATCH leaders; a member whose (owner, key) a leader already carries follows it. */
+  /** Up to maxBatch leaders; a member whose (owner, key) a leader already carries follows it. */
   function takeBatch(): { leaders: Member[]; followers: Map<Member, Member[]> } {
     const leaders: Member[] = [];
     const followers = new Map<Member, Member[]>();
     const byKey = new Map<string, Member>();
     let i = 0;
-    for (; i < pending.length && leaders.length < MAX_BATCH; i++) {
+    for (; i < pending.length && leaders.length < deps.maxBatch; i++) {
       const m = pending[i]!;
       const key = m.run.idempotencyKey === null ? null : `${m.run.owner}\u0000${m.run.idempotencyKey}`;
       const leader = key === null ? undefined : byKey.get(key);
@@ -192,7 +192,7 @@ export function createSubmitRun(deps: {
 
   const submitRun: SubmitRun = (plan, actor, source) =>
     new Promise<Submitted>((resolve, reject) => {
-      pending.push({
+      const member: Member = {
         run: {
           id: randomUUID(),
           owner: actor.username,
@@ -210,8 +210,13 @@ export function createSubmitRun(deps: {
         source,
         resolve,
         reject,
-      });
-      schedule();
+      };
+      // Coalescing off: every submission its own statement and commit, side by side.
+      if (deps.maxBatch <= 1) track(insertAlone(member, new Map()));
+      else {
+        pending.push(member);
+        schedule();
+      }
     });
 
   return {
