@@ -46,6 +46,8 @@ interface WatchSummary {
   restarts: number;
   expected: number;
   received: number;
+  /** run.token frames that carried them. */
+  tokenFrames: number;
   duplicates: number;
   reordered: number;
   lost: { beforeSubscribe: number; duringSubscribe: number; afterSubscribed: number; unknown: number };
@@ -386,7 +388,7 @@ function details(p: Phase): string {
     `- K = ${fmt(p.k)}${p.cross ? ' (cross-instance)' : ''}: load average before ${p.load}; ${fmt(w.seconds, 1)} s from the first POST to the last run's end; runs ${JSON.stringify(w.statuses)}, \`POST /api/runs\` retried after 503 ${fmt(w.postRetries)} times, subscribe answered an error ${fmt(w.subscribeErrors)} times, steps restarted ${fmt(w.restarts)} times; app log \`${p.logFile}\`` +
     `${p.cross ? `; executed on ${JSON.stringify(w.instances)} (the second instance's own runs are counted too; it runs at most one)` : ''}. ` +
     `Lost tokens by when they were sent: before the subscribe frame left ${fmt(w.lost.beforeSubscribe)}, while it was answered ${fmt(w.lost.duringSubscribe)}, after \`subscribed\` ${fmt(w.lost.afterSubscribed)} (in ${fmt(w.lostRuns)} runs). ` +
-    `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. ` +
+    `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. Tokens received in ${fmt(w.tokenFrames)} \`run.token\` frames (${fmt(w.received / Math.max(1, w.tokenFrames), 2)} per frame). ` +
     `CPU: app ${fmt(p.appCpu, 1)} s${p.cross ? ` + watching instance ${fmt(p.otherAppCpu, 1)} s (RSS ${fmt(p.otherRssMb, 1)} MB)` : ''}, PostgreSQL ${fmt(p.pgCpu, 1)} s, bare SDK ${fmt(p.anchor.cpuSeconds, 1)} s. ` +
     `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle.\n` +
     `  Statements by total time:\n${top}`
