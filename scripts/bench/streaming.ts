@@ -73,7 +73,18 @@ interface AnchorSummary {
   rssMb: number;
 }
 
+/**
+ * The app's own event-loop delay (prom-client's monitorEventLoopDelay; each /metrics
+ * scrape starts a new window): p99 and max in ms since the previous scrape.
+ */
+async function loopDelay(port: number): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99: metric('nodejs_eventloop_lag_p99_seconds'), max: metric('nodejs_eventloop_lag_max_seconds') };
+}
+
 interface Phase {
+  loop: { p99: number; max: number };
   k: number;
   logFile: string;
   cross: boolean;
@@ -252,6 +263,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     const sampler = setInterval(() => {
       apps.forEach((a, i) => void rssMb(a.child.pid!).then((mb) => (peak[i] = Math.max(peak[i]!, mb))));
     }, 100);
+    await loopDelay(app.port);
     const busyProbe = probeLive(app.port, 100);
     const profiler = CPU_PROF ? await inspectorProfiler(inspectPort) : undefined;
     await profiler?.start();
@@ -268,6 +280,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     console.log(`  runs ended: ${JSON.stringify(watch.statuses)}`);
 
     const liveBusy = await busyProbe.stop();
+    const loop = await loopDelay(app.port);
     if (profiler && CPU_PROF) {
       await fs.mkdir(CPU_PROF, { recursive: true });
       await profiler.stop(path.join(CPU_PROF, `streaming-k${k}${cross ? '-cross' : ''}.cpuprofile`));
@@ -308,6 +321,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
 
     const rows = statements.rows.map((r) => ({ calls: Number(r.calls), ms: r.ms, query: r.query.slice(0, 160) }));
     return {
+      loop,
       k,
       logFile,
       cross,
@@ -390,7 +404,7 @@ function details(p: Phase): string {
     `Lost tokens by when they were sent: before the subscribe frame left ${fmt(w.lost.beforeSubscribe)}, while it was answered ${fmt(w.lost.duringSubscribe)}, after \`subscribed\` ${fmt(w.lost.afterSubscribed)} (in ${fmt(w.lostRuns)} runs). ` +
     `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. Tokens received in ${fmt(w.tokenFrames)} \`run.token\` frames (${fmt(w.received / Math.max(1, w.tokenFrames), 2)} per frame). ` +
     `CPU: app ${fmt(p.appCpu, 1)} s${p.cross ? ` + watching instance ${fmt(p.otherAppCpu, 1)} s (RSS ${fmt(p.otherRssMb, 1)} MB)` : ''}, PostgreSQL ${fmt(p.pgCpu, 1)} s, bare SDK ${fmt(p.anchor.cpuSeconds, 1)} s. ` +
-    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle.\n` +
+    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle; the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}.\n` +
     `  Statements by total time:\n${top}`
   );
 }
