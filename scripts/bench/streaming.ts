@@ -83,8 +83,16 @@ async function loopDelay(port: number): Promise<{ p99: number; max: number }> {
   return { p99: metric('nodejs_eventloop_lag_p99_seconds'), max: metric('nodejs_eventloop_lag_max_seconds') };
 }
 
+/** hub_items_dropped_total by reason, as "reason n" pairs (none: empty). */
+async function drops(port: number): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^hub_items_dropped_total\{reason="([^"]+)"\} (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
+}
+
 interface Phase {
   loop: { p99: number; max: number };
+  /** Tokens and events the hub dropped, per instance (the watching one last). */
+  drops: string[];
   k: number;
   logFile: string;
   cross: boolean;
@@ -281,6 +289,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
 
     const liveBusy = await busyProbe.stop();
     const loop = await loopDelay(app.port);
+    const dropped = await Promise.all(apps.map((a) => drops(a.port)));
     if (profiler && CPU_PROF) {
       await fs.mkdir(CPU_PROF, { recursive: true });
       await profiler.stop(path.join(CPU_PROF, `streaming-k${k}${cross ? '-cross' : ''}.cpuprofile`));
@@ -322,6 +331,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     const rows = statements.rows.map((r) => ({ calls: Number(r.calls), ms: r.ms, query: r.query.slice(0, 160) }));
     return {
       loop,
+      drops: dropped,
       k,
       logFile,
       cross,
@@ -404,7 +414,7 @@ function details(p: Phase): string {
     `Lost tokens by when they were sent: before the subscribe frame left ${fmt(w.lost.beforeSubscribe)}, while it was answered ${fmt(w.lost.duringSubscribe)}, after \`subscribed\` ${fmt(w.lost.afterSubscribed)} (in ${fmt(w.lostRuns)} runs). ` +
     `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. Tokens received in ${fmt(w.tokenFrames)} \`run.token\` frames (${fmt(w.received / Math.max(1, w.tokenFrames), 2)} per frame). ` +
     `CPU: app ${fmt(p.appCpu, 1)} s${p.cross ? ` + watching instance ${fmt(p.otherAppCpu, 1)} s (RSS ${fmt(p.otherRssMb, 1)} MB)` : ''}, PostgreSQL ${fmt(p.pgCpu, 1)} s, bare SDK ${fmt(p.anchor.cpuSeconds, 1)} s. ` +
-    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle; the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}.\n` +
+    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle; the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}; \`hub_items_dropped_total\` ${p.drops.map((d, i) => `${i === 0 ? 'running' : 'watching'} instance: ${d || 'none'}`).join('; ')}.\n` +
     `  Statements by total time:\n${top}`
   );
 }
