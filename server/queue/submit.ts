@@ -45,6 +45,16 @@ interface Member {
  * error: when a batch statement fails, its members are inserted again one by one (ids are
  * chosen here, so a retry can never create a second run).
  */
+/**
+ * Whether the database refused the statement for what one of its rows holds: SQLSTATE
+ * classes 22 (data exception, e.g. a \u0000 in JSON), 23 (integrity constraint) and
+ * 54 (program limit, e.g. a value too large). Anything else fails the batch as a whole.
+ */
+function causedByARow(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+}
+
 export function createSubmitRun(deps: {
   pool: pg.Pool;
   sink: EventSink;
@@ -102,11 +112,13 @@ export function createSubmitRun(deps: {
     try {
       rows = await insertRuns(pool, batch.leaders.map((m) => m.run));
     } catch (error) {
-      if (batch.leaders.length === 1) {
-        settleFailed(batch.leaders[0]!, error, batch.followers);
-      } else {
+      if (batch.leaders.length > 1 && causedByARow(error)) {
         // Which member broke the statement is not known: each tries alone, so only it fails.
         track(Promise.all(batch.leaders.map((m) => insertAlone(m, batch.followers))).then(() => undefined));
+      } else {
+        // The database or the pool is the trouble (timeout, connection, shutdown): retrying
+        // each member would only make every caller wait for it again.
+        for (const m of batch.leaders) settleFailed(m, error, batch.followers);
       }
       return;
     }
