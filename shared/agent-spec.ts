@@ -31,6 +31,8 @@ export const agentSpecSchema = z
     tools: z.array(z.string().min(1).max(200)).max(64).optional(),
     /** Model turns before the agent must have answered (tool use); default AGENT_MAX_TURNS. */
     maxTurns: z.number().int().min(1).max(100).optional(),
+    /** In a thread: estimated tokens of recent messages this agent sees (default THREAD_CONTEXT_TOKENS). */
+    threadContextTokens: z.number().int().min(100).max(1_000_000).optional(),
   })
   .strict();
 
@@ -58,7 +60,7 @@ export function checkAgentSpec(raw: unknown): { ok: true; spec: AgentSpec } | { 
   return { ok: false, issues };
 }
 
-const KEY_ORDER = ['name', 'description', 'systemPrompt', 'model', 'temperature', 'maxTokens', 'outputSchema', 'tags', 'tools', 'maxTurns'] as const;
+const KEY_ORDER = ['name', 'description', 'systemPrompt', 'model', 'temperature', 'maxTokens', 'outputSchema', 'tags', 'tools', 'maxTurns', 'threadContextTokens'] as const;
 
 /**
  * One spelling of a spec: fields in a fixed order, empty optional lists dropped. Two

@@ -50,7 +50,9 @@ describe('hub across instances (two apps, one database)', () => {
     const bigOnB = onB.frames.find((f) => f.type === 'event' && f.topic === topic && 'seq' in f.event && f.event.seq === 3);
     expect(((bigOnB as { event: RunEvent }).event.data.output as string).length).toBe(20_000);
     const tokens = onB.frames.flatMap((f) => (f.type === 'event' && f.topic === topic && f.event.type === 'run.token' ? [(f.event as RunEvent).data.delta] : []));
-    expect(tokens).toEqual(Array.from({ length: 20 }, (_, i) => `d${i}`));
+    // Deltas of one turn may arrive merged into one run.token: the text is what counts.
+    expect(tokens.join('')).toBe(Array.from({ length: 20 }, (_, i) => `d${i}`).join(''));
+    expect(tokens.every((t) => typeof t === 'string' && t.length > 0)).toBe(true);
     await onB.next((f) => f.type === 'event' && f.topic === 'runs' && f.event.type === 'run.succeeded');
     expect(onB.frames.filter((f) => f.type === 'event' && f.topic === 'runs').map((f) => (f as { event: RunEvent }).event.type)).toEqual([
       'run.queued',

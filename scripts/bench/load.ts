@@ -74,6 +74,9 @@ async function main(): Promise<void> {
       OFFLINE_MODEL_DELAY_MS: '40',
       MAX_CONCURRENT_JOBS: String(RUNS_EXECUTING),
       MAX_CONNECTIONS: '20',
+      // 1,000 sockets and 50 autocannon connections from one address and one (local) user.
+      MAX_CONNECTIONS_PER_CLIENT: '0',
+      MAX_CONNECTIONS_PER_USER: '0',
     });
     const base = `http://127.0.0.1:${app.port}`;
     try {
@@ -93,7 +96,12 @@ async function main(): Promise<void> {
           for (let i = running; i < RUNS_EXECUTING; i++) await postRun(base, longRun);
           await new Promise((r) => setTimeout(r, 500));
         }
-      })();
+      })().catch((error: unknown) => {
+        // The app died or refused: say why (its own output) instead of only "fetch failed".
+        throw new Error(`keeping ${RUNS_EXECUTING} runs executing failed (app exit code ${String(app.child.exitCode)}): ${String(error)}\n${app.output().slice(-4000)}`);
+      });
+      // Awaited after the measurement; a failure meanwhile must not be an unhandled rejection.
+      keeper.catch(() => undefined);
 
       const clients = startChild(path.join(ROOT, 'scripts/bench/load.ts'), ['clients', `ws://127.0.0.1:${app.port}/ws`, String(WS_CLIENTS), ...runIds.map((id) => `run:${id}`)]);
       await clients.next((m) => 'ready' in m, 120_000);

@@ -19,6 +19,9 @@ try {
     DATABASE_URL: db.url,
     NODE_ENV: 'development',
     OFFLINE_MODEL_DELAY_MS: '0',
+    // 50 autocannon connections from one address and one (local) user.
+    MAX_CONNECTIONS_PER_CLIENT: '0',
+    MAX_CONNECTIONS_PER_USER: '0',
   }, { execArgv: [`--inspect=127.0.0.1:${inspectPort}`] });
   const base = `http://127.0.0.1:${app.port}`;
   const body = JSON.stringify({ agent: 'summarizer', input: 'profile: one short run' });

@@ -30,6 +30,7 @@ const BENCHES: Bench[] = [
   { name: 'ws', section: 'WebSocket hub', script: 'scripts/bench/ws.ts' },
   { name: 'patterns', section: 'Pattern engine', script: 'scripts/bench/patterns.ts' },
   { name: 'load', section: 'Load under pressure', script: 'scripts/bench/load.ts' },
+  { name: 'submit', section: 'Run submission', script: 'scripts/bench/submit.ts' },
   { name: 'streaming', section: 'Streaming', script: 'scripts/bench/streaming.ts' },
   { name: 'tools', section: 'Tool calls', script: 'scripts/bench/tools.ts' },
   { name: 'agents', section: 'Agent Studio', script: 'scripts/bench/agents-list.ts' },

@@ -81,6 +81,7 @@ function onFrame(w: Watch, raw: string): void {
   if (frame.type !== 'event' || !frame.event) return;
   const { type, data } = frame.event;
   if (type === 'run.token') {
+    tokenFrames++;
     for (const { index, sentAt } of parseStamps(String(data.delta ?? ''))) {
       w.firstTokenAt ??= now;
       addDelay(now - sentAt);
@@ -119,6 +120,9 @@ function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** run.token frames received (a frame carries one or more tokens: the server merges a turn's deltas). */
+let tokenFrames = 0;
 
 function summary(): Record<string, unknown> {
   const sorted = delays.slice(0, delayCount).sort();
@@ -161,6 +165,7 @@ function summary(): Record<string, unknown> {
     restarts,
     expected,
     received,
+    tokenFrames,
     duplicates,
     reordered,
     lost,

@@ -46,6 +46,8 @@ interface WatchSummary {
   restarts: number;
   expected: number;
   received: number;
+  /** run.token frames that carried them. */
+  tokenFrames: number;
   duplicates: number;
   reordered: number;
   lost: { beforeSubscribe: number; duringSubscribe: number; afterSubscribed: number; unknown: number };
@@ -71,7 +73,26 @@ interface AnchorSummary {
   rssMb: number;
 }
 
+/**
+ * The app's own event-loop delay (prom-client's monitorEventLoopDelay; each /metrics
+ * scrape starts a new window): p99 and max in ms since the previous scrape.
+ */
+async function loopDelay(port: number): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99: metric('nodejs_eventloop_lag_p99_seconds'), max: metric('nodejs_eventloop_lag_max_seconds') };
+}
+
+/** hub_items_dropped_total by reason, as "reason n" pairs (none: empty). */
+async function drops(port: number): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^hub_items_dropped_total\{reason="([^"]+)"\} (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
+}
+
 interface Phase {
+  loop: { p99: number; max: number };
+  /** Tokens and events the hub dropped, per instance (the watching one last). */
+  drops: string[];
   k: number;
   logFile: string;
   cross: boolean;
@@ -250,6 +271,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     const sampler = setInterval(() => {
       apps.forEach((a, i) => void rssMb(a.child.pid!).then((mb) => (peak[i] = Math.max(peak[i]!, mb))));
     }, 100);
+    await loopDelay(app.port);
     const busyProbe = probeLive(app.port, 100);
     const profiler = CPU_PROF ? await inspectorProfiler(inspectPort) : undefined;
     await profiler?.start();
@@ -266,6 +288,8 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     console.log(`  runs ended: ${JSON.stringify(watch.statuses)}`);
 
     const liveBusy = await busyProbe.stop();
+    const loop = await loopDelay(app.port);
+    const dropped = await Promise.all(apps.map((a) => drops(a.port)));
     if (profiler && CPU_PROF) {
       await fs.mkdir(CPU_PROF, { recursive: true });
       await profiler.stop(path.join(CPU_PROF, `streaming-k${k}${cross ? '-cross' : ''}.cpuprofile`));
@@ -306,6 +330,8 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
 
     const rows = statements.rows.map((r) => ({ calls: Number(r.calls), ms: r.ms, query: r.query.slice(0, 160) }));
     return {
+      loop,
+      drops: dropped,
       k,
       logFile,
       cross,
@@ -386,9 +412,9 @@ function details(p: Phase): string {
     `- K = ${fmt(p.k)}${p.cross ? ' (cross-instance)' : ''}: load average before ${p.load}; ${fmt(w.seconds, 1)} s from the first POST to the last run's end; runs ${JSON.stringify(w.statuses)}, \`POST /api/runs\` retried after 503 ${fmt(w.postRetries)} times, subscribe answered an error ${fmt(w.subscribeErrors)} times, steps restarted ${fmt(w.restarts)} times; app log \`${p.logFile}\`` +
     `${p.cross ? `; executed on ${JSON.stringify(w.instances)} (the second instance's own runs are counted too; it runs at most one)` : ''}. ` +
     `Lost tokens by when they were sent: before the subscribe frame left ${fmt(w.lost.beforeSubscribe)}, while it was answered ${fmt(w.lost.duringSubscribe)}, after \`subscribed\` ${fmt(w.lost.afterSubscribed)} (in ${fmt(w.lostRuns)} runs). ` +
-    `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. ` +
+    `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. Tokens received in ${fmt(w.tokenFrames)} \`run.token\` frames (${fmt(w.received / Math.max(1, w.tokenFrames), 2)} per frame). ` +
     `CPU: app ${fmt(p.appCpu, 1)} s${p.cross ? ` + watching instance ${fmt(p.otherAppCpu, 1)} s (RSS ${fmt(p.otherRssMb, 1)} MB)` : ''}, PostgreSQL ${fmt(p.pgCpu, 1)} s, bare SDK ${fmt(p.anchor.cpuSeconds, 1)} s. ` +
-    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle.\n` +
+    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle; the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}; \`hub_items_dropped_total\` ${p.drops.map((d, i) => `${i === 0 ? 'running' : 'watching'} instance: ${d || 'none'}`).join('; ')}.\n` +
     `  Statements by total time:\n${top}`
   );
 }

@@ -102,6 +102,7 @@ const envSchema = z.object({
   JOB_RETRY_BASE_MS: int(10).default(1000),
   JOB_LEASE_MS: int(1000).default(15000),
   JOB_POLL_INTERVAL_MS: int(50).default(2000),
+  SUBMIT_BATCH_MAX: int(1, 1000).default(256),
   RUN_RETENTION_DAYS: int(1).default(30),
 
   AGENTS_FILE: optionalString,
@@ -345,6 +346,8 @@ export function buildConfig(env: Env) {
       leaseMs: env.JOB_LEASE_MS,
       pollIntervalMs: env.JOB_POLL_INTERVAL_MS,
       retentionDays: env.RUN_RETENTION_DAYS,
+      /** Most runs one INSERT (one commit) creates for concurrent submissions; 1 turns coalescing off. */
+      submitBatchMax: env.SUBMIT_BATCH_MAX,
     },
     /** Inbound webhooks (triggers), outbound webhooks (run callbacks), schedules. */
     hooks: {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { clientFrameSchema, WS_CLOSE, type ClientFrame, type ServerFrame } from '../../shared/protocol.js';
@@ -36,10 +37,26 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const corked = new Set<Connection>();
 let uncorkScheduled = false;
 
+/**
+ * Uncorking is one writev per socket, tens of microseconds each in a VM: for
+ * thousands of sockets in one turn that is a turn long enough to hold up every
+ * HTTP request (`/live` p99, BENCHMARKS.md). Past this budget the rest are
+ * uncorked in the next turn, after pending I/O; a socket stays corked meanwhile,
+ * so its frames keep their order and its later frames join the same write.
+ */
+export const UNCORK_BUDGET_MS = 2;
+
 function uncorkAll(): void {
   uncorkScheduled = false;
-  for (const conn of corked) conn.uncork();
-  corked.clear();
+  const until = performance.now() + UNCORK_BUDGET_MS;
+  for (const conn of corked) {
+    conn.uncork();
+    if (performance.now() > until) break;
+  }
+  if (corked.size > 0 && !uncorkScheduled) {
+    uncorkScheduled = true;
+    setImmediate(uncorkAll);
+  }
 }
 
 /** The net.Socket under a ws WebSocket: ws does not expose it, but this is the socket handed to handleUpgrade. */

@@ -65,9 +65,9 @@ describe('run topics: reconcile does not overtake late notifications', () => {
     topics.token({ seq: started.seq, runId, type: 'run.token', data: { delta: 'a' }, at: finished.at });
     topics.token({ seq: started.seq, runId, type: 'run.token', data: { delta: 'b' }, at: finished.at });
     topics.event(finished, 'admin');
+    // Both deltas came in one turn: one run.token, sent before the stored event that follows them.
     expect(who.events.map((e) => [e.type, e.data.delta])).toEqual([
-      ['run.token', 'a'],
-      ['run.token', 'b'],
+      ['run.token', 'ab'],
       ['run.step.finished', undefined],
     ]);
     expect(dropped).toEqual([]);
@@ -77,7 +77,7 @@ describe('run topics: reconcile does not overtake late notifications', () => {
     await topics.reconcile();
     await topics.reconcile();
     await topics.filled(runId);
-    expect(who.events.map((e) => e.seq)).toEqual([started.seq, started.seq, finished.seq, lost.seq]);
+    expect(who.events.map((e) => e.seq)).toEqual([started.seq, finished.seq, lost.seq]);
 
     // A token older than what was delivered is counted, not dropped silently.
     topics.token({ seq: started.seq, runId, type: 'run.token', data: { delta: 'c' }, at: finished.at });
@@ -122,9 +122,48 @@ describe('run topics: reconcile does not overtake late notifications', () => {
     const finished = await appendEvent(db.pool, runId, 'run.step.finished');
     topics.event(finished, 'admin');
     const show = (e: RunEvent) => (e.type === 'run.token' ? String(e.data.delta) : e.seq);
-    expect(joining.events.map(show)).toEqual([queued.seq, started.seq, 'a', 'b', 'c', 'd', finished.seq]);
+    // The text so far as one delta; 'c' was part of it, so its live frame is not sent again.
+    expect(joining.events.map(show)).toEqual([queued.seq, started.seq, 'abc', 'd', finished.seq]);
     expect(resuming.events.map(show)).toEqual(['c', 'd', finished.seq]);
     topics.removeAll(joining);
     topics.removeAll(resuming);
+  });
+
+  it("merges a turn's deltas of one step into one run.token; turns, steps and stored events split them", async () => {
+    const topics = createRunTopics({ pool: db.pool, logger: createLogger({ level: 'silent' }), canSee: () => true, replayHighWaterBytes: 1 << 20 });
+    const runId = await insertRun(db.pool, 'admin');
+    const started = await appendEvent(db.pool, runId, 'run.step.started');
+    const who = subscriber();
+    expect(await topics.subscribe(who, runId, undefined, () => undefined)).toBe('subscribed');
+    const token = (delta: string, index = 0, seq = started.seq) => topics.token({ seq, runId, type: 'run.token', data: { index, delta }, at: started.at });
+    const nextTurn = () => new Promise((r) => setImmediate(r));
+    const show = (e: RunEvent) => (e.type === 'run.token' ? `${String(e.data.index)}:${String(e.data.delta)}` : e.seq);
+
+    token('a');
+    token('b');
+    token('c');
+    // Nothing leaves before the turn ends, then the three deltas leave as one frame.
+    expect(who.events).toEqual([]);
+    await nextTurn();
+    expect(who.events.map(show)).toEqual(['0:abc']);
+    expect(who.events[0]).toMatchObject({ seq: started.seq, runId, type: 'run.token' });
+
+    token('d');
+    await nextTurn();
+    token('e');
+    token('f', 1);
+    await nextTurn();
+    expect(who.events.map(show)).toEqual(['0:abc', '0:d', '0:e', '1:f']);
+
+    // A stored event in the same turn comes after the tokens before it and before those after it.
+    const finished = await appendEvent(db.pool, runId, 'run.step.finished');
+    token('g', 1);
+    token('h', 1);
+    topics.event(finished, 'admin');
+    token('i', 1, finished.seq);
+    token('j', 1, finished.seq);
+    await nextTurn();
+    expect(who.events.map(show).slice(4)).toEqual(['1:gh', finished.seq, '1:ij']);
+    topics.removeAll(who);
   });
 });

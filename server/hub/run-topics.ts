@@ -1,9 +1,10 @@
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { RunEvent } from '../../shared/protocol.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Logger } from '../log.js';
 import { selectEventsAfter, selectRunHead, selectRunHeads } from '../queue/reads.js';
-import { createStepTexts } from './step-text.js';
+import { createStepTexts, type NumberedToken } from './step-text.js';
 
 /** What run topics need from a connection. */
 export interface Subscriber {
@@ -20,6 +21,15 @@ interface Item {
   event: RunEvent;
   frame: Buffer;
   stored: boolean;
+  /** Tokens: the run's number (step-text.ts) of the last token the delta carries; absent when unnumbered. */
+  last?: number;
+}
+
+/** Consecutive text deltas of one step, received in one event-loop turn, leaving as one `run.token`. */
+interface Merge {
+  event: RunEvent;
+  deltas: string[];
+  last: number | undefined;
 }
 
 interface RunSub {
@@ -51,6 +61,8 @@ interface Topic {
   fillLoop: Promise<void> | undefined;
   /** runs.last_seq as the previous reconcile saw it. */
   seenHead: number;
+  /** This turn's tokens, not sent yet. */
+  merge: Merge | null;
 }
 
 export type SubscribeResult = 'subscribed' | 'not_found' | 'cancelled';
@@ -62,6 +74,8 @@ export type TokenDropReason = 'held_tokens' | 'late_token';
 const REPLAY_PAGE = 500;
 const MAX_PENDING = 10_000;
 const MAX_HELD_TOKENS = 2_000;
+/** Longest stretch of one turn spent sending merged tokens (see flushMerges). */
+const FLUSH_BUDGET_MS = 2;
 
 /**
  * Per-run ordering and replay. Every instance keeps, per watched run, the last
@@ -87,6 +101,10 @@ export function createRunTopics(deps: {
   /** Each token's number within its run (step-text.ts), to skip what a joining subscriber already got. */
   const tokenNumbers = new WeakMap<RunEvent, number>();
 
+  /** Topics with tokens merged this turn; sent in one pass after it. */
+  const merging = new Set<Topic>();
+  let mergeFlush: NodeJS.Immediate | null = null;
+
   function frameFor(topic: Topic, event: RunEvent): Buffer {
     return Buffer.from(JSON.stringify({ type: 'event', topic: topic.name, event }));
   }
@@ -95,19 +113,100 @@ export function createRunTopics(deps: {
     if (item.stored) {
       if (item.event.seq <= sub.lastSeq) return;
       sub.lastSeq = item.event.seq;
-    } else if (item.event.seq < sub.lastSeq || (tokenNumbers.get(item.event) ?? Infinity) < sub.tokenFloor) {
+    } else if (item.event.seq < sub.lastSeq || (item.last ?? Infinity) < sub.tokenFloor) {
+      // A merged token is never split by the floor: subscribe flushes the open merge before
+      // taking the step's text, so the text covers every token already merged.
       return;
     }
     sub.who.send(item.frame);
   }
 
-  function emit(topic: Topic, event: RunEvent, stored: boolean): void {
-    if (topic.subs.size === 0) return;
-    const item: Item = { event, frame: frameFor(topic, event), stored };
+  function emitItem(topic: Topic, item: Item): void {
     for (const sub of topic.subs) {
       if (sub.live) deliverTo(sub, item);
       else sub.buffer.push(item);
     }
+  }
+
+  function emit(topic: Topic, event: RunEvent, stored: boolean): void {
+    // This turn's tokens come before whatever follows them.
+    if (topic.merge) flushMerge(topic);
+    if (topic.subs.size === 0) return;
+    emitItem(topic, { event, frame: frameFor(topic, event), stored });
+  }
+
+  const deltaOf = (event: RunEvent): string | undefined => {
+    const delta = (event.data as { delta?: unknown }).delta;
+    return typeof delta === 'string' ? delta : undefined;
+  };
+
+  function withDelta(event: RunEvent, delta: string): RunEvent {
+    return { ...event, data: { ...event.data, delta } };
+  }
+
+  /** Whether `token` continues `merge`: same stored seq, same step, the next token number, nothing but a delta. */
+  function continues(merge: Merge, token: RunEvent, n: number | undefined): boolean {
+    const a = merge.event.data;
+    const b = token.data;
+    return (
+      token.seq === merge.event.seq &&
+      a.index === b.index &&
+      a.key === b.key &&
+      (merge.last === undefined ? n === undefined : n === merge.last + 1) &&
+      Object.keys(b).every((k) => k === 'index' || k === 'key' || k === 'delta')
+    );
+  }
+
+  /**
+   * Tokens are not sent one frame each: the deltas a run's step produces in one
+   * event-loop turn (a burst the model SDK parsed from one read, or one NOTIFY's
+   * batch from another instance) leave as one `run.token` whose delta is their
+   * text, at the end of the turn or before the run's next stored event. Fewer
+   * frames, JSON encodings and writes under load; nothing waits past the turn.
+   */
+  function emitToken(topic: Topic, token: RunEvent): void {
+    if (topic.subs.size === 0) return;
+    const n = tokenNumbers.get(token);
+    const delta = deltaOf(token);
+    const open = topic.merge;
+    if (open && delta !== undefined && continues(open, token, n)) {
+      open.deltas.push(delta);
+      open.last = n;
+      return;
+    }
+    if (open) flushMerge(topic);
+    if (delta === undefined) {
+      emitItem(topic, { event: token, frame: frameFor(topic, token), stored: false, last: n });
+      return;
+    }
+    topic.merge = { event: token, deltas: [delta], last: n };
+    merging.add(topic);
+    mergeFlush ??= setImmediate(flushMerges);
+  }
+
+  function flushMerge(topic: Topic): void {
+    const merge = topic.merge;
+    if (!merge) return;
+    topic.merge = null;
+    merging.delete(topic);
+    if (topic.subs.size === 0) return;
+    const event = merge.deltas.length > 1 ? withDelta(merge.event, merge.deltas.join('')) : merge.event;
+    emitItem(topic, { event, frame: frameFor(topic, event), stored: false, last: merge.last });
+  }
+
+  /**
+   * Sends the turn's merged tokens, within a time budget: past it the remaining
+   * topics wait one more turn (pending I/O, `/live` included, goes first). Safe for
+   * order: a topic's open merge still goes out before its next stored event.
+   */
+  function flushMerges(): void {
+    mergeFlush = null;
+    const until = performance.now() + FLUSH_BUDGET_MS;
+    for (const topic of merging) {
+      flushMerge(topic);
+      if (performance.now() > until) break;
+    }
+    if (merging.size > 0) mergeFlush ??= setImmediate(flushMerges);
   }
 
   function advance(topic: Topic): void {
@@ -147,7 +246,7 @@ export function createRunTopics(deps: {
       return;
     }
     if (topic.lastSeq !== null && token.seq === topic.lastSeq) {
-      emit(topic, token, false);
+      emitToken(topic, token);
       return;
     }
     if (topic.heldTokens.length < MAX_HELD_TOKENS) topic.heldTokens.push(token);
@@ -200,6 +299,28 @@ export function createRunTopics(deps: {
     });
   }
 
+  /** The step's text so far as few `run.token` events as its steps allow (usually one). */
+  function mergeTokens(tokens: readonly NumberedToken[]): RunEvent[] {
+    const out: RunEvent[] = [];
+    let merge: Merge | null = null;
+    const close = () => {
+      if (merge) out.push(merge.deltas.length > 1 ? withDelta(merge.event, merge.deltas.join('')) : merge.event);
+    };
+    for (const { n, event } of tokens) {
+      const delta = deltaOf(event);
+      if (merge && delta !== undefined && continues(merge, event, n)) {
+        merge.deltas.push(delta);
+        merge.last = n;
+        continue;
+      }
+      close();
+      merge = delta === undefined ? null : { event, deltas: [delta], last: n };
+      if (!merge) out.push(event);
+    }
+    close();
+    return out;
+  }
+
   function getTopic(runId: string): Topic {
     const topic = topics.get(runId);
     if (topic) return topic;
@@ -216,6 +337,7 @@ export function createRunTopics(deps: {
       fillTarget: 0,
       fillLoop: undefined,
       seenHead: 0,
+      merge: null,
     };
     created.ready = selectRunHead(pool, runId).then(
       (head) => {
@@ -319,9 +441,11 @@ export function createRunTopics(deps: {
         sub.lastSeq = cursor;
         // The running step's text so far, when this subscriber cannot have any of it:
         // it had not seen the step's start (`after` below it). Then the live tokens, minus those.
+        // This turn's merged tokens go out first (into this subscriber's buffer), so they count as sent.
+        flushMerge(topic);
         const step = steps.get(runId);
         if (step && !step.truncated && step.seq === cursor && after < step.seq && step.tokens.length > 0) {
-          for (const token of step.tokens) who.send(frameFor(topic, token.event));
+          for (const event of mergeTokens(step.tokens)) who.send(frameFor(topic, event));
           sub.tokenFloor = step.tokens[step.tokens.length - 1]!.n + 1;
         }
       }

@@ -60,6 +60,12 @@ export function createMetrics() {
     help: 'Run attempts scheduled for retry',
     registers: [registry],
   });
+  const queueSubmitBatchSize = new client.Histogram({
+    name: 'queue_submit_batch_size',
+    help: 'Runs inserted per statement by submitRun (concurrent submissions share one statement and one commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
   const wsConnections = new client.Gauge({
     name: 'ws_connections',
     help: 'Open WebSocket connections on this instance',
@@ -171,6 +177,7 @@ export function createMetrics() {
     jobDuration,
     jobsCompletedTotal,
     jobRetriesTotal,
+    queueSubmitBatchSize,
     wsConnections,
     wsMessagesSentTotal,
     wsSlowConsumersDroppedTotal,

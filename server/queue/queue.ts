@@ -320,7 +320,16 @@ export function createQueue(deps: QueueDeps): Queue {
     void worker.heartbeat().catch(() => undefined);
   };
 
-  const submitRun = createSubmitRun({ pool, sink, maxAttempts: config.queue.retryAttempts, wake: () => worker.wake(), callbacks: deps.callbacks });
+  const submitter = createSubmitRun({
+    pool,
+    sink,
+    maxAttempts: config.queue.retryAttempts,
+    maxBatch: config.queue.submitBatchMax,
+    wake: () => worker.wake(),
+    onBatch: (size) => metrics.queueSubmitBatchSize.observe(size),
+    callbacks: deps.callbacks,
+  });
+  const { submitRun } = submitter;
   const router = createRunsRouter({
     config,
     pool,
@@ -423,6 +432,8 @@ export function createQueue(deps: QueueDeps): Queue {
       worker.pause();
     },
     async stop(deadline) {
+      // Submissions already accepted are committed (and answered) before anything closes.
+      await submitter.stop();
       if (phase === 'stopped' || phase === 'idle') {
         phase = 'stopped';
         await leasePool.end().catch(() => undefined);

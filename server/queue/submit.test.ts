@@ -79,4 +79,132 @@ describe('submitRun and the frozen plan', () => {
     const { rows } = await h.db.pool.query('SELECT plan, plan_version FROM runs WHERE id = $1', [id]);
     expect(rows[0]).toEqual({ plan: { agent: null, pattern: 'debate', agents: ['a', 'b'], options: { rounds: 2 }, input: 'topic' }, plan_version: 1 });
   });
+
+  describe('concurrent submissions share one statement and one commit', () => {
+    const batches = async () => {
+      const { values } = await h.metrics.queueSubmitBatchSize.get();
+      const of = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+      return { count: of('queue_submit_batch_size_count'), sum: of('queue_submit_batch_size_sum') };
+    };
+    const planOf = (input: string): Promise<FrozenPlan> => planner.plan({ agent: 'echo', input }, admin);
+
+    it('twenty submissions in one turn: one INSERT, twenty distinct runs, each with run.queued at seq 1', async () => {
+      const before = await batches();
+      const plans = await Promise.all(Array.from({ length: 20 }, (_, i) => planOf(`batch ${i}`)));
+      const results = await Promise.all(plans.map((p, i) => h.queue.submitRun(p, admin, { via: 'trigger', priority: i % 3 })));
+      const after = await batches();
+      expect(after.count - before.count).toBe(1);
+      expect(after.sum - before.sum).toBe(20);
+      const ids = results.map((r) => r.run.id);
+      expect(new Set(ids).size).toBe(20);
+      results.forEach((r, i) => {
+        expect(r.created).toBe(true);
+        // Each caller gets its own row, not a neighbour's.
+        expect(r.run).toMatchObject({ input: `batch ${i}`, priority: i % 3, status: 'queued' });
+        expect(h.sink.of(r.run.id).find((e) => e.type === 'run.queued')).toMatchObject({ seq: 1, data: { priority: i % 3 } });
+      });
+      const { rows } = await h.db.pool.query<{ run_id: string; seq: number }>(
+        `SELECT run_id, seq FROM run_events WHERE type = 'run.queued' AND run_id = ANY($1::uuid[])`,
+        [ids],
+      );
+      expect(rows.map((r) => r.run_id).sort()).toEqual([...ids].sort());
+      expect(rows.every((r) => r.seq === 1)).toBe(true);
+      for (const id of ids) await waitFor(() => seen.get(id), { what: `batched run ${id} executed`, timeoutMs: 60_000 });
+    });
+
+    it('one idempotency key repeated within a batch names one run; another owner gets its own', async () => {
+      const key = randomUUID();
+      const plan = await planOf('same key');
+      const alice = { username: 'alice', role: 'operator' as const };
+      const before = await batches();
+      const results = await Promise.all([
+        h.queue.submitRun(plan, admin, { via: 'http', idempotencyKey: key }),
+        h.queue.submitRun(plan, admin, { via: 'http', idempotencyKey: key }),
+        h.queue.submitRun(plan, admin, { via: 'http', idempotencyKey: key, awaitFinish: true }),
+        h.queue.submitRun(plan, alice, { via: 'http', idempotencyKey: key }),
+        h.queue.submitRun(plan, admin, { via: 'http' }),
+      ]);
+      expect((await batches()).count - before.count).toBe(1);
+      const [a, b, c, other, unkeyed] = results;
+      expect(a!.created).toBe(true);
+      expect(b).toMatchObject({ created: false, run: { id: a!.run.id } });
+      expect(c).toMatchObject({ created: false, run: { id: a!.run.id } });
+      expect(other).toMatchObject({ created: true, run: { owner: 'alice' } });
+      expect(other!.run.id).not.toBe(a!.run.id);
+      expect(unkeyed!.created).toBe(true);
+      const { rows } = await h.db.pool.query('SELECT owner, finish_waiters FROM runs WHERE idempotency_key = $1 ORDER BY owner', [key]);
+      expect(rows).toEqual([
+        { owner: 'admin', finish_waiters: true },
+        { owner: 'alice', finish_waiters: false },
+      ]);
+    });
+
+    it('a member the database refuses fails alone; the others of its batch are created', async () => {
+      // jsonb refuses \u0000: a real statement error raised by one row of the batch.
+      const bad = await planOf('nul \u0000 inside');
+      const key = randomUUID();
+      const settled = await Promise.allSettled([
+        h.queue.submitRun(await planOf('good 1'), admin, { via: 'trigger' }),
+        h.queue.submitRun(bad, admin, { via: 'trigger', idempotencyKey: key }),
+        h.queue.submitRun(await planOf('good 2'), admin, { via: 'trigger' }),
+        // Same key as the refused one but a plan the database takes: it decides for itself.
+        h.queue.submitRun(await planOf('good 3'), admin, { via: 'trigger', idempotencyKey: key }),
+      ]);
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: '22P05' } });
+      const created = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      expect(created.map((r) => [r.created, r.run.input])).toEqual([
+        [true, 'good 1'],
+        [true, 'good 2'],
+        [true, 'good 3'],
+      ]);
+      const { rows } = await h.db.pool.query<{ input: string }>('SELECT input FROM runs WHERE id = ANY($1::uuid[]) OR idempotency_key = $2', [
+        created.map((r) => r.run.id),
+        key,
+      ]);
+      expect(rows.map((r) => r.input).sort()).toEqual(['good 1', 'good 2', 'good 3']);
+      for (const r of created) expect(h.sink.of(r.run.id).filter((e) => e.type === 'run.queued')).toHaveLength(1);
+    });
+
+    it('SUBMIT_BATCH_MAX=1: every submission its own statement, all created, none batched', async () => {
+      const single = await startQueue(planner, { start: false, env: { SUBMIT_BATCH_MAX: '1' } });
+      try {
+        const plans = await Promise.all(Array.from({ length: 10 }, (_, i) => planOf(`single ${i}`)));
+        const results = await Promise.all(plans.map((p) => single.queue.submitRun(p, admin, { via: 'trigger' })));
+        expect(new Set(results.map((r) => r.run.id)).size).toBe(10);
+        expect(results.every((r) => r.created)).toBe(true);
+        const { values } = await single.metrics.queueSubmitBatchSize.get();
+        expect(values.find((v) => v.metricName === 'queue_submit_batch_size_count')?.value ?? 0).toBe(0);
+        const { rows } = await single.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM run_events WHERE type = 'run.queued' AND seq = 1`);
+        expect(rows[0]!.n).toBe(10);
+      } finally {
+        await single.close();
+        await single.dropDatabase?.();
+      }
+    });
+
+    it('stop() commits and answers every submission it accepted before returning', async () => {
+      const other = await startQueue(planner, { start: false });
+      try {
+        const key = randomUUID();
+        const plans = await Promise.all(Array.from({ length: 300 }, (_, i) => planOf(`drain ${i}`)));
+        const done: boolean[] = [];
+        const submissions = plans.map((p, i) => {
+          const promise = other.queue.submitRun(p, admin, { via: 'trigger', idempotencyKey: i % 100 === 0 ? key : null });
+          void promise.then(() => (done[i] = true));
+          return promise;
+        });
+        await other.queue.stop?.(AbortSignal.timeout(60_000));
+        // Settled by the time stop() returned, not merely later.
+        expect(done.filter(Boolean)).toHaveLength(300);
+        const results = await Promise.all(submissions);
+        expect(results.filter((r) => r.created)).toHaveLength(298);
+        const { rows } = await other.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM runs');
+        expect(rows[0]!.n).toBe(298);
+      } finally {
+        await other.close();
+        await other.dropDatabase?.();
+      }
+    });
+  });
 });
