@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/types.js';
 import { requireRole } from '../auth/roles.js';
 import type { Config } from '../config/config.js';
 import { parse, unauthorized } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 import type { Logger } from '../log.js';
 import { usageByDay } from '../queue/reads.js';
 import type { ResumeWaiting } from './budgets.js';
@@ -88,6 +89,34 @@ export function createBudgetsRouter(deps: { pool: pg.Pool; audit: AuditLog; defa
     const bar = (u: (typeof byAgent)[number]): SpendDay => ({ day: u.day, key: u.key ?? '(none)', costUsd: u.costUsd, tokens: u.promptTokens + u.completionTokens, steps: u.steps });
     res.json({ since: since.toISOString(), days: query.days, byAgent: byAgent.map(bar), byUser: byUser.map(bar) });
   });
+
+  describeRoutes(router, [
+    {
+      method: 'get',
+      path: '/budgets',
+      tags: ['budgets'],
+      roles: [],
+      summary: "Daily budgets with today's spend and reservations (stored ones, and subjects on a default limit)",
+      responses: { 200: { description: '{day, defaults, budgets}' }, 403: { description: 'not an admin' } },
+    },
+    {
+      method: 'put',
+      path: '/budgets',
+      tags: ['budgets'],
+      roles: [],
+      summary: "Set a user's or an agent's daily limits (both null: back to the default); a raise resumes the runs waiting on it",
+      body: putBudgetSchema,
+      responses: { 200: { description: '{budget, resumed}' }, 403: { description: 'not an admin' } },
+    },
+    {
+      method: 'get',
+      path: '/budgets/spend',
+      tags: ['budgets'],
+      summary: 'Spend per day, per agent and per user (your own runs unless admin)',
+      query: spendQuerySchema,
+      responses: { 200: { description: '{since, days, byAgent, byUser}' } },
+    },
+  ]);
 
   return router;
 }

@@ -1,11 +1,14 @@
 import express from 'express';
 import type pg from 'pg';
+import { z } from 'zod';
 import { canSeeRun } from '../auth/roles.js';
 import { notFound, unauthorized } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { selectEventsAfter, selectRunHead } from '../queue/reads.js';
 import { assembleTrace } from './trace-view.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** `:id` of a run; anything else is answered 404 (it names no run). No /i flag: JSON Schema patterns carry none. */
+export const traceRunParam = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/);
 /** A run's events read for its waterfall at most (a run past it shows its first ones). */
 const MAX_EVENTS = 20_000;
 
@@ -15,13 +18,24 @@ export function createTraceRouter(deps: { pool: pg.Pool }): express.Router {
   router.get('/runs/:id/trace', async (req, res) => {
     const user = req.user;
     if (!user) throw unauthorized();
-    const id = String(req.params.id);
-    if (!UUID.test(id)) throw notFound('run');
+    const parsed = traceRunParam.safeParse(req.params.id);
+    if (!parsed.success) throw notFound('run');
+    const id = parsed.data;
     const head = await selectRunHead(deps.pool, id);
     // Someone else's run is indistinguishable from a missing one.
     if (!head || !canSeeRun(user, head.owner)) throw notFound('run');
     const events = await selectEventsAfter(deps.pool, id, 0, null, MAX_EVENTS);
     res.json({ trace: assembleTrace(id, events) });
   });
+  describeRoutes(router, [
+    {
+      method: 'get',
+      path: '/runs/:id/trace',
+      tags: ['runs'],
+      summary: "The run's trace as a waterfall of spans, built from its stored events",
+      params: z.object({ id: traceRunParam }),
+      responses: { 200: { description: '{trace}' }, 404: { description: 'no such run, or not yours' } },
+    },
+  ]);
   return router;
 }
