@@ -6,6 +6,7 @@ import { requireRole } from '../auth/roles.js';
 import type { Config } from '../config/config.js';
 import { parse, unauthorized } from '../http/errors.js';
 import type { Logger } from '../log.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { usageByDay } from '../queue/reads.js';
 import type { ResumeWaiting } from './budgets.js';
 import { budgetDay, deleteBudget, listBudgets, selectLedger, upsertBudget } from './sql/ledger.js';
@@ -88,6 +89,12 @@ export function createBudgetsRouter(deps: { pool: pg.Pool; audit: AuditLog; defa
     const bar = (u: (typeof byAgent)[number]): SpendDay => ({ day: u.day, key: u.key ?? '(none)', costUsd: u.costUsd, tokens: u.promptTokens + u.completionTokens, steps: u.steps });
     res.json({ since: since.toISOString(), days: query.days, byAgent: byAgent.map(bar), byUser: byUser.map(bar) });
   });
+
+  describeRoutes(router, [
+    { method: 'get', path: '/budgets', tags: ['budgets'], roles: [], summary: "Daily budgets with today's spend (stored ones, and subjects on a default limit)", responses: { 200: { description: '`{day, defaults, budgets: [BudgetView]}`' } } },
+    { method: 'put', path: '/budgets', tags: ['budgets'], roles: [], summary: 'Set (or, with both limits null, remove) a user or agent budget', body: putBudgetSchema, responses: { 200: { description: '`{budget, resumed}`' } } },
+    { method: 'get', path: '/budgets/spend', tags: ['budgets'], summary: 'Spend per day by agent and by user (admins: everyone; others: their own runs)', query: spendQuerySchema, responses: { 200: { description: '`{since, days, byAgent, byUser}`' } } },
+  ]);
 
   return router;
 }

@@ -24,6 +24,7 @@ import { createStreamRoutes } from './routes.js';
 import { createRunTopics } from './run-topics.js';
 import { createRunsTopic } from './runs-topic.js';
 import { createSessionGuard } from './sessions.js';
+import { createSseStreams } from './sse.js';
 import type { Hub, TopicProvider } from './types.js';
 import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
@@ -86,7 +87,8 @@ export function createHub(deps: HubDeps): Hub {
   // After the LISTEN connection was away every watched run is filled at once, not on the periodic schedule.
   const runs = createRunsTopic({ pool, log, reconcileRuns: () => topics.reconcile(true) });
   const runsSubscribers = runs.subscribers;
-  const streams = createStreamRoutes({ pool, topics, logger: log, heartbeatMs: config.sse.heartbeatMs, stopping: () => stopping || !started });
+  const streams = createSseStreams({ logger: log, heartbeatMs: config.sse.heartbeatMs, stopping: () => stopping || !started });
+  const router = createStreamRoutes({ pool, topics, streams });
   const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => [...topics.recheck(conn), ...providers.flatMap((p) => p.recheck(conn))] });
   const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
@@ -442,7 +444,17 @@ export function createHub(deps: HubDeps): Hub {
       });
     },
     connectionCount: () => connections.size,
-    router: streams.router,
+    router,
+    streamTopic(prefix) {
+      // Looked up per request: a provider registers after the hub is created.
+      const provider = () => providers.find((p) => p.prefix === prefix);
+      return streams.handler({
+        what: prefix,
+        subscribe: async (who, id, after) => (await provider()?.subscribe(who, id, after)) ?? 'not_found',
+        unsubscribe: (who, id) => provider()?.unsubscribe(who, id),
+        cursorOf: (event) => provider()?.cursorOf(event),
+      });
+    },
     async start() {
       if (started) return;
       started = true;

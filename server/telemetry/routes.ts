@@ -1,7 +1,9 @@
 import express from 'express';
 import type pg from 'pg';
+import { z } from 'zod';
 import { canSeeRun } from '../auth/roles.js';
 import { notFound, unauthorized } from '../http/errors.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { selectEventsAfter, selectRunHead } from '../queue/reads.js';
 import { assembleTrace } from './trace-view.js';
 
@@ -23,5 +25,15 @@ export function createTraceRouter(deps: { pool: pg.Pool }): express.Router {
     const events = await selectEventsAfter(deps.pool, id, 0, null, MAX_EVENTS);
     res.json({ trace: assembleTrace(id, events) });
   });
+  describeRoutes(router, [
+    {
+      method: 'get',
+      path: '/runs/:id/trace',
+      tags: ['runs'],
+      summary: "A run's trace waterfall, assembled from its stored events",
+      params: z.object({ id: z.uuid() }),
+      responses: { 200: { description: '`{trace}`' }, 404: { description: 'no such run, or not yours' } },
+    },
+  ]);
   return router;
 }

@@ -72,7 +72,7 @@ const FINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']);
  * messages are answered together when the active run ends (on the instance that wrote
  * its end, or by any instance's periodic backstop after a crash).
  */
-export function createThreads(deps: { config: Config; logger: Logger; pool: pg.Pool; listener: Listener; planner: ThreadPlanner; queue: ThreadQueue; hub?: Pick<Hub, 'addTopics'> }): Threads {
+export function createThreads(deps: { config: Config; logger: Logger; pool: pg.Pool; listener: Listener; planner: ThreadPlanner; queue: ThreadQueue; hub?: Pick<Hub, 'addTopics' | 'streamTopic'> }): Threads {
   const { config, pool, listener, planner, queue } = deps;
   const log = deps.logger.child({ part: 'threads' });
   const topics = createThreadTopics({ pool, logger: log });
@@ -167,7 +167,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
     post: (a, id, c) => threads.post(a, id, c),
     messages: (a, id, after, limit) => threads.messages(a, id, after, limit),
     retry: (a, id) => threads.retry(a, id),
-  });
+  }, deps.hub?.streamTopic('thread'));
 
   const threads: Threads = {
     name: 'threads',
