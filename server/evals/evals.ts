@@ -19,6 +19,7 @@ import type { CreateRunBody } from '../../shared/protocol.js';
 import type { AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
+import { withTransaction } from '../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
@@ -95,20 +96,6 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
     });
   }
 
-  async function inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
 
   const actorOf = (user: AuthUser) => ({ username: user.username, ...(user.id ? { id: user.id } : {}) });
 
@@ -158,7 +145,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
     async createDataset(actor, body) {
       checkCases(body.cases, 'cases');
       const id = randomUUID();
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         if (!(await insertDataset(client, { id, name: body.name, description: body.description, target: body.target, createdBy: actor.username }))) {
           throw new ConflictError(`a dataset named "${body.name}" already exists`);
         }
@@ -170,7 +157,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
     },
     async addCases(actor, idOrName, body) {
       checkCases(body.cases, 'cases');
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         // The row lock orders concurrent additions: each appends after the other's last index.
         const dataset = await findDataset(client, idOrName, true);
         if (!dataset) throw new NotFoundError(`dataset "${idOrName}"`);
@@ -259,7 +246,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
         await deleteExperiment(pool, id).catch((e: unknown) => logger.warn({ err: e, experimentId: id }, 'could not remove an experiment whose run was refused'));
         throw error;
       }
-      await inTransaction(async (client) => {
+      await withTransaction(pool, async (client) => {
         await setExperimentRun(client, id, runId);
         await audit.record(client, {
           actor: actorOf(actor),
