@@ -2,17 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type express from 'express';
 import type pg from 'pg';
 import type {
-  AddCasesBody,
   CaseResult,
-  Comparison,
-  CreateDatasetBody,
-  CreateExperimentBody,
   Dataset,
   EvalCase,
   EvalCaseInput,
   Experiment,
   ExperimentSummary,
-  ListExperimentsQuery,
 } from '../../shared/evals.js';
 import { MAX_CASES_PER_DATASET } from '../../shared/evals.js';
 import type { CreateRunBody } from '../../shared/protocol.js';
@@ -27,12 +22,12 @@ import { selectRunStates } from '../queue/reads.js';
 import type { FrozenPlan, RunPlanner } from '../queue/types.js';
 import { createExperimentRunner } from './experiment-run.js';
 import { schemaValidator } from './judgement.js';
-import { createEvalsRouter } from './routes.js';
+import { createEvalsRouter, type EvalsService } from './routes.js';
 import { findDataset, insertCases, insertDataset, listCases, listDatasets } from './sql/datasets.js';
 import { deleteExperiment, findExperiment, insertExperiment, listExperiments, listResults, setExperimentRun, type StoredSummary } from './sql/experiments.js';
 import { EXPERIMENT_PLAN_VERSION, isExperimentPlan, type EvalsWiring, type ExperimentPlan } from './types.js';
 
-export interface Evals extends Part {
+export interface Evals extends Part, EvalsService {
   /** Mounted under /api: /datasets…, /experiments… (docs/API.md, "Evaluations"). */
   readonly router: express.Router;
   /**
@@ -40,14 +35,6 @@ export interface Evals extends Part {
    * planner it wraps (plan() is the agents planner's: experiments are not created by POST /api/runs).
    */
   readonly planner: RunPlanner;
-  createDataset(actor: AuthUser, body: CreateDatasetBody): Promise<Dataset & { cases: EvalCase[] }>;
-  addCases(actor: AuthUser, dataset: string, body: AddCasesBody): Promise<EvalCase[]>;
-  listDatasets(): Promise<Dataset[]>;
-  getDataset(idOrName: string): Promise<Dataset & { cases: EvalCase[] }>;
-  createExperiment(actor: AuthUser, body: CreateExperimentBody): Promise<ExperimentSummary>;
-  listExperiments(query: ListExperimentsQuery): Promise<ExperimentSummary[]>;
-  getExperiment(id: string): Promise<Experiment>;
-  compare(a: string, b: string): Promise<Comparison>;
 }
 
 /**
