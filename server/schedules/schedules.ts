@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Schedule } from '../../shared/hooks.js';
+import { hookTarget, type Schedule } from '../../shared/hooks.js';
 import type { AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
@@ -65,10 +65,7 @@ function toSchedule(row: ScheduleRow): Schedule {
     owner: row.owner,
     cron: row.cron,
     timezone: row.timezone,
-    agent: row.request.agent ?? null,
-    pattern: row.request.pattern ?? null,
-    agents: row.request.agents ?? null,
-    options: row.request.options ?? null,
+    ...hookTarget(row.request),
     input: row.request.input,
     missedPolicy: row.missed_policy,
     enabled: row.enabled,

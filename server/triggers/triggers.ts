@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { CreateRunBody } from '../../shared/protocol.js';
-import type { Trigger } from '../../shared/hooks.js';
+import { hookTarget, type Trigger } from '../../shared/hooks.js';
 import type { AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import { withTransaction } from '../db/transaction.js';
@@ -36,10 +36,7 @@ function toTrigger(row: TriggerRow): Trigger {
     name: row.name,
     owner: row.owner,
     scheme: row.scheme,
-    agent: row.target.agent ?? null,
-    pattern: row.target.pattern ?? null,
-    agents: row.target.agents ?? null,
-    options: row.target.options ?? null,
+    ...hookTarget(row.target),
     inputTemplate: row.input_template,
     callbackUrl: row.callback_url,
     enabled: row.enabled,
