@@ -5,10 +5,7 @@ import type pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
 import { canSeeRun } from '../auth/roles.js';
-// auth should expose its session notifications as a function (auth.onSessionChange); until then the
-// hub listens on auth's channel by name. Left as is while server/auth/* is being reworked.
-// eslint-disable-next-line no-restricted-imports
-import { SESSION_CHANNEL } from '../auth/sql.js';
+import { listenSessionChanges } from '../auth/session-notices.js';
 import type { Auth, SocketSession } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
@@ -462,7 +459,7 @@ export function createHub(deps: HubDeps): Hub {
       unlisten = listener.listen(HUB_CHANNEL, onNotification);
       sessions.start();
       runs.start();
-      unlistenSessions = listener.listen(SESSION_CHANNEL, (payload) => {
+      unlistenSessions = listenSessionChanges(listener, (payload) => {
         sessions.onNotification(payload);
         // SSE streams of that user or key end; a reconnect is authenticated afresh.
         let u: unknown;
