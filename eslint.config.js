@@ -60,7 +60,7 @@ function boundaries() {
     agents: ['audit', 'budgets', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue', 'tools'],
     // Evals never import agents: app.ts hands them the agents planner and runner through the
     // interfaces the queue (RunPlanner) and patterns (AgentRunner) declare.
-    evals: ['audit', 'auth', 'config', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue'],
+    evals: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'patterns', 'queue'],
     // Outbound callbacks read final runs through queue/reads.ts; the queue knows them only as RunCallbacks.
     webhooks: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue'],
     triggers: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics', 'queue', 'webhooks'],

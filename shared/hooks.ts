@@ -123,3 +123,8 @@ export interface Schedule {
   /** Newest first; only in GET /api/schedules/:id. */
   recentFires?: ScheduleFire[];
 }
+
+/** What a trigger or schedule runs, as its API object shows it: null where the stored request leaves it out. */
+export function hookTarget(target: { agent?: string; pattern?: string; agents?: string[]; options?: Record<string, unknown> }): Pick<Trigger & Schedule, 'agent' | 'pattern' | 'agents' | 'options'> {
+  return { agent: target.agent ?? null, pattern: target.pattern ?? null, agents: target.agents ?? null, options: target.options ?? null };
+}

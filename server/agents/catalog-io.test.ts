@@ -15,11 +15,12 @@ import { findDefaultAgentsFile, loadCatalog } from './catalog.js';
  * database seed the catalog once.
  */
 
-const LAUNCHER = path.resolve('server/agents/run-cli.mjs');
+const LAUNCHER = path.resolve('scripts/run-ts-cli.mjs');
+const CLI = 'server/agents/cli.ts';
 
 function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LAUNCHER, ...args], {
+    const child = spawn(process.execPath, [LAUNCHER, CLI, ...args], {
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

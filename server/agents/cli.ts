@@ -16,6 +16,7 @@ import { createAudit } from '../audit/audit.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { openDatabase } from '../db/database.js';
 import { DomainError } from '../domain/errors.js';
+import { runCli } from '../lifecycle/cli.js';
 import { createLogger } from '../log.js';
 import { createTools } from '../tools/tools.js';
 import { CatalogError, findDefaultAgentsFile, loadCatalog, loadCatalogTools } from './catalog.js';
@@ -83,22 +84,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      if (error.message) process.stderr.write(`error: ${error.message}\n`);
-      process.stderr.write(`${USAGE}\n`);
-      process.exitCode = 2;
-    } else if (error instanceof CatalogError || error instanceof ConfigError || error instanceof DomainError) {
-      const issues = error instanceof DomainError && Array.isArray(error.details) ? (error.details as { path: string; message: string }[]) : [];
-      process.stderr.write(`error: ${error.message}\n${issues.slice(1).map((i) => `  ${i.path}: ${i.message}\n`).join('')}`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`error: ${(error as Error)?.message ?? String(error)}\n`);
-      process.exitCode = 1;
-    }
-  },
-);
+runCli(main, (error) => {
+  if (error instanceof UsageError) return { code: 2, message: `${error.message ? `error: ${error.message}\n` : ''}${USAGE}\n` };
+  if (error instanceof CatalogError || error instanceof ConfigError || error instanceof DomainError) {
+    const issues = error instanceof DomainError && Array.isArray(error.details) ? (error.details as { path: string; message: string }[]) : [];
+    return { code: 1, message: `error: ${error.message}\n${issues.slice(1).map((i) => `  ${i.path}: ${i.message}\n`).join('')}` };
+  }
+  return undefined;
+});

@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import type pg from 'pg';
 import { checkAgentSpec, sameSpec, type AgentSpec, type SpecIssue } from '../../shared/agent-spec.js';
 import type { AuditLog } from '../audit/types.js';
+import { withTransaction } from '../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import * as sql from './sql/agents.js';
@@ -135,20 +136,6 @@ export function createAgentStore(deps: {
     void reload('*').catch(() => undefined);
   };
 
-  async function tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
 
   function check(raw: unknown): AgentSpec {
     const result = checkAgentSpec(raw);
@@ -278,7 +265,7 @@ export function createAgentStore(deps: {
 
     async create(raw, actor, note = null) {
       const spec = check(raw);
-      await tx(async (client) => {
+      await withTransaction(pool, async (client) => {
         if (await sql.lockAgent(client, spec.name)) throw new ConflictError(`agent "${spec.name}" already exists`);
         try {
           await sql.insertAgent(client, spec, actor.username, note);
@@ -295,7 +282,7 @@ export function createAgentStore(deps: {
     async saveDraft(name, raw, revision, actor) {
       const spec = check(raw);
       if (spec.name !== name) throw issuesError([{ path: 'name', message: `must stay "${name}" (an agent cannot be renamed)` }]);
-      await tx(async (client) => {
+      await withTransaction(pool, async (client) => {
         const row = await mustLock(client, name);
         notArchived(row, 'edit it');
         const saved = await sql.saveDraft(client, name, spec, revision);
@@ -309,7 +296,7 @@ export function createAgentStore(deps: {
     },
 
     async publish(name, actor, options) {
-      await tx(async (client) => {
+      await withTransaction(pool, async (client) => {
         const row = await mustLock(client, name);
         notArchived(row, 'publish it');
         if (options.revision !== undefined && options.revision !== row.draft_revision) {
@@ -324,7 +311,7 @@ export function createAgentStore(deps: {
     },
 
     async rollback(name, version, actor, note = null) {
-      await tx(async (client) => {
+      await withTransaction(pool, async (client) => {
         const row = await mustLock(client, name);
         notArchived(row, 'roll it back');
         const [old] = await sql.versionsOf(client, [{ agent: name, version }]);
@@ -340,7 +327,7 @@ export function createAgentStore(deps: {
     },
 
     async setArchived(name, archived, actor) {
-      await tx(async (client) => {
+      await withTransaction(pool, async (client) => {
         const row = await mustLock(client, name);
         if (Boolean(row.archived_at) === archived) return;
         await sql.setArchived(client, name, archived);
@@ -359,7 +346,7 @@ export function createAgentStore(deps: {
           throw error;
         }
       });
-      const report = await tx(async (client) => {
+      const report = await withTransaction(pool, async (client) => {
         await sql.lockCatalog(client);
         const out: { name: string; outcome: ImportOutcome; version: number }[] = [];
         for (const spec of checked) {
@@ -384,7 +371,7 @@ export function createAgentStore(deps: {
     },
 
     async seed(specs) {
-      const seeded = await tx(async (client) => {
+      const seeded = await withTransaction(pool, async (client) => {
         // Instances starting together queue here; the first seeds, the others find rows.
         await sql.lockCatalog(client);
         if ((await sql.agentCount(client)) > 0) return 0;

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { ApiKey, CreateApiKeyBody, CreatedApiKey } from '../../shared/protocol.js';
 import type { AuditLog } from '../audit/types.js';
 import type { Listener } from '../db/listener.js';
+import { withTransaction } from '../db/transaction.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import { notifySessionChange, SESSION_CHANNEL } from './sql.js';
@@ -133,26 +134,19 @@ export function createApiKeys(deps: { pool: pg.Pool; logger: Logger; audit?: Aud
       const id = randomUUID();
       const secret = randomBytes(32).toString('base64url');
       const agents = body.agents ? [...new Set(body.agents)] : null;
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const row = await sql.insertApiKey(client, { id, name: body.name, role: body.role, agents, secretHash: hashSecret(secret), createdBy: actor.username });
-        if (!row) throw new ConflictError(`an API key named "${body.name}" exists or existed (names are never reused: runs belong to the name)`);
+      const row = await withTransaction(pool, async (client) => {
+        const inserted = await sql.insertApiKey(client, { id, name: body.name, role: body.role, agents, secretHash: hashSecret(secret), createdBy: actor.username });
+        if (!inserted) throw new ConflictError(`an API key named "${body.name}" exists or existed (names are never reused: runs belong to the name)`);
         await deps.audit?.record(client, {
           actor: { username: actor.username, id: actor.apiKey?.id ?? actor.id },
           action: 'api_key.create',
           target: { type: 'api_key', id },
-          detail: { name: row.name, role: row.role, agents },
+          detail: { name: inserted.name, role: inserted.role, agents },
         });
-        await client.query('COMMIT');
-        logger.info({ keyId: id, name: row.name, role: row.role, by: actor.username }, 'API key created');
-        return { key: toApiKey(row), secret: `${API_KEY_PREFIX}${id.replace(/-/g, '')}_${secret}` };
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
+        return inserted;
+      });
+      logger.info({ keyId: id, name: row.name, role: row.role, by: actor.username }, 'API key created');
+      return { key: toApiKey(row), secret: `${API_KEY_PREFIX}${id.replace(/-/g, '')}_${secret}` };
     },
     async list() {
       const rows = await sql.listApiKeys(pool);

@@ -6,11 +6,12 @@ import { startTestApp, type TestApp } from '../../test/helpers.js';
 
 /** `npm run user` against the same database a running app uses. */
 
-const LAUNCHER = path.resolve('server/auth/run-cli.mjs');
+const LAUNCHER = path.resolve('scripts/run-ts-cli.mjs');
+const CLI = 'server/auth/cli.ts';
 
 function runCli(args: string[], env: Record<string, string>, stdin?: string, viaNpm = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const [command, argv] = viaNpm ? ['npm', ['run', '--silent', 'user', '--', ...args]] : [process.execPath, [LAUNCHER, ...args]];
+    const [command, argv] = viaNpm ? ['npm', ['run', '--silent', 'user', '--', ...args]] : [process.execPath, [LAUNCHER, CLI, ...args]];
     const child = spawn(command as string, argv as string[], {
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -19,6 +19,7 @@ import { createUserSchema, roleSchema, type Role } from '../../shared/protocol.j
 import { ConfigError, loadConfig } from '../config/config.js';
 import { openDatabase } from '../db/database.js';
 import { HttpError } from '../http/errors.js';
+import { runCli } from '../lifecycle/cli.js';
 import { createLogger } from '../log.js';
 import * as sql from './sql.js';
 import { createUsers } from './users.js';
@@ -210,20 +211,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      process.stderr.write(`error: ${error.message}\n${USAGE}\n`);
-      process.exitCode = 2;
-    } else if (error instanceof HttpError || error instanceof ConfigError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`error: ${(error as Error)?.message ?? String(error)}\n`);
-      process.exitCode = 1;
-    }
-  },
-);
+runCli(main, (error) => {
+  if (error instanceof UsageError) return { code: 2, message: `error: ${error.message}\n${USAGE}\n` };
+  if (error instanceof HttpError || error instanceof ConfigError) return { code: 1, message: `error: ${error.message}\n` };
+  return undefined;
+});

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { PublicUser, Role } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
+import { withTransaction } from '../db/transaction.js';
 import { conflict, notFound } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import { hashPassword } from './password.js';
@@ -26,20 +27,6 @@ export const toPublicUser = (row: sql.UserRow): PublicUser => ({ username: row.u
 
 const LAST_ADMIN = 'this is the last admin; make another admin first';
 
-async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 /** User management shared by /api/users and `npm run user`. Callers check who may do it. */
 export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Pool; onChange?: () => void }): Users {
@@ -60,7 +47,7 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
     },
     async update(username, change) {
       const passwordHash = change.password === undefined ? undefined : await hashPassword(change.password);
-      const row = await inTransaction(pool, async (client) => {
+      const row = await withTransaction(pool, async (client) => {
         if (change.role !== undefined && change.role !== 'admin') {
           const admins = await sql.lockAdmins(client);
           const isAdmin = admins.some((a) => a.toLowerCase() === username.toLowerCase());
@@ -78,7 +65,7 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
       return toPublicUser(row);
     },
     async remove(username) {
-      const row = await inTransaction(pool, async (client) => {
+      const row = await withTransaction(pool, async (client) => {
         const admins = await sql.lockAdmins(client);
         const isAdmin = admins.some((a) => a.toLowerCase() === username.toLowerCase());
         if (isAdmin && admins.length === 1) throw conflict(LAST_ADMIN);

@@ -5,8 +5,8 @@ import type { AuditLog } from '../audit/types.js';
 import { requireRole } from '../auth/roles.js';
 import type { Config } from '../config/config.js';
 import { parse, unauthorized } from '../http/errors.js';
-import { describeRoutes } from '../openapi/describe.js';
 import type { Logger } from '../log.js';
+import { describeRoutes } from '../openapi/describe.js';
 import { usageByDay } from '../queue/reads.js';
 import type { ResumeWaiting } from './budgets.js';
 import { budgetDay, deleteBudget, listBudgets, selectLedger, upsertBudget } from './sql/ledger.js';
@@ -91,31 +91,9 @@ export function createBudgetsRouter(deps: { pool: pg.Pool; audit: AuditLog; defa
   });
 
   describeRoutes(router, [
-    {
-      method: 'get',
-      path: '/budgets',
-      tags: ['budgets'],
-      roles: [],
-      summary: "Daily budgets with today's spend and reservations (stored ones, and subjects on a default limit)",
-      responses: { 200: { description: '{day, defaults, budgets}' }, 403: { description: 'not an admin' } },
-    },
-    {
-      method: 'put',
-      path: '/budgets',
-      tags: ['budgets'],
-      roles: [],
-      summary: "Set a user's or an agent's daily limits (both null: back to the default); a raise resumes the runs waiting on it",
-      body: putBudgetSchema,
-      responses: { 200: { description: '{budget, resumed}' }, 403: { description: 'not an admin' } },
-    },
-    {
-      method: 'get',
-      path: '/budgets/spend',
-      tags: ['budgets'],
-      summary: 'Spend per day, per agent and per user (your own runs unless admin)',
-      query: spendQuerySchema,
-      responses: { 200: { description: '{since, days, byAgent, byUser}' } },
-    },
+    { method: 'get', path: '/budgets', tags: ['budgets'], roles: [], summary: "Daily budgets with today's spend (stored ones, and subjects on a default limit)", responses: { 200: { description: '`{day, defaults, budgets: [BudgetView]}`' } } },
+    { method: 'put', path: '/budgets', tags: ['budgets'], roles: [], summary: 'Set (or, with both limits null, remove) a user or agent budget', body: putBudgetSchema, responses: { 200: { description: '`{budget, resumed}`' } } },
+    { method: 'get', path: '/budgets/spend', tags: ['budgets'], summary: 'Spend per day by agent and by user (admins: everyone; others: their own runs)', query: spendQuerySchema, responses: { 200: { description: '`{since, days, byAgent, byUser}`' } } },
   ]);
 
   return router;

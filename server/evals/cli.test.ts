@@ -6,12 +6,13 @@ import { startTestApp, waitFor, type TestApp } from '../../test/helpers.js';
 
 /** `npm run eval` against a running server with authentication on, on the offline model. */
 
-const LAUNCHER = path.resolve('server/evals/run-cli.mjs');
+const LAUNCHER = path.resolve('scripts/run-ts-cli.mjs');
+const CLI = 'server/evals/cli.ts';
 const PASSWORD = 'eval-cli-admin-password';
 
 function runCli(args: string[], env: Record<string, string>, viaNpm = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const [command, argv] = viaNpm ? ['npm', ['run', '--silent', 'eval', '--', ...args]] : [process.execPath, [LAUNCHER, ...args]];
+    const [command, argv] = viaNpm ? ['npm', ['run', '--silent', 'eval', '--', ...args]] : [process.execPath, [LAUNCHER, CLI, ...args]];
     const child = spawn(command as string, argv as string[], {
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', npm_config_update_notifier: 'false', npm_config_logs_max: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,23 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type express from 'express';
 import type pg from 'pg';
 import type {
-  AddCasesBody,
   CaseResult,
-  Comparison,
-  CreateDatasetBody,
-  CreateExperimentBody,
   Dataset,
   EvalCase,
   EvalCaseInput,
   Experiment,
   ExperimentSummary,
-  ListExperimentsQuery,
 } from '../../shared/evals.js';
 import { MAX_CASES_PER_DATASET } from '../../shared/evals.js';
 import type { CreateRunBody } from '../../shared/protocol.js';
 import type { AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
+import { withTransaction } from '../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Part } from '../lifecycle/part.js';
 import type { Logger } from '../log.js';
@@ -26,12 +22,12 @@ import { selectRunStates } from '../queue/reads.js';
 import type { FrozenPlan, RunPlanner } from '../queue/types.js';
 import { createExperimentRunner } from './experiment-run.js';
 import { schemaValidator } from './judgement.js';
-import { createEvalsRouter } from './routes.js';
+import { createEvalsRouter, type EvalsService } from './routes.js';
 import { findDataset, insertCases, insertDataset, listCases, listDatasets } from './sql/datasets.js';
 import { deleteExperiment, findExperiment, insertExperiment, listExperiments, listResults, setExperimentRun, type StoredSummary } from './sql/experiments.js';
 import { EXPERIMENT_PLAN_VERSION, isExperimentPlan, type EvalsWiring, type ExperimentPlan } from './types.js';
 
-export interface Evals extends Part {
+export interface Evals extends Part, EvalsService {
   /** Mounted under /api: /datasets…, /experiments… (docs/API.md, "Evaluations"). */
   readonly router: express.Router;
   /**
@@ -39,14 +35,6 @@ export interface Evals extends Part {
    * planner it wraps (plan() is the agents planner's: experiments are not created by POST /api/runs).
    */
   readonly planner: RunPlanner;
-  createDataset(actor: AuthUser, body: CreateDatasetBody): Promise<Dataset & { cases: EvalCase[] }>;
-  addCases(actor: AuthUser, dataset: string, body: AddCasesBody): Promise<EvalCase[]>;
-  listDatasets(): Promise<Dataset[]>;
-  getDataset(idOrName: string): Promise<Dataset & { cases: EvalCase[] }>;
-  createExperiment(actor: AuthUser, body: CreateExperimentBody): Promise<ExperimentSummary>;
-  listExperiments(query: ListExperimentsQuery): Promise<ExperimentSummary[]>;
-  getExperiment(id: string): Promise<Experiment>;
-  compare(a: string, b: string): Promise<Comparison>;
 }
 
 /**
@@ -95,20 +83,6 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
     });
   }
 
-  async function inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
 
   const actorOf = (user: AuthUser) => ({ username: user.username, ...(user.id ? { id: user.id } : {}) });
 
@@ -158,7 +132,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
     async createDataset(actor, body) {
       checkCases(body.cases, 'cases');
       const id = randomUUID();
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         if (!(await insertDataset(client, { id, name: body.name, description: body.description, target: body.target, createdBy: actor.username }))) {
           throw new ConflictError(`a dataset named "${body.name}" already exists`);
         }
@@ -170,7 +144,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
     },
     async addCases(actor, idOrName, body) {
       checkCases(body.cases, 'cases');
-      return inTransaction(async (client) => {
+      return withTransaction(pool, async (client) => {
         // The row lock orders concurrent additions: each appends after the other's last index.
         const dataset = await findDataset(client, idOrName, true);
         if (!dataset) throw new NotFoundError(`dataset "${idOrName}"`);
@@ -259,7 +233,7 @@ export function createEvals(deps: { config: Config; logger: Logger; pool: pg.Poo
         await deleteExperiment(pool, id).catch((e: unknown) => logger.warn({ err: e, experimentId: id }, 'could not remove an experiment whose run was refused'));
         throw error;
       }
-      await inTransaction(async (client) => {
+      await withTransaction(pool, async (client) => {
         await setExperimentRun(client, id, runId);
         await audit.record(client, {
           actor: actorOf(actor),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { expectationSchema, type Expectation } from '../../shared/evals.js';
+import { expectationSchema, type CaseResult, type Expectation } from '../../shared/evals.js';
 import type { AgentRunner } from '../patterns/types.js';
 import type { SubmitRun } from '../queue/submit.js';
 import type { RunPlanner } from '../queue/types.js';
@@ -46,17 +46,7 @@ export function isExperimentPlan(plan: unknown): boolean {
   return typeof plan === 'object' && plan !== null && (plan as { kind?: unknown }).kind === 'experiment';
 }
 
-/** What one case ended with, as stored in eval_results. */
-export interface CaseRecord {
-  passed: boolean;
-  score: number;
-  output: unknown;
-  reason: string | null;
-  error: { code: string; message: string } | null;
-  promptTokens: number;
-  completionTokens: number;
-  costUsd: number;
-  latencyMs: number;
-}
+/** What one case ended with, as stored in eval_results: a result without the case it ran. */
+export type CaseRecord = Omit<CaseResult, 'caseId' | 'index' | 'input' | 'expectation'>;
 
 export type { Expectation };

@@ -5,10 +5,7 @@ import type pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WS_CLOSE, type ClientFrame, type QueueStats, type RunEvent } from '../../shared/protocol.js';
 import { canSeeRun } from '../auth/roles.js';
-// auth should expose its session notifications as a function (auth.onSessionChange); until then the
-// hub listens on auth's channel by name. Left as is while server/auth/* is being reworked.
-// eslint-disable-next-line no-restricted-imports
-import { SESSION_CHANNEL } from '../auth/sql.js';
+import { listenSessionChanges } from '../auth/session-notices.js';
 import type { Auth, SocketSession } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
@@ -24,6 +21,7 @@ import { createStreamRoutes } from './routes.js';
 import { createRunTopics } from './run-topics.js';
 import { createRunsTopic } from './runs-topic.js';
 import { createSessionGuard } from './sessions.js';
+import { createSseStreams } from './sse.js';
 import type { Hub, TopicProvider } from './types.js';
 import { HUB_PATH, originAllowed, refuseUpgrade, upgradePath } from './upgrade.js';
 
@@ -86,7 +84,8 @@ export function createHub(deps: HubDeps): Hub {
   // After the LISTEN connection was away every watched run is filled at once, not on the periodic schedule.
   const runs = createRunsTopic({ pool, log, reconcileRuns: () => topics.reconcile(true) });
   const runsSubscribers = runs.subscribers;
-  const streams = createStreamRoutes({ pool, topics, logger: log, heartbeatMs: config.sse.heartbeatMs, stopping: () => stopping || !started });
+  const streams = createSseStreams({ logger: log, heartbeatMs: config.sse.heartbeatMs, stopping: () => stopping || !started });
+  const router = createStreamRoutes({ pool, topics, streams });
   const sessions = createSessionGuard({ auth, log, connections: () => connections, userChanged: (conn) => [...topics.recheck(conn), ...providers.flatMap((p) => p.recheck(conn))] });
   const publisher = createPublisher({ pool, listener, logger: log, source: instanceId, tokenBatchMs: deps.tokenBatchMs ?? 50, onDropped: (n) => dropped('publish', n) });
 
@@ -442,7 +441,17 @@ export function createHub(deps: HubDeps): Hub {
       });
     },
     connectionCount: () => connections.size,
-    router: streams.router,
+    router,
+    streamTopic(prefix) {
+      // Looked up per request: a provider registers after the hub is created.
+      const provider = () => providers.find((p) => p.prefix === prefix);
+      return streams.handler({
+        what: prefix,
+        subscribe: async (who, id, after) => (await provider()?.subscribe(who, id, after)) ?? 'not_found',
+        unsubscribe: (who, id) => provider()?.unsubscribe(who, id),
+        cursorOf: (event) => provider()?.cursorOf(event),
+      });
+    },
     async start() {
       if (started) return;
       started = true;
@@ -450,7 +459,7 @@ export function createHub(deps: HubDeps): Hub {
       unlisten = listener.listen(HUB_CHANNEL, onNotification);
       sessions.start();
       runs.start();
-      unlistenSessions = listener.listen(SESSION_CHANNEL, (payload) => {
+      unlistenSessions = listenSessionChanges(listener, (payload) => {
         sessions.onNotification(payload);
         // SSE streams of that user or key end; a reconnect is authenticated afresh.
         let u: unknown;

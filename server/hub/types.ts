@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import type { RunEvent } from '../../shared/protocol.js';
 import type { Part } from '../lifecycle/part.js';
 import type { EventSink } from '../queue/types.js';
@@ -16,6 +16,12 @@ export interface Hub extends Part, EventSink {
   readonly instanceId: string;
   /** Serves the topics `<prefix>:<uuid>` through `provider` (e.g. server/threads' `thread:<id>`). */
   addTopics(provider: TopicProvider): void;
+  /**
+   * The handler of `GET …/:id/stream` for the `<prefix>:<id>` topics: Server-Sent Events with the
+   * run stream's guarantees (resume by Last-Event-ID, heartbeats, ended at shutdown and when the
+   * session or key is revoked); each event's `id:` is the provider's `cursorOf`.
+   */
+  streamTopic(prefix: string): RequestHandler;
 }
 
 export type { Subscriber as TopicSubscriber } from './run-topics.js';
@@ -36,6 +42,11 @@ export interface TopicProvider {
   recheck(sub: Subscriber): string[];
   count(sub: Subscriber): number;
   removeAll(sub: Subscriber): void;
+  /**
+   * The cursor `subscribe`'s `after` resumes by, for an event this topic sends (the SSE `id:`);
+   * undefined for a live-only event that a resume never replays.
+   */
+  cursorOf(event: { type: string; seq: number }): number | undefined;
   /** Whether an event of run `runId` sent by reference is worth reading for this provider. */
   wantsRun(runId: string): boolean;
   runEvent(event: RunEvent, owner: string): void;

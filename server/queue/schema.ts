@@ -10,19 +10,12 @@ import { bigint, boolean, check, foreignKey, index, integer, jsonb, numeric, pgT
 // A foreign key names the other part's table: a declaration, not a read of its data.
 // eslint-disable-next-line no-restricted-imports
 import { users } from '../auth/schema.js';
+import { ownedTargetColumns } from '../db/columns.js';
 
 export const runs = pgTable(
   'runs',
   {
-    id: uuid('id').primaryKey(),
-    /** The stored spelling of the owner's name; `deleted:<user id>:<name>` once the user is deleted. */
-    owner: text('owner').notNull(),
-    /** migrations/0006_run_owner_id.sql: the owner's users.id (null: local admin, or deleted). */
-    ownerId: uuid('owner_id'),
-    agent: text('agent'),
-    pattern: text('pattern'),
-    agents: jsonb('agents').$type<string[]>(),
-    options: jsonb('options').$type<Record<string, unknown>>(),
+    ...ownedTargetColumns,
     input: jsonb('input').notNull(),
     // The planner's frozen plan (migrations/0007_run_plan.sql): what the worker executes.
     plan: jsonb('plan').notNull(),

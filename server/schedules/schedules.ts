@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Schedule } from '../../shared/hooks.js';
+import { hookTarget, type Schedule } from '../../shared/hooks.js';
 import type { AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
+import { withTransaction } from '../db/transaction.js';
 import { DomainError, NotFoundError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -64,10 +65,7 @@ function toSchedule(row: ScheduleRow): Schedule {
     owner: row.owner,
     cron: row.cron,
     timezone: row.timezone,
-    agent: row.request.agent ?? null,
-    pattern: row.request.pattern ?? null,
-    agents: row.request.agents ?? null,
-    options: row.request.options ?? null,
+    ...hookTarget(row.request),
     input: row.request.input,
     missedPolicy: row.missed_policy,
     enabled: row.enabled,
@@ -115,20 +113,6 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
       sleeper = { timer: setTimeout(done, Math.max(0, ms)), resolve: done };
     });
 
-  async function inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
 
   async function load(id: string): Promise<ScheduleRow> {
     if (!UUID.test(id)) throw new NotFoundError('schedule');
@@ -159,7 +143,7 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
 
   async function tick(): Promise<void> {
     const now = new Date();
-    const toSubmit = await inTransaction(async (client) => {
+    const toSubmit = await withTransaction(pool, async (client) => {
       const due = await lockDue(client, now, DUE_BATCH);
       const out: { row: ScheduleRow; fireAt: Date }[] = [];
       for (const row of due) {
@@ -231,7 +215,7 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
       const request = compact({ agent: body.agent, pattern: body.pattern, agents: body.agents, options: body.options, input: body.input });
       await deps.planner.plan({ ...request, input: request.input ?? null }, actor);
       const now = new Date();
-      const row = await inTransaction(async (client) => {
+      const row = await withTransaction(pool, async (client) => {
         const inserted = await insertSchedule(
           client,
           withTiming(
@@ -271,7 +255,7 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
     },
     async update(id, body, actor) {
       await load(id);
-      const row = await inTransaction(async (client) => {
+      const row = await withTransaction(pool, async (client) => {
         const current = await selectSchedule(client, id, true);
         if (!current) throw new NotFoundError('schedule');
         const targetChanged = body.agent !== undefined || body.pattern !== undefined || body.agents !== undefined || body.options !== undefined;
@@ -309,7 +293,7 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
     },
     async remove(id, actor) {
       await load(id);
-      await inTransaction(async (client) => {
+      await withTransaction(pool, async (client) => {
         if (!(await deleteSchedule(client, id))) throw new NotFoundError('schedule');
         await audit.record(client, { actor, action: 'schedule.delete', target: { type: 'schedule', id } });
         await notifyChanged(client, id);

@@ -1,14 +1,20 @@
-import express, { type Request } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { createThreadSchema, listThreadsQuerySchema, postMessageSchema, threadMessagesQuerySchema, updateThreadSchema } from '../../shared/threads.js';
 import { requireRole } from '../auth/roles.js';
 import type { AuthUser } from '../auth/types.js';
 import { parse, unauthorized } from '../http/errors.js';
+import { streamHeaders, streamQuerySchema } from '../hub/sse.js';
 import { describeRoutes } from '../openapi/describe.js';
 import type { Threads } from './threads.js';
 
-/** Threads under /api (docs/API.md, "Threads"): owner-only like runs; another user's thread is 404. */
-export function createThreadsRouter(threads: Pick<Threads, 'create' | 'list' | 'get' | 'update' | 'remove' | 'post' | 'messages' | 'retry'>): express.Router {
+const idParams = z.object({ id: z.uuid() });
+
+/**
+ * Threads under /api (docs/API.md, "Threads"): owner-only like runs; another user's thread is 404.
+ * `stream` is the hub's Server-Sent Events handler of the `thread:<id>` topic (`Hub.streamTopic`).
+ */
+export function createThreadsRouter(threads: Pick<Threads, 'create' | 'list' | 'get' | 'update' | 'remove' | 'post' | 'messages' | 'retry'>, stream?: RequestHandler): express.Router {
   const router = express.Router();
   const userOf = (req: Request): AuthUser => {
     if (!req.user) throw unauthorized();
@@ -65,53 +71,48 @@ export function createThreadsRouter(threads: Pick<Threads, 'create' | 'list' | '
     res.status(202).json({ run: await threads.retry(userOf(req), idOf(req)) });
   });
 
-  const tags = ['threads'];
-  // A uuid; anything else, or another user's thread, is 404 (the handler reads it as a string).
-  const params = z.object({ id: z.string() });
-  const missing = { description: 'no such thread, or not yours' };
-  const viewer = { description: 'a viewer' };
+  if (stream) router.get('/threads/:id/stream', stream);
+
+  const thread = (summary: string) => ({ tags: ['threads'], summary, params: idParams });
+  const notYours = { 404: { description: 'no such thread, or not yours' } };
+  const operator = ['operator'] as const;
   describeRoutes(router, [
-    {
-      method: 'post',
-      path: '/threads',
-      tags,
-      roles: ['operator'],
-      summary: 'Start a conversation with an agent or a pattern',
-      body: createThreadSchema,
-      responses: { 201: { description: '{thread}; Location: /api/threads/<id>' }, 403: viewer, 404: { description: 'unknown agent or pattern' } },
-    },
-    { method: 'get', path: '/threads', tags, summary: 'Your threads, newest activity first', query: listThreadsQuerySchema, responses: { 200: { description: '{threads, nextCursor}' } } },
-    { method: 'get', path: '/threads/:id', tags, summary: 'One thread', params, responses: { 200: { description: '{thread}' }, 404: missing } },
-    { method: 'patch', path: '/threads/:id', tags, roles: ['operator'], summary: "Change a thread's title, policy or archived state", params, body: updateThreadSchema, responses: { 200: { description: '{thread}' }, 403: viewer, 404: missing } },
-    { method: 'post', path: '/threads/:id/archive', tags, roles: ['operator'], summary: 'Archive a thread (no new messages)', params, responses: { 200: { description: '{thread}' }, 403: viewer, 404: missing } },
-    { method: 'post', path: '/threads/:id/unarchive', tags, roles: ['operator'], summary: 'Bring an archived thread back', params, responses: { 200: { description: '{thread}' }, 403: viewer, 404: missing } },
-    { method: 'delete', path: '/threads/:id', tags, roles: ['operator'], summary: 'Delete a thread and its messages', params, responses: { 204: { description: 'deleted' }, 403: viewer, 404: missing } },
-    { method: 'get', path: '/threads/:id/messages', tags, summary: "A thread's messages after a seq, oldest first", params, query: threadMessagesQuerySchema, responses: { 200: { description: '{messages}' }, 404: missing } },
+    { method: 'post', path: '/threads', tags: ['threads'], roles: operator, summary: 'Start a thread with an agent or a pattern', body: createThreadSchema, responses: { 201: { description: '`{thread}`' }, 404: { description: 'no such agent or pattern' } } },
+    { method: 'get', path: '/threads', tags: ['threads'], summary: 'Your threads, newest first (paged by `cursor`)', query: listThreadsQuerySchema, responses: { 200: { description: '`{threads, nextCursor}`' } } },
+    { method: 'get', path: '/threads/:id', ...thread('One thread'), responses: { 200: { description: '`{thread}`' }, ...notYours } },
+    { method: 'patch', path: '/threads/:id', ...thread('Rename a thread, change its policy, archive it'), roles: operator, body: updateThreadSchema, responses: { 200: { description: '`{thread}`' }, ...notYours } },
+    { method: 'post', path: '/threads/:id/archive', ...thread('Archive a thread'), roles: operator, responses: { 200: { description: '`{thread}`' }, ...notYours } },
+    { method: 'post', path: '/threads/:id/unarchive', ...thread('Unarchive a thread'), roles: operator, responses: { 200: { description: '`{thread}`' }, ...notYours } },
+    { method: 'delete', path: '/threads/:id', ...thread('Delete a thread (its answering run is cancelled)'), roles: operator, responses: { 204: { description: 'deleted' }, ...notYours } },
+    { method: 'get', path: '/threads/:id/messages', ...thread('Messages after a seq'), query: threadMessagesQuerySchema, responses: { 200: { description: '`{messages}`' }, ...notYours } },
     {
       method: 'post',
       path: '/threads/:id/messages',
-      tags,
-      roles: ['operator'],
-      summary: 'Post a message: a run answers it, per the thread policy while one is still answering',
-      params,
+      ...thread('Post a message; a run answers it (now, or after the active one)'),
+      roles: operator,
       body: postMessageSchema,
-      responses: {
-        202: { description: '{message, run, status}: answering, queued or answered_escalation' },
-        403: viewer,
-        404: missing,
-        409: { description: 'the thread is archived, or a run is still answering (policy "reject")' },
-      },
+      responses: { 202: { description: '`{message, run, status}`' }, ...notYours, 409: { description: "the thread's policy refuses it now, or it is archived" } },
     },
-    {
-      method: 'post',
-      path: '/threads/:id/retry',
-      tags,
-      roles: ['operator'],
-      summary: 'Answer the last message again after its run failed or was cancelled',
-      params,
-      responses: { 202: { description: '{run}' }, 403: viewer, 404: missing, 409: { description: 'nothing to retry: the last answer did not fail' } },
-    },
+    { method: 'post', path: '/threads/:id/retry', ...thread('Answer again the messages whose run failed or was cancelled'), roles: operator, responses: { 202: { description: '`{run}`' }, ...notYours, 409: { description: 'nothing to retry' } } },
   ]);
+  if (stream) {
+    describeRoutes(router, [
+      {
+        method: 'get',
+        path: '/threads/:id/stream',
+        ...thread("A thread's messages and its answering runs' events as Server-Sent Events (resumable; stays open)"),
+        description:
+          'Each stored message is `id: <message seq>`, `event: thread.message`, `data: <ThreadEvent JSON>`. `thread.run` (a run starts answering) and that run\'s events and `run.token` deltas come live, with no `id:`, so Last-Event-ID always names a message. Without Last-Event-ID or `after`, the stream starts at the thread\'s first message. A `: heartbeat` comment comes every SSE_HEARTBEAT_MS (15 s). It ends only at shutdown or when the session or key is revoked.',
+        query: streamQuerySchema,
+        headers: streamHeaders,
+        responses: {
+          200: { description: 'the event stream', contentType: 'text/event-stream', schema: z.string() },
+          ...notYours,
+          503: { description: 'this instance is shutting down; reconnect (to another instance)' },
+        },
+      },
+    ]);
+  }
 
   return router;
 }

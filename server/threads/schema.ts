@@ -4,21 +4,16 @@
  * named functions in ./sql/.
  */
 import { sql } from 'drizzle-orm';
-import { check, foreignKey, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { check, foreignKey, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 // A foreign key names the other part's table: a declaration, not a read of its data.
 // eslint-disable-next-line no-restricted-imports
 import { users } from '../auth/schema.js';
+import { ownedTargetColumns } from '../db/columns.js';
 
 export const threads = pgTable(
   'threads',
   {
-    id: uuid('id').primaryKey(),
-    owner: text('owner').notNull(),
-    ownerId: uuid('owner_id'),
-    agent: text('agent'),
-    pattern: text('pattern'),
-    agents: jsonb('agents').$type<string[]>(),
-    options: jsonb('options').$type<Record<string, unknown>>(),
+    ...ownedTargetColumns,
     title: text('title'),
     policy: text('policy', { enum: ['enqueue', 'reject', 'interrupt'] }).notNull().default('enqueue'),
     lastSeq: integer('last_seq').notNull().default(0),

@@ -1,31 +1,17 @@
 import type pg from 'pg';
 import type { Conversations } from '../agents/conversation.js';
+import { withTransaction } from '../db/transaction.js';
 import { appendMessage, messagesBackwards, type NewMessage } from './sql/messages.js';
 import type { MessageRow, ThreadRow } from './sql/rows.js';
 import { lockThread, notifyThread, saveSummary } from './sql/threads.js';
 
-/** Runs `fn` in a transaction on one pooled connection. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 /**
  * Appends a message with the thread locked (seqs in commit order) and tells every
  * instance on commit. `guard` sees the locked row: returning false writes nothing.
  */
 export async function appendLocked(pool: pg.Pool, message: NewMessage, guard: (thread: ThreadRow) => boolean = () => true): Promise<MessageRow | null> {
-  return inTransaction(pool, async (client) => {
+  return withTransaction(pool, async (client) => {
     const thread = await lockThread(client, message.threadId);
     if (!thread || !guard(thread)) return null;
     const row = await appendMessage(client, message);

@@ -7,6 +7,7 @@ import type { CreateThreadBody, Thread, ThreadMessage, UpdateThreadBody } from '
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
+import { withTransaction } from '../db/transaction.js';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Hub } from '../hub/types.js';
 import type { Part } from '../lifecycle/part.js';
@@ -16,7 +17,7 @@ import { createThreadsRouter } from './routes.js';
 import { appendMessage, messagesAfter } from './sql/messages.js';
 import { canSeeThread, THREADS_CHANNEL, toMessage, toThread, type ThreadRow } from './sql/rows.js';
 import { answered, reopenMessage, deleteThread, getThread, insertThread, listThreads, lockThread, markDispatched, markUnanswerable, notifyThread, pendingThreads, threadOfRun, updateThread } from './sql/threads.js';
-import { appendLocked, inTransaction } from './store.js';
+import { appendLocked } from './store.js';
 import { createThreadTopics } from './topic.js';
 import type { ThreadNotice, ThreadPlanner, ThreadQueue } from './types.js';
 
@@ -72,7 +73,7 @@ const FINAL_EVENTS = new Set(['run.succeeded', 'run.failed', 'run.cancelled']);
  * messages are answered together when the active run ends (on the instance that wrote
  * its end, or by any instance's periodic backstop after a crash).
  */
-export function createThreads(deps: { config: Config; logger: Logger; pool: pg.Pool; listener: Listener; planner: ThreadPlanner; queue: ThreadQueue; hub?: Pick<Hub, 'addTopics'> }): Threads {
+export function createThreads(deps: { config: Config; logger: Logger; pool: pg.Pool; listener: Listener; planner: ThreadPlanner; queue: ThreadQueue; hub?: Pick<Hub, 'addTopics' | 'streamTopic'> }): Threads {
   const { config, pool, listener, planner, queue } = deps;
   const log = deps.logger.child({ part: 'threads' });
   const topics = createThreadTopics({ pool, logger: log });
@@ -132,7 +133,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
   }
 
   async function dispatch(threadId: string): Promise<string | null> {
-    return inTransaction(pool, async (client) => {
+    return withTransaction(pool, async (client) => {
       const thread = await lockThread(client, threadId);
       return thread ? dispatchLocked(client, thread) : null;
     });
@@ -167,7 +168,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
     post: (a, id, c) => threads.post(a, id, c),
     messages: (a, id, after, limit) => threads.messages(a, id, after, limit),
     retry: (a, id) => threads.retry(a, id),
-  });
+  }, deps.hub?.streamTopic('thread'));
 
   const threads: Threads = {
     name: 'threads',
@@ -211,7 +212,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
       await visible(actor, id);
       let cancel: string | null = null;
       let escalated: string | null = null;
-      const message = await inTransaction(pool, async (client) => {
+      const message = await withTransaction(pool, async (client) => {
         const thread = await lockThread(client, id);
         if (!thread) throw new NotFoundError('thread');
         if (thread.archived_at) throw new ConflictError('the thread is archived: unarchive it to post');
@@ -254,7 +255,7 @@ export function createThreads(deps: { config: Config; logger: Logger; pool: pg.P
     },
     async retry(actor, id) {
       await visible(actor, id);
-      const runId = await inTransaction(pool, async (client) => {
+      const runId = await withTransaction(pool, async (client) => {
         const thread = await lockThread(client, id);
         if (!thread) throw new NotFoundError('thread');
         const previous = thread.active_run_id;

@@ -127,6 +127,8 @@ export function createThreadTopics(deps: { pool: pg.Pool; logger: Logger }): Thr
       return 'subscribed';
     },
     unsubscribe: drop,
+    // Only messages are stored and replayed by `after`; thread.run frames and the run's own events are live.
+    cursorOf: (event) => (event.type === 'thread.message' ? event.seq : undefined),
     recheck(sub) {
       const lost: string[] = [];
       for (const id of [...(bySub.get(sub) ?? [])]) {

@@ -1,9 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { CreateRunBody } from '../../shared/protocol.js';
-import type { Trigger } from '../../shared/hooks.js';
+import { hookTarget, type Trigger } from '../../shared/hooks.js';
 import type { AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
+import { withTransaction } from '../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -35,10 +36,7 @@ function toTrigger(row: TriggerRow): Trigger {
     name: row.name,
     owner: row.owner,
     scheme: row.scheme,
-    agent: row.target.agent ?? null,
-    pattern: row.target.pattern ?? null,
-    agents: row.target.agents ?? null,
-    options: row.target.options ?? null,
+    ...hookTarget(row.target),
     inputTemplate: row.input_template,
     callbackUrl: row.callback_url,
     enabled: row.enabled,
@@ -94,20 +92,6 @@ export function createTriggers(deps: TriggersDeps): Triggers {
     return row;
   }
 
-  async function inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
 
   const runBody = (row: Pick<TriggerRow, 'target'>, input: unknown): CreateRunBody => ({ ...row.target, input: input ?? null });
 
@@ -124,7 +108,7 @@ export function createTriggers(deps: TriggersDeps): Triggers {
         if (!/^whsec_[A-Za-z0-9+/=]{20,}$/.test(secret)) throw new ValidationError('secret: a Standard Webhooks secret is whsec_ followed by base64 (omit it to have one generated)');
       }
       const { encryptionKey } = await deps.webhooks.secrets();
-      const row = await inTransaction(async (client) => {
+      const row = await withTransaction(pool, async (client) => {
         const inserted = await insertTrigger(client, {
           id: randomUUID(),
           name: body.name,
@@ -151,7 +135,7 @@ export function createTriggers(deps: TriggersDeps): Triggers {
     },
     async setEnabled(id, enabled, actor) {
       await load(id);
-      const row = await inTransaction(async (client) => {
+      const row = await withTransaction(pool, async (client) => {
         const updated = await setTriggerEnabled(client, id, enabled);
         if (!updated) throw new NotFoundError('trigger');
         await audit.record(client, { actor, action: enabled ? 'trigger.enable' : 'trigger.disable', target: { type: 'trigger', id } });
@@ -161,7 +145,7 @@ export function createTriggers(deps: TriggersDeps): Triggers {
     },
     async remove(id, actor) {
       await load(id);
-      await inTransaction(async (client) => {
+      await withTransaction(pool, async (client) => {
         if (!(await deleteTrigger(client, id))) throw new NotFoundError('trigger');
         await audit.record(client, { actor, action: 'trigger.delete', target: { type: 'trigger', id } });
       });

@@ -80,6 +80,15 @@ export function SubmitButton({ busy, busyLabel, children }: { busy: boolean; bus
   );
 }
 
+/** A form's actions when its only one is submitting it. */
+export function FormSubmit(props: { busy: boolean; busyLabel: string; children: ReactNode }) {
+  return (
+    <div className="form-actions">
+      <SubmitButton {...props} />
+    </div>
+  );
+}
+
 /**
  * A fieldset of checkboxes or radio buttons: one per option, labelled by its content.
  * `look` picks the compact grid (names only) or the card list (name and description).

@@ -100,3 +100,27 @@ export function useDocumentTitle(title: string): void {
     document.title = title ? `${title} · Agentry` : 'Agentry';
   }, [title]);
 }
+
+/** A data table's column: its header, and a class for it ("num", "hide-sm") when it needs one. */
+export type Column = string | { label: ReactNode; className?: string };
+
+/** A data table's header row: one `<th scope="col">` a column. */
+export function TableHead({ columns }: { columns: readonly Column[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column, i) =>
+          typeof column === 'string' ? (
+            <th key={i} scope="col">
+              {column}
+            </th>
+          ) : (
+            <th key={i} scope="col" className={column.className}>
+              {column.label}
+            </th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}

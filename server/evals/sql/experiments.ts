@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CaseResult, Expectation, ExperimentStatus, ExperimentSummary } from '../../../shared/evals.js';
+import type { CaseResult, ExperimentStatus, ExperimentSummary } from '../../../shared/evals.js';
 import type { CaseRecord } from '../types.js';
 
 type Db = Pick<pg.ClientBase, 'query'>;
@@ -138,21 +138,15 @@ export async function findExperiment(db: Db, id: string): Promise<StoredSummary 
   return rows[0] ? toSummary(rows[0]) : null;
 }
 
-interface ResultRow {
+/** A result as selected: what the API returns, spelled as the columns are. */
+type ResultRow = Pick<CaseResult, 'input' | 'expectation' | 'passed' | 'score' | 'output' | 'reason' | 'error'> & {
   case_id: string;
   idx: number;
-  input: unknown;
-  expectation: Expectation;
-  passed: boolean;
-  score: number;
-  output: unknown;
-  reason: string | null;
-  error: { code: string; message: string } | null;
   prompt_tokens: number;
   completion_tokens: number;
   cost_usd: string;
   latency_ms: number;
-}
+};
 
 /** The results of an experiment in case order (cases without a result yet are left out). */
 export async function listResults(db: Db, experimentId: string): Promise<CaseResult[]> {

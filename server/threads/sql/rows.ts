@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { AuthUser } from '../../auth/types.js';
-import type { Thread, ThreadMessage, ThreadMessageKind, ThreadMessageRole, ThreadPolicy } from '../../../shared/threads.js';
+import type { Thread, ThreadMessage, ThreadMessageKind, ThreadMessageRole } from '../../../shared/threads.js';
 
 /** A pool, or a client inside a transaction. */
 export type Db = Pick<pg.Pool, 'query'> | pg.PoolClient;
@@ -8,16 +8,9 @@ export type Db = Pick<pg.Pool, 'query'> | pg.PoolClient;
 /** NOTIFY channel: a thread got a message or a new answering run (payload: ThreadNotice JSON). */
 export const THREADS_CHANNEL = 'agentry_threads';
 
-export interface ThreadRow {
-  id: string;
-  owner: string;
+/** A threads row as selected (THREAD_COLUMNS): the API's Thread fields, spelled as the columns are. */
+export type ThreadRow = Pick<Thread, 'id' | 'owner' | 'agent' | 'pattern' | 'agents' | 'options' | 'title' | 'policy'> & {
   owner_id: string | null;
-  agent: string | null;
-  pattern: string | null;
-  agents: string[] | null;
-  options: Record<string, unknown> | null;
-  title: string | null;
-  policy: ThreadPolicy;
   last_seq: number;
   last_user_seq: number;
   dispatched_seq: number;
@@ -27,7 +20,7 @@ export interface ThreadRow {
   archived_at: Date | null;
   created_at: Date;
   updated_at: Date;
-}
+};
 
 export const THREAD_COLUMNS = `id, owner, owner_id, agent, pattern, agents, options, title, policy, last_seq, last_user_seq,
   dispatched_seq, active_run_id, summary, summary_through, archived_at, created_at, updated_at`;

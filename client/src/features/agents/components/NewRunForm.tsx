@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
 import type { AgentInfo, PatternInfo } from '../../../../../shared/catalog.js';
 import { ApiError } from '../../../lib/api.js';
-import { ChoiceFieldset, Field, FieldNotes, fieldIds, FormMessages, SubmitButton } from '../../../components/form.js';
+import { ChoiceFieldset, Field, FieldNotes, fieldIds, FormMessages, FormSubmit } from '../../../components/form.js';
 import { useCreateRun } from '../api/create-run.js';
 import { formFields, initialValues, routeFieldErrors, toOptions, withAgentChoices, type FormField, type FormValue } from '../lib/schema-form.js';
 import { SchemaFields } from './SchemaFields.js';
@@ -153,11 +153,9 @@ export function NewRunForm({ agent, pattern, agents, onClose }: { agent?: AgentI
       >
         {(control) => <input {...control} type="number" step={1} inputMode="numeric" value={priority} onChange={(e) => setPriority(e.target.value)} placeholder="0" />}
       </Field>
-      <div className="form-actions">
-        <SubmitButton busy={createRun.isPending || createRun.isSuccess} busyLabel="Starting…">
-          Start run
-        </SubmitButton>
-      </div>
+      <FormSubmit busy={createRun.isPending || createRun.isSuccess} busyLabel="Starting…">
+        Start run
+      </FormSubmit>
     </form>
   );
 }

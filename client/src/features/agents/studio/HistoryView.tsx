@@ -6,7 +6,7 @@
  */
 import { useState } from 'react';
 import type { AgentDetail, AgentDiff, AgentVersionInfo } from '../../../../../shared/catalog.js';
-import { EmptyState, ErrorBox, Spinner } from '../../../components/ui.js';
+import { EmptyState, ErrorBox, Spinner, TableHead } from '../../../components/ui.js';
 import { formatTime } from '../../../lib/format.js';
 import { useDiff, useRollback, useVersions } from '../api/studio.js';
 import { useCanEdit } from './use-can-edit.js';
@@ -30,26 +30,8 @@ export function HistoryView({ agent }: { agent: AgentDetail }) {
       <section className="block" aria-labelledby="compare-title">
         <h2 id="compare-title">Compare</h2>
         <div className="toolbar">
-          <div className="field">
-            <label htmlFor="diff-from">From</label>
-            <select id="diff-from" value={from} onChange={(e) => setFrom(e.target.value)}>
-              {refs.map((r) => (
-                <option key={r.value} value={r.value}>
-                  {r.label}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div className="field">
-            <label htmlFor="diff-to">To</label>
-            <select id="diff-to" value={to} onChange={(e) => setTo(e.target.value)}>
-              {refs.map((r) => (
-                <option key={r.value} value={r.value}>
-                  {r.label}
-                </option>
-              ))}
-            </select>
-          </div>
+          <RefSelect id="diff-from" label="From" refs={refs} value={from} onChange={setFrom} />
+          <RefSelect id="diff-to" label="To" refs={refs} value={to} onChange={setTo} />
         </div>
         <DiffView name={agent.name} from={from} to={to} />
       </section>
@@ -62,17 +44,7 @@ export function HistoryView({ agent }: { agent: AgentDetail }) {
         ) : null}
         <div className="card table-wrap" tabIndex={0} role="region" aria-label={SCROLL_LABEL.versions}>
           <table className="data" data-testid="versions">
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Note</th>
-                <th scope="col">By</th>
-                <th scope="col">When</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Version', 'Note', 'By', 'When', { label: <span className="sr-only">Actions</span> }]} />
             <tbody>
               {versions.data.map((v) => (
                 <VersionRow key={v.version} v={v} canRollback={canEdit && !agent.archived && !v.published} busy={rollback.isPending} onRollback={() => rollback.mutate({ version: v.version })} />
@@ -157,13 +129,7 @@ function DiffView({ name, from, to }: { name: string; from: string; to: string }
         <caption className="sr-only">
           Differences between {label(diff.data.from)} and {label(diff.data.to)}
         </caption>
-        <thead>
-          <tr>
-            <th scope="col">Field</th>
-            <th scope="col">{label(diff.data.from)}</th>
-            <th scope="col">{label(diff.data.to)}</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Field', { label: label(diff.data.from) }, { label: label(diff.data.to) }]} />
         <tbody>
           {diff.data.changes.map((c) => (
             <tr key={c.field} data-testid={`diff-${c.field}`}>
@@ -178,6 +144,22 @@ function DiffView({ name, from, to }: { name: string; from: string; to: string }
           ))}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+/** One end of the comparison: the draft or a version. */
+function RefSelect(props: { id: string; label: string; refs: readonly { value: string; label: string }[]; value: string; onChange: (value: string) => void }) {
+  return (
+    <div className="field">
+      <label htmlFor={props.id}>{props.label}</label>
+      <select id={props.id} value={props.value} onChange={(e) => props.onChange(e.target.value)}>
+        {props.refs.map((r) => (
+          <option key={r.value} value={r.value}>
+            {r.label}
+          </option>
+        ))}
+      </select>
     </div>
   );
 }

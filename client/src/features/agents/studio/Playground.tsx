@@ -8,7 +8,7 @@ import { useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import type { Run } from '../../../../../shared/protocol.js';
 import type { AgentDetail } from '../../../../../shared/catalog.js';
-import { Field, FormMessages, SubmitButton } from '../../../components/form.js';
+import { Field, FormMessages, FormSubmit } from '../../../components/form.js';
 import { ErrorBox, Spinner, StatusBadge } from '../../../components/ui.js';
 import { formatCost, formatDuration, formatNumber, isFinished, runDurationMs, shortId } from '../../../lib/format.js';
 import { useConnectionState } from '../../../lib/live.js';
@@ -49,11 +49,9 @@ export function Playground({ agent }: { agent: AgentDetail }) {
           {(c) => <textarea {...c} value={input} rows={3} onChange={(e) => setInput(e.target.value)} />}
         </Field>
         {agent.archived ? <p className="hint">This agent is archived: new runs are refused.</p> : null}
-        <div className="form-actions">
-          <SubmitButton busy={createRun.isPending} busyLabel="Starting…">
-            Run both
-          </SubmitButton>
-        </div>
+        <FormSubmit busy={createRun.isPending} busyLabel="Starting…">
+          Run both
+        </FormSubmit>
       </form>
       {runs ? (
         <div className="pair">

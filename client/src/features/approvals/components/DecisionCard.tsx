@@ -71,14 +71,7 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
           {budgetInfo.message ?? 'A model call would pass a budget.'} The run waits: an admin raising the budget (Operations → Budgets) resumes it, or decide here.
         </p>
         {canDecide ? (
-          <form
-            className="decision-form"
-            noValidate
-            onSubmit={(e) => {
-              e.preventDefault();
-              send('retry');
-            }}
-          >
+          <DecisionForm onSubmit={() => send('retry')}>
             {budgetInfo.scope === 'run' ? (
               <Field id={`${id}-limits`} name="limits" label={<>New run limits <span className="hint">(JSON, e.g. {'{"maxCostUsd": 1}'})</span></>} error={localError?.field === 'arguments' ? localError.message : undefined} alert>
                 {(control) => <input {...control} type="text" className="mono" value={limitsText} onChange={(e) => setLimitsText(e.target.value)} />}
@@ -96,7 +89,7 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
                 Fail the run
               </button>
             </div>
-          </form>
+          </DecisionForm>
         ) : null}
       </section>
     );
@@ -138,14 +131,7 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
         </pre>
       )}
       {canDecide ? (
-        <form
-          className="decision-form"
-          noValidate
-          onSubmit={(e) => {
-            e.preventDefault();
-            send(unknown ? 'retry' : 'approve');
-          }}
-        >
+        <DecisionForm onSubmit={() => send(unknown ? 'retry' : 'approve')}>
           {unknown ? (
             <Field
               id={`${id}-result`}
@@ -213,10 +199,26 @@ export function DecisionCard({ runId, request, canDecide, context }: { runId: st
               </span>
             ) : null}
           </div>
-        </form>
+        </DecisionForm>
       ) : (
         <p className="hint">Viewers cannot decide: an operator or an admin approves or denies this call.</p>
       )}
     </section>
+  );
+}
+
+/** A decision's form: submitting it sends the card's main decision. */
+function DecisionForm({ onSubmit, children }: { onSubmit: () => void; children: ReactNode }) {
+  return (
+    <form
+      className="decision-form"
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSubmit();
+      }}
+    >
+      {children}
+    </form>
   );
 }

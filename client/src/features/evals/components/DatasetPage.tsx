@@ -7,8 +7,8 @@
 import { useState, type FormEvent } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { ComparedCase, ExperimentSummary } from '../../../../../shared/evals.js';
-import { Field, FormMessages, SubmitButton } from '../../../components/form.js';
-import { EmptyState, ErrorBox, NotFoundCard, PageTitle, Spinner, StatusBadge, useDocumentTitle } from '../../../components/ui.js';
+import { Field, FormMessages, FormSubmit } from '../../../components/form.js';
+import { EmptyState, ErrorBox, NotFoundCard, PageTitle, Spinner, StatusBadge, TableHead, useDocumentTitle } from '../../../components/ui.js';
 import { ApiError } from '../../../lib/api.js';
 import { formatCost, formatDuration, formatTime, preview, widthClass } from '../../../lib/format.js';
 import { useVersions } from '../../agents/api/studio.js';
@@ -61,13 +61,7 @@ export default function DatasetPage() {
             <h2 id="cases-title">Cases</h2>
             <div className="card table-wrap" tabIndex={0} role="region" aria-label={SCROLL_LABEL.cases}>
               <table className="data" data-testid="cases">
-                <thead>
-                  <tr>
-                    <th scope="col">#</th>
-                    <th scope="col">Input</th>
-                    <th scope="col">Expectation</th>
-                  </tr>
-                </thead>
+                <TableHead columns={['#', 'Input', 'Expectation']} />
                 <tbody>
                   {ds.cases.map((c) => (
                     <tr key={c.id}>
@@ -137,11 +131,9 @@ function StartExperiment({ dataset, agent }: { dataset: string; agent: string | 
       <Field id="exp-concurrency" name="concurrency" label="Cases at once" hint="1 to 16" error={fieldError('concurrency')}>
         {(c) => <input {...c} type="number" min={1} max={16} value={concurrency} onChange={(e) => setConcurrency(e.target.value)} />}
       </Field>
-      <div className="form-actions">
-        <SubmitButton busy={start.isPending} busyLabel="Starting…">
-          Run experiment
-        </SubmitButton>
-      </div>
+      <FormSubmit busy={start.isPending} busyLabel="Starting…">
+        Run experiment
+      </FormSubmit>
     </form>
   );
 }
@@ -157,23 +149,7 @@ function ExperimentsTable({ experiments }: { experiments: ExperimentSummary[] })
   return (
     <div className="card table-wrap" tabIndex={0} role="region" aria-label={SCROLL_LABEL.experiments}>
       <table className="data" data-testid="experiments">
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Status</th>
-            <th scope="col">Progress</th>
-            <th scope="col" className="num">
-              Pass rate
-            </th>
-            <th scope="col" className="num">
-              Cost
-            </th>
-            <th scope="col" className="num">
-              p95 latency
-            </th>
-            <th scope="col">Started</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Version', 'Status', 'Progress', { label: 'Pass rate', className: 'num' }, { label: 'Cost', className: 'num' }, { label: 'p95 latency', className: 'num' }, 'Started']} />
         <tbody>
           {experiments.map((e) => (
             <tr key={e.id} data-testid={`experiment-${e.id}`} data-status={e.status}>
@@ -205,14 +181,7 @@ function TrendTable({ experiments }: { experiments: ExperimentSummary[] }) {
   return (
     <div className="card table-wrap" tabIndex={0} role="region" aria-label={SCROLL_LABEL.trend}>
       <table className="data" data-testid="trend">
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Pass rate, oldest → newest</th>
-            <th scope="col">Cost, oldest → newest</th>
-            <th scope="col">p95 latency, oldest → newest</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Version', 'Pass rate, oldest → newest', 'Cost, oldest → newest', 'p95 latency, oldest → newest']} />
         <tbody>
           {trends.map((t) => (
             <tr key={t.version}>
@@ -273,15 +242,7 @@ function CompareView({ experiments }: { experiments: ExperimentSummary[] }) {
           </p>
           <div className="card table-wrap" tabIndex={0} role="region" aria-label={SCROLL_LABEL.compare}>
             <table className="data" data-testid="compare">
-              <thead>
-                <tr>
-                  <th scope="col">#</th>
-                  <th scope="col">Input</th>
-                  <th scope="col">Before</th>
-                  <th scope="col">After</th>
-                  <th scope="col">Change</th>
-                </tr>
-              </thead>
+              <TableHead columns={['#', 'Input', 'Before', 'After', 'Change']} />
               <tbody>
                 {comparison.data.cases.map((c) => (
                   <tr key={c.caseId} data-change={c.change}>

@@ -8,7 +8,7 @@ import { useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import type { ExpectationKind } from '../../../../../shared/evals.js';
 import { Field, FormMessages, SubmitButton } from '../../../components/form.js';
-import { EmptyState, ErrorBox, PageTitle, Spinner, useDocumentTitle } from '../../../components/ui.js';
+import { EmptyState, ErrorBox, PageTitle, Spinner, TableHead, useDocumentTitle } from '../../../components/ui.js';
 import { ApiError } from '../../../lib/api.js';
 import { formatTime } from '../../../lib/format.js';
 import { useAgents } from '../../agents/api/get-agents.js';
@@ -42,16 +42,7 @@ export default function EvalsPage() {
           ) : (
             <div className="card table-wrap">
               <table className="data" data-testid="datasets">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Target</th>
-                    <th scope="col" className="num">
-                      Cases
-                    </th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
+                <TableHead columns={['Name', 'Target', { label: 'Cases', className: 'num' }, 'Created']} />
                 <tbody>
                   {shown.map((d) => (
                     <tr key={d.id}>

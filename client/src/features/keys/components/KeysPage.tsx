@@ -2,7 +2,7 @@
 import { useState, type FormEvent } from 'react';
 import { ROLES, type CreatedApiKey, type Role } from '../../../../../shared/protocol.js';
 import { Field, FormMessages, SubmitButton } from '../../../components/form.js';
-import { EmptyState, ErrorBox, PageTitle, Spinner, useDocumentTitle } from '../../../components/ui.js';
+import { EmptyState, ErrorBox, PageTitle, Spinner, TableHead, useDocumentTitle } from '../../../components/ui.js';
 import { ApiError } from '../../../lib/api.js';
 import { formatTime } from '../../../lib/format.js';
 import { useSession } from '../../../lib/session.js';
@@ -45,20 +45,7 @@ function KeysAdmin() {
             <div className="table-wrap">
               <table className="data" data-testid="keys-table">
                 <caption className="sr-only">API keys, active first</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Role</th>
-                    <th scope="col">Agents</th>
-                    <th scope="col" className="hide-sm">
-                      Created
-                    </th>
-                    <th scope="col">Last used</th>
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
+                <TableHead columns={['Name', 'Role', 'Agents', { label: 'Created', className: 'hide-sm' }, 'Last used', { label: <span className="sr-only">Actions</span> }]} />
                 <tbody>
                   {keys.data.map((key) => (
                     <tr key={key.id} data-testid={`key-${key.name}`}>

@@ -5,7 +5,7 @@ import type { Run } from '../../../../../shared/protocol.js';
 import { ApiError } from '../../../lib/api.js';
 import { formatClock, formatCost, formatDuration, formatNumber, formatTime, isFinished, runDurationMs, runTitle, shortId, widthClass } from '../../../lib/format.js';
 import { useConnectionState } from '../../../lib/live.js';
-import { ChoiceFieldset, Field, SubmitButton } from '../../../components/form.js';
+import { ChoiceFieldset, Field, FormSubmit } from '../../../components/form.js';
 import { EmptyState, ErrorBox, NotFoundCard, Spinner, StatusBadge, useDocumentTitle, useNow } from '../../../components/ui.js';
 import { useAnswerRun } from '../api/answer-run.js';
 import { useCancelRun } from '../api/cancel-run.js';
@@ -519,11 +519,9 @@ function AnswerForm({ run }: { run: Run }) {
             />
           )}
         </Field>
-        <div className="form-actions">
-          <SubmitButton busy={answerRun.isPending} busyLabel="Sending…">
-            Send answer
-          </SubmitButton>
-        </div>
+        <FormSubmit busy={answerRun.isPending} busyLabel="Sending…">
+          Send answer
+        </FormSubmit>
       </form>
     </section>
   );

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useRef } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import type { Run, RunStatus } from '../../../../../shared/protocol.js';
 import { formatAge, formatCost, formatDuration, formatNumber, preview, runDurationMs, runTitle, shortId, STATUS_LABEL, STATUS_ORDER, totalTokens } from '../../../lib/format.js';
-import { EmptyState, ErrorBox, PageTitle, Spinner, StatusBadge, useDocumentTitle, useNow } from '../../../components/ui.js';
+import { EmptyState, ErrorBox, PageTitle, Spinner, StatusBadge, TableHead, useDocumentTitle, useNow } from '../../../components/ui.js';
 import { useRuns } from '../api/get-runs.js';
 import { useRunsLive } from '../hooks/use-runs-live.js';
 
@@ -106,25 +106,7 @@ export default function RunsPage() {
           <div className="table-wrap">
             <table className="data" data-testid="runs-table">
               <caption className="sr-only">Runs, newest first{status ? `, ${STATUS_LABEL[status].toLowerCase()} only` : ''}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Status</th>
-                  <th scope="col">Run</th>
-                  <th scope="col" className="hide-sm">
-                    Owner
-                  </th>
-                  <th scope="col">Age</th>
-                  <th scope="col" className="num hide-sm">
-                    Duration
-                  </th>
-                  <th scope="col" className="num hide-sm">
-                    Tokens
-                  </th>
-                  <th scope="col" className="num hide-sm">
-                    Cost
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Status', 'Run', { label: 'Owner', className: 'hide-sm' }, 'Age', { label: 'Duration', className: 'num hide-sm' }, { label: 'Tokens', className: 'num hide-sm' }, { label: 'Cost', className: 'num hide-sm' }]} />
               <tbody>
                 {runs.map((run) => (
                   <tr key={run.id} data-run-id={run.id} onClick={(e) => {
