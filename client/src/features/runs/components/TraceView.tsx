@@ -24,7 +24,8 @@ export function TraceView({ trace, now }: { trace: RunTrace; now: number }) {
           </>
         ) : null}
       </p>
-      <ol className="trace-rows">
+      {/* Focusable: on a narrow screen the waterfall scrolls sideways, and a keyboard must reach it. */}
+      <ol className="trace-rows" tabIndex={0} aria-label="Trace waterfall">
         {rows.map((row) => {
           const a = row.span.attributes;
           const tokens = typeof a.promptTokens === 'number' ? a.promptTokens + (typeof a.completionTokens === 'number' ? a.completionTokens : 0) : null;
