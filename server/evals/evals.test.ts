@@ -262,7 +262,10 @@ describe('an experiment inside its run', { timeout: 240_000 }, () => {
     let inFlight = 0;
     let most = 0;
     for (const e of edges) most = Math.max(most, (inFlight += e.d));
-    expect(most).toBe(2);
+    // Never more than two at once; and six cases finished while the first still hangs (checked
+    // next), so a second lane was used. Counting overlaps from the server's timestamps alone
+    // read 1 once under load, so the lower bound rests on the hang, not on the clock.
+    expect(most).toBeLessThanOrEqual(2);
     expect(llm.requests.filter((r) => r.closedAt === null)).toHaveLength(1);
 
     // Cancelled like any run: the hung call is aborted, the experiment reads cancelled.
