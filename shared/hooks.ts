@@ -128,3 +128,16 @@ export interface Schedule {
 export function hookTarget(target: { agent?: string; pattern?: string; agents?: string[]; options?: Record<string, unknown> }): Pick<Trigger & Schedule, 'agent' | 'pattern' | 'agents' | 'options'> {
   return { agent: target.agent ?? null, pattern: target.pattern ?? null, agents: target.agents ?? null, options: target.options ?? null };
 }
+
+/** What a receiver sees of one run's callback (GET /api/runs/:id/deliveries; the run page shows it). */
+export interface CallbackDelivery {
+  runId: string;
+  url: string;
+  /** waiting (run not final) → pending (attempts due) → delivered | failed. */
+  state: 'waiting' | 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: string | null;
+  finishedAt: string | null;
+  lastError: string | null;
+  log: { attempt: number; at: string; statusCode: number | null; error: string | null; durationMs: number }[];
+}

@@ -1,18 +1,7 @@
 import type { Part } from '../lifecycle/part.js';
 import type { RunCallbacks } from '../queue/types.js';
 
-/** What a receiver sees of one run's callback (GET /api/runs/:id/deliveries). */
-export interface CallbackDelivery {
-  runId: string;
-  url: string;
-  /** waiting (run not final) → pending (attempts due) → delivered | failed. */
-  state: 'waiting' | 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  nextAttemptAt: string | null;
-  finishedAt: string | null;
-  lastError: string | null;
-  log: { attempt: number; at: string; statusCode: number | null; error: string | null; durationMs: number }[];
-}
+export type { CallbackDelivery } from '../../shared/hooks.js';
 
 /** Secrets the hooks share: the callback signing secret and the key for trigger secrets at rest. */
 export interface HookSecrets {

@@ -16,7 +16,7 @@ describe('UI runs (authentication off, offline model)', () => {
 
   beforeAll(async () => {
     ensureClientBuilt();
-    t = await startTestApp({ env: { OFFLINE_MODEL_DELAY_MS: '45' } });
+    t = await startTestApp({ env: { OFFLINE_MODEL_DELAY_MS: '45', WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_POLL_MS: '100' } });
     browser = await launchBrowser();
   });
 
@@ -332,5 +332,35 @@ describe('UI runs (authentication off, offline model)', () => {
     await page.getByRole('heading', { name: 'There is no page here' }).waitFor();
     expect(await seriousA11yViolations(page)).toEqual([]);
     await context.close();
+  });
+
+  it('shows the pinned agent versions and each callback attempt on the run page', async () => {
+    // A receiver that refuses once, then accepts: the page lists both attempts.
+    const { createServer } = await import('node:http');
+    let calls = 0;
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        calls++;
+        res.writeHead(calls === 1 ? 503 : 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = (receiver.address() as { port: number }).port;
+    try {
+      const { run } = await api<{ run: Run }>('POST', '/api/runs', { agent: 'writer', input: 'A haiku about queues', callbackUrl: `http://127.0.0.1:${port}/done` });
+      const { page, context, problems } = await openPage(browser);
+      await page.goto(`${t.url}/runs/${run.id}`);
+      await waitForStatus(page, 'succeeded');
+      expect(await page.getByTestId('run-versions').textContent()).toContain('writer@1');
+      const callback = page.getByTestId('run-callback');
+      await callback.getByText('HTTP 200').waitFor({ timeout: 60_000 });
+      expect(await callback.textContent()).toContain('HTTP 503');
+      expect(await seriousA11yViolations(page)).toEqual([]);
+      expectClean(problems);
+      await context.close();
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 });

@@ -6,7 +6,7 @@ import { ApiError } from '../../../lib/api.js';
 import { formatClock, formatCost, formatDuration, formatNumber, formatTime, isFinished, runDurationMs, runTitle, shortId, widthClass } from '../../../lib/format.js';
 import { useConnectionState } from '../../../lib/live.js';
 import { ChoiceFieldset, Field, FormSubmit } from '../../../components/form.js';
-import { EmptyState, ErrorBox, NotFoundCard, Spinner, StatusBadge, useDocumentTitle, useNow } from '../../../components/ui.js';
+import { EmptyState, ErrorBox, NotFoundCard, Spinner, StatusBadge, TableHead, useDocumentTitle, useNow } from '../../../components/ui.js';
 import { useAnswerRun } from '../api/answer-run.js';
 import { useCancelRun } from '../api/cancel-run.js';
 import { useRun } from '../api/get-run.js';
@@ -17,6 +17,7 @@ import { readToolRequests } from '../../approvals/lib/requests.js';
 import { buildTimeline, hasErrorItem, requestedToolCalls, type LiveRunState, type NoteItem, type StepItem, type ToolCallView, type ToolHow } from '../lib/run-timeline.js';
 import { OutputView } from './OutputView.js';
 import { TraceView } from './TraceView.js';
+import { useRunDeliveries } from '../api/get-run-deliveries.js';
 import { useRunTrace } from '../api/get-run-trace.js';
 
 export default function RunPage() {
@@ -82,6 +83,12 @@ function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; jo
           <p className="run-sub">
             {run.pattern ? `Pattern with ${run.agents?.join(', ') || 'no agents'}` : 'Single agent'} · started by {run.owner} · {formatTime(run.createdAt)}
           </p>
+          {run.agentVersions && Object.keys(run.agentVersions).length > 0 ? (
+            <p className="run-sub" data-testid="run-versions">
+              Versions:{' '}
+              {versionsText(run.agentVersions)}
+            </p>
+          ) : null}
         </div>
         {!finished ? (
           <div>
@@ -171,6 +178,8 @@ function RunView({ run, live, joinedMidway }: { run: Run; live: LiveRunState; jo
           </section>
 
           <RunTraceSection id={run.id} live={!finished} now={now} />
+
+          <RunCallbackSection id={run.id} live={!finished} />
 
           {run.status === 'succeeded' ? (
             <section className="block" aria-labelledby="output-title">
@@ -523,6 +532,46 @@ function AnswerForm({ run }: { run: Run }) {
           Send answer
         </FormSubmit>
       </form>
+    </section>
+  );
+}
+
+/** `writer@3, critic@1`; a run that may call any agent (run_agent) pins them all, so long lists are cut. */
+function versionsText(versions: Record<string, number | 'draft'>): string {
+  const all = Object.entries(versions).map(([agent, version]) => `${agent}@${version}`);
+  return all.length > 8 ? `${all.slice(0, 8).join(', ')} and ${all.length - 8} more` : all.join(', ');
+}
+
+/** The run's callback (`callbackUrl`): each delivery attempt, as the webhooks part logged it. Nothing without one. */
+function RunCallbackSection({ id, live }: { id: string; live: boolean }) {
+  const { data: deliveries } = useRunDeliveries(id, live);
+  if (!deliveries || deliveries.length === 0) return null;
+  return (
+    <section className="block" aria-labelledby="callback-title" data-testid="run-callback">
+      <h2 id="callback-title">Callback</h2>
+      {deliveries.map((d) => (
+        <div className="card card-pad" key={d.url}>
+          <p>
+            <span className="mono">{d.url}</span> · {d.state}
+            {d.nextAttemptAt ? ` · next attempt ${formatTime(d.nextAttemptAt)}` : ''}
+          </p>
+          {d.log.length > 0 ? (
+            <table className="data">
+              <TableHead columns={['Attempt', 'At', 'Answer', 'Took']} />
+              <tbody>
+                {d.log.map((a) => (
+                  <tr key={a.attempt}>
+                    <td>{a.attempt}</td>
+                    <td>{formatTime(a.at)}</td>
+                    <td>{a.statusCode !== null ? `HTTP ${a.statusCode}` : (a.error ?? '—')}</td>
+                    <td>{formatDuration(a.durationMs)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : null}
+        </div>
+      ))}
     </section>
   );
 }
