@@ -212,12 +212,14 @@ describe('leases and fencing', () => {
         return { output: null };
       }),
     );
-    // B does not claim: it only serves the API. Its backstop poll and its heartbeat are out of
-    // reach, so only the NOTIFYs (cancel to A, done back to B) can end the wait with `cancelled`.
-    const b = await start(testPlanner(async () => ({ output: null })), {}, { cancelWaitMs: 120_000, waitPollMs: 120_000 });
-    b.queue.stopClaiming();
     const run = (await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
     await waitFor(async () => (await row(a, run.id)).status === 'running');
+    // B does not claim: it only serves the API. Its backstop poll and its heartbeat are out of
+    // reach, so only the NOTIFYs (cancel to A, done back to B) can end the wait with `cancelled`.
+    // Started once A holds the run: a claim B had in flight when told to stop could otherwise
+    // take it (seen once under load).
+    const b = await start(testPlanner(async () => ({ output: null })), {}, { cancelWaitMs: 120_000, waitPollMs: 120_000 });
+    b.queue.stopClaiming();
     const res = await b.api(`/api/runs/${run.id}/cancel`, { method: 'POST' });
     expect(res.status).toBe(200);
     expect(res.body.run.status).toBe('cancelled');
