@@ -125,9 +125,11 @@ describe('leases and fencing', () => {
         return { output: 'long' };
       }),
     );
-    const b = await start(testPlanner(async () => ({ output: 'B should not run it' })));
     const run = (await a.queue.enqueue([{ id: randomUUID(), owner: 'admin', agent: 'x', input: {} }]))[0]!;
     await waitFor(async () => (await row(a, run.id)).status === 'running');
+    // B (the sweeper) starts once A holds the run: started before, it could win the claim
+    // under load and finish the run at once (seen once in CI).
+    const b = await start(testPlanner(async () => ({ output: 'B should not run it' })));
     // Past the first lease, on renewals alone (state, not elapsed time).
     const { rows: first } = await a.db.pool.query<{ until: Date }>('SELECT lease_expires_at + interval \'1500 milliseconds\' AS until FROM runs WHERE id = $1', [run.id]);
     await waitFor(async () => (await a.db.pool.query('SELECT now() > $2 AS past FROM runs WHERE id = $1', [run.id, first[0]!.until])).rows[0].past, { what: 'time past the first lease' });
