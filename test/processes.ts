@@ -50,6 +50,27 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The environment of an app that a test kills and another instance resumes: the real
+ * model client against the loopback OpenAI test server (no retries, so a call is made
+ * exactly as often as the test counts), no cache, and a short lease so a lost worker's
+ * run is taken over quickly.
+ */
+export function resumableAppEnv(databaseUrl: string, openAiUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    OPENAI_API_KEY: 'sk-test',
+    OPENAI_BASE_URL: openAiUrl,
+    OPENAI_MAX_RETRIES: '0',
+    OPENAI_TIMEOUT_MS: '60000',
+    CACHE_TTL: '0',
+    JOB_LEASE_MS: '1000',
+    JOB_POLL_INTERVAL_MS: '200',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
 export interface AppProcess {
   /** The top process: the server itself, or the launcher (npm) with `launch: 'deploy'`. */
   readonly child: ChildProcess;

@@ -3,7 +3,7 @@ import type { Experiment, ExperimentSummary } from '../../shared/evals.js';
 import type { Run } from '../../shared/protocol.js';
 import { createTestDatabase, jsonApi, startTestApp, waitFor, type TestApp } from '../../test/helpers.js';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../test/openai-server.js';
-import { spawnApp, type AppProcess } from '../../test/processes.js';
+import { resumableAppEnv, spawnApp, type AppProcess } from '../../test/processes.js';
 
 /**
  * An instance running an experiment is killed (SIGKILL) while its third case waits for the
@@ -28,17 +28,7 @@ describe('an experiment killed mid-way resumes without re-running finished cases
   });
 
   it('resumes on another instance after SIGKILL', async () => {
-    const env = {
-      DATABASE_URL: db.url,
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: llm.url,
-      OPENAI_MAX_RETRIES: '0',
-      OPENAI_TIMEOUT_MS: '60000',
-      CACHE_TTL: '0',
-      JOB_LEASE_MS: '1000',
-      JOB_POLL_INTERVAL_MS: '200',
-      LOG_LEVEL: 'warn',
-    };
+    const env = resumableAppEnv(db.url, llm.url);
     proc = await spawnApp(env);
     await proc.waitReady();
     const first = jsonApi(() => proc!.url);

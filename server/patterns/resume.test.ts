@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../shared/protocol.js';
 import { createTestDatabase, startTestApp, waitFor, type TestApp } from '../../test/helpers.js';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../test/openai-server.js';
-import { spawnApp, type AppProcess } from '../../test/processes.js';
+import { resumableAppEnv, spawnApp, type AppProcess } from '../../test/processes.js';
 
 /**
  * A process running a pattern is killed (SIGKILL) in the middle of its third model
@@ -28,17 +28,7 @@ describe('a run killed mid-pattern resumes without repeating completed model cal
   });
 
   it('resumes on another instance after SIGKILL', async () => {
-    const env = {
-      DATABASE_URL: db.url,
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: llm.url,
-      OPENAI_MAX_RETRIES: '0',
-      OPENAI_TIMEOUT_MS: '60000',
-      CACHE_TTL: '0',
-      JOB_LEASE_MS: '1000',
-      JOB_POLL_INTERVAL_MS: '200',
-      LOG_LEVEL: 'warn',
-    };
+    const env = resumableAppEnv(db.url, llm.url);
     proc = await spawnApp(env);
     await proc.waitReady();
     llm.enqueue({ kind: 'reply', text: 'Research notes.' }, { kind: 'reply', text: 'A draft.' }, { kind: 'hang' });

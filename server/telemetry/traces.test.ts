@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run, RunTrace } from '../../shared/protocol.js';
 import { createTestDatabase, startTestApp, waitFor, type TestApp } from '../../test/helpers.js';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../test/openai-server.js';
-import { spawnApp, type AppProcess } from '../../test/processes.js';
+import { resumableAppEnv, spawnApp, type AppProcess } from '../../test/processes.js';
 import { startOtlpReceiver, type ReceivedSpan } from '../../test/support/otlp-receiver.js';
 
 /**
@@ -36,20 +36,12 @@ describe('OpenTelemetry traces', () => {
   const named = (prefix: string) => inTrace().filter((s) => s.name.startsWith(prefix));
 
   it('continues the caller\'s trace through POST → queue → a run killed by kill -9 → resumed on another instance', async () => {
-    const env = {
-      DATABASE_URL: db.url,
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: llm.url,
-      OPENAI_MAX_RETRIES: '0',
-      OPENAI_TIMEOUT_MS: '60000',
-      CACHE_TTL: '0',
-      JOB_LEASE_MS: '1000',
-      JOB_POLL_INTERVAL_MS: '200',
+    const env = resumableAppEnv(db.url, llm.url, {
       // debug: the request's own log line ('request completed') is written.
       LOG_LEVEL: 'debug',
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
       OTEL_SERVICE_NAME: 'agentry-test',
-    };
+    });
     proc = await spawnApp(env);
     await proc.waitReady();
     llm.enqueue({ kind: 'reply', text: 'Research notes.' }, { kind: 'reply', text: 'A draft.' }, { kind: 'hang' });

@@ -4,7 +4,7 @@ import type { Run } from '../../shared/protocol.js';
 import type { Thread, ThreadMessage } from '../../shared/threads.js';
 import { createTestDatabase, startTestApp, waitFor, type TestApp } from '../../test/helpers.js';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../test/openai-server.js';
-import { spawnApp, type AppProcess } from '../../test/processes.js';
+import { resumableAppEnv, spawnApp, type AppProcess } from '../../test/processes.js';
 import { threadSummarizerSpec } from '../agents/conversation.js';
 
 /**
@@ -32,19 +32,7 @@ describe('a summary refresh survives kill -9 without a second summarizer call', 
   const summarizerCalls = () => llm.requests.filter((r) => r.body.messages[0]?.content === threadSummarizerSpec.systemPrompt).length;
 
   it('resumes on another instance from the stored summary step', async () => {
-    const env = {
-      DATABASE_URL: db.url,
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: llm.url,
-      OPENAI_MAX_RETRIES: '0',
-      OPENAI_TIMEOUT_MS: '60000',
-      CACHE_TTL: '0',
-      JOB_LEASE_MS: '1000',
-      JOB_POLL_INTERVAL_MS: '200',
-      THREAD_CONTEXT_TOKENS: '100',
-      THREAD_SUMMARY_THRESHOLD_TOKENS: '60',
-      LOG_LEVEL: 'warn',
-    };
+    const env = resumableAppEnv(db.url, llm.url, { THREAD_CONTEXT_TOKENS: '100', THREAD_SUMMARY_THRESHOLD_TOKENS: '60' });
     proc = await spawnApp(env);
     await proc.waitReady();
     const created = await request(proc.url).post('/api/threads').send({ agent: 'writer' });
