@@ -95,6 +95,9 @@ describe('PostgreSQL stopped for 10 s', () => {
     // run.queued is (rightly) dropped. So a run whose run.queued was superseded proves
     // nothing either way: try another, until one run.queued has crossed (or 5 runs).
     const frameOf = (runId: string, type: string) => frames.some((f) => f.includes(runId) && f.includes(`"${type}"`));
+    // A run.started that names the other instance crossed over too (that instance claimed it).
+    const other = (await balancer.json<{ checks: { instance: { id: string } } }>('/health', { instance: instances[1] })).body.checks.instance.id;
+    const startedByOther = (runId: string) => frames.some((f) => f.includes(runId) && f.includes('"run.started"') && f.includes(`"instance":"${other}"`));
     let crossedOver = false;
     for (let attempt = 0; attempt < 5 && !crossedOver; attempt++) {
       const crossed = await balancer.json<{ run: { id: string } }>('/api/runs', { instance: instances[1], json: { agent: 'summarizer', input: `cross-instance after the outage ${attempt}` } });
@@ -110,7 +113,7 @@ describe('PostgreSQL stopped for 10 s', () => {
         const logs = instances.map((i) => `--- ${i.name}\n${i.output().slice(-4000)}`).join('\n');
         throw new Error(`${(error as Error).message}; frames: ${frames.length}\n${logs}`);
       });
-      crossedOver = frameOf(runId, 'run.queued');
+      crossedOver = frameOf(runId, 'run.queued') || startedByOther(runId);
     }
     expect(crossedOver, 'a run.queued committed on one instance reached a runs subscriber on the other over NOTIFY').toBe(true);
     ws.close();
