@@ -97,4 +97,46 @@ describe('ws-client against a real hub', () => {
       await shared.dropDatabase?.();
     }
   });
+
+  it('asks again, with backoff, for a topic the server could not read at the time', async () => {
+    // A scripted hub: the first subscribe finds the database busy, the second is served.
+    const { WebSocketServer } = await import('ws');
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    const subscribes: unknown[] = [];
+    server.on('connection', (socket) => {
+      socket.on('message', (data) => {
+        const frame = JSON.parse(String(data)) as { type: string; topic: string; after?: number };
+        if (frame.type !== 'subscribe') return;
+        subscribes.push(frame);
+        if (subscribes.length === 1) {
+          socket.send(JSON.stringify({ type: 'error', code: 'unavailable', message: 'could not read the run; try again', topic: frame.topic }));
+          return;
+        }
+        socket.send(JSON.stringify({ type: 'subscribed', topic: frame.topic }));
+        const event = { id: 1, runId: frame.topic.slice(4), seq: 1, type: 'run.succeeded', data: {}, createdAt: new Date().toISOString() };
+        socket.send(JSON.stringify({ type: 'event', topic: frame.topic, event }));
+      });
+    });
+    const { port } = server.address() as { port: number };
+    const client = createWsClient({ url: `ws://127.0.0.1:${port}/ws`, WebSocket: WS, minBackoffMs: 20, maxBackoffMs: 100 });
+    const topic = 'run:00000000-0000-4000-8000-000000000001' as const;
+    const errors: string[] = [];
+    const seen: string[] = [];
+    client.subscribe(topic, (e) => seen.push(e.type), { after: 0, onError: (e) => errors.push(e.code) });
+    try {
+      await waitFor(() => seen.length === 1, { what: 'the event after the second subscribe' });
+      expect(errors).toEqual(['unavailable']);
+      expect(subscribes).toEqual([
+        { type: 'subscribe', topic, after: 0 },
+        { type: 'subscribe', topic, after: 0 },
+      ]);
+      expect(seen).toEqual(['run.succeeded']);
+      expect(client.state).toBe('open');
+    } finally {
+      client.close();
+      for (const socket of server.clients) socket.terminate();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });

@@ -95,6 +95,10 @@ interface Subscription {
   subscribedHandlers: Set<() => void>;
   /** For run topics: the last stored seq handed to handlers. */
   lastSeq: number | undefined;
+  /** Set while a subscribe the server could not serve (`unavailable`) waits to be sent again. */
+  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Failed subscribes in a row, for the backoff. */
+  failures: number;
 }
 
 function resolveUrl(url: string, token: string | null | undefined): string {
@@ -155,6 +159,22 @@ export function createWsClient(options: WsClientOptions): WsClient {
     send(frame);
   }
 
+  function retrySubscribe(sub: Subscription): void {
+    if (sub.retryTimer || closedForGood) return;
+    const ceiling = Math.min(maxBackoff, minBackoff * 2 ** sub.failures);
+    sub.failures++;
+    sub.retryTimer = setTimeout(() => {
+      sub.retryTimer = undefined;
+      // Unsubscribed meanwhile: nothing to do. Disconnected: onopen resubscribes everything.
+      if (subscriptions.get(sub.topic) === sub) sendSubscribe(sub);
+    }, Math.max(minBackoff, Math.floor(Math.random() * ceiling)));
+  }
+
+  function clearRetry(sub: Subscription): void {
+    if (sub.retryTimer) clearTimeout(sub.retryTimer);
+    sub.retryTimer = undefined;
+  }
+
   function deliver(frame: Extract<ServerFrame, { type: 'event' }>): void {
     const sub = subscriptions.get(frame.topic as Topic);
     if (!sub) return;
@@ -191,12 +211,18 @@ export function createWsClient(options: WsClientOptions): WsClient {
         break;
       case 'subscribed': {
         const sub = subscriptions.get(frame.topic as Topic);
-        if (sub) for (const fn of sub.subscribedHandlers) fn();
+        if (sub) {
+          sub.failures = 0;
+          for (const fn of sub.subscribedHandlers) fn();
+        }
         break;
       }
       case 'error': {
         const error: HubError = { code: frame.code, message: frame.message, topic: frame.topic };
         const sub = frame.topic ? subscriptions.get(frame.topic as Topic) : undefined;
+        // The server could not read the topic (its database was busy or away): the socket is
+        // fine, so nothing else would ever resubscribe, and a page would wait forever.
+        if (sub && error.code === 'unavailable') retrySubscribe(sub);
         if (sub && sub.errorHandlers.size > 0) for (const fn of sub.errorHandlers) fn(error);
         else options.onError?.(error);
         break;
@@ -222,7 +248,10 @@ export function createWsClient(options: WsClientOptions): WsClient {
       attempt = 0;
       lastFrameAt = Date.now();
       setState('open');
-      for (const sub of subscriptions.values()) sendSubscribe(sub);
+      for (const sub of subscriptions.values()) {
+        clearRetry(sub);
+        sendSubscribe(sub);
+      }
       startPing();
     };
     ws.onmessage = (message) => {
@@ -300,7 +329,7 @@ export function createWsClient(options: WsClientOptions): WsClient {
       let sub = subscriptions.get(topic);
       const isNew = !sub;
       if (!sub) {
-        sub = { topic, handlers: new Set(), errorHandlers: new Set(), subscribedHandlers: new Set(), lastSeq: undefined };
+        sub = { topic, handlers: new Set(), errorHandlers: new Set(), subscribedHandlers: new Set(), lastSeq: undefined, retryTimer: undefined, failures: 0 };
         subscriptions.set(topic, sub);
       }
       // `after` applies when the topic is first subscribed; later handlers join the live stream.
@@ -316,6 +345,7 @@ export function createWsClient(options: WsClientOptions): WsClient {
         if (subOptions.onError) current.errorHandlers.delete(subOptions.onError);
         if (subOptions.onSubscribed) current.subscribedHandlers.delete(subOptions.onSubscribed);
         if (current.handlers.size === 0 && subscriptions.get(topic) === current) {
+          clearRetry(current);
           subscriptions.delete(topic);
           send({ type: 'unsubscribe', topic });
         }
@@ -334,6 +364,7 @@ export function createWsClient(options: WsClientOptions): WsClient {
       closedForGood = true;
       if (retryTimer) clearTimeout(retryTimer);
       retryTimer = undefined;
+      for (const sub of subscriptions.values()) clearRetry(sub);
       stopPing();
       const ws = socket;
       if (ws && (ws.readyState === OPEN || ws.readyState === CONNECTING)) ws.close(1000, 'client closed');

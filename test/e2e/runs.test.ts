@@ -61,7 +61,15 @@ describe('UI runs (authentication off, offline model)', () => {
   }
 
   async function waitForStatus(page: Page, status: string, timeout = 30_000): Promise<void> {
-    await page.locator(`[data-testid="run-status"] [data-status="${status}"]`).waitFor({ timeout });
+    try {
+      await page.locator(`[data-testid="run-status"] [data-status="${status}"]`).waitFor({ timeout });
+    } catch (error) {
+      // Say whether the run or only the page is behind, so a failure here can be told apart.
+      const shown = await page.locator('[data-testid="run-status"]').textContent().catch(() => null);
+      const id = /\/runs\/([0-9a-f-]{36})/.exec(page.url())?.[1];
+      const stored = id ? await getRun(id).then((r) => `${r.status} (attempts ${r.attempts})`, (e: unknown) => String(e)) : 'no run id';
+      throw new Error(`waiting for "${status}": the page shows ${JSON.stringify(shown)}, the API says ${stored}`, { cause: error });
+    }
   }
 
   function expectClean(problems: PageProblems): void {
