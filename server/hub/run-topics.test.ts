@@ -85,6 +85,37 @@ describe('run topics: reconcile does not overtake late notifications', () => {
     topics.removeAll(who);
   });
 
+  it('does not fill past a run whose notifications keep arriving, however late', async () => {
+    const dropped: TokenDropReason[] = [];
+    const topics = createRunTopics({
+      pool: db.pool,
+      logger: createLogger({ level: 'silent' }),
+      canSee: () => true,
+      replayHighWaterBytes: 1 << 20,
+      onDropped: (reason) => dropped.push(reason),
+    });
+    const runId = await insertRun(db.pool, 'admin');
+    const started = await appendEvent(db.pool, runId, 'run.step.started');
+    const who = subscriber();
+    expect(await topics.subscribe(who, runId, undefined, () => undefined)).toBe('subscribed');
+    // The executing instance is far behind: the step finished and the run succeeded
+    // (both stored) while this instance is still receiving the step's tokens.
+    const finished = await appendEvent(db.pool, runId, 'run.step.finished');
+    const succeeded = await appendEvent(db.pool, runId, 'run.succeeded');
+    const deltas = ['a', 'b', 'c', 'd'];
+    for (const delta of deltas) {
+      await topics.reconcile();
+      await topics.filled(runId);
+      topics.token({ seq: started.seq, runId, type: 'run.token', data: { delta }, at: finished.at });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    topics.event(finished, 'admin');
+    topics.event(succeeded, 'admin');
+    expect(dropped).toEqual([]);
+    expect(who.events.map((e) => (e.type === 'run.token' ? e.data.delta : e.type))).toEqual([...deltas, 'run.step.finished', 'run.succeeded']);
+    topics.removeAll(who);
+  });
+
   it('fills at once after the LISTEN connection came back (immediate)', async () => {
     const topics = createRunTopics({ pool: db.pool, logger: createLogger({ level: 'silent' }), canSee: () => true, replayHighWaterBytes: 1 << 20 });
     const runId = await insertRun(db.pool, 'admin');
