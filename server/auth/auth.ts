@@ -10,7 +10,8 @@ import { createLoginThrottle } from './lockout.js';
 import { createHashLimiter } from './password.js';
 import { createAuthRoutes } from './routes.js';
 import { createSessions } from './sessions.js';
-import * as sql from './sql.js';
+import { sweepLoginAttempts } from './sql/lockout.js';
+import { sweepRevokedTokens } from './sql/sessions.js';
 import { createTokens } from './tokens.js';
 import type { Auth, AuthUser, SocketSession } from './types.js';
 import { createUsers } from './users.js';
@@ -46,8 +47,11 @@ export function createAuth(deps: {
   const http = createAuthRoutes({ config, logger, pool, enabled, localAdmin, cookieName, tokens, sessions, throttle, hashes, users, keys });
 
   let sweeper: NodeJS.Timeout | undefined;
+  // Drops rows nothing reads any more: finished lockout windows, revocations of expired tokens.
   const sweep = () =>
-    sql.sweepAuthState(pool).catch((error: unknown) => logger.debug({ err: error }, 'auth state sweep skipped'));
+    sweepLoginAttempts(pool)
+      .then(() => sweepRevokedTokens(pool))
+      .catch((error: unknown) => logger.debug({ err: error }, 'auth state sweep skipped'));
 
   return {
     name: 'auth',

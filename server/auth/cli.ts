@@ -21,7 +21,7 @@ import { openDatabase } from '../db/database.js';
 import { HttpError } from '../http/errors.js';
 import { runCli } from '../lifecycle/cli.js';
 import { createLogger } from '../log.js';
-import * as sql from './sql.js';
+import { clearFailures } from './sql/lockout.js';
 import { createUsers } from './users.js';
 
 const USAGE = `usage: npm run user -- <command>
@@ -186,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     case 'unlock': {
       const name = username(args.positional[0]);
       run = async (_users, pool) => {
-        await sql.clearFailures(pool, `user:${name.toLowerCase()}`);
+        await clearFailures(pool, `user:${name.toLowerCase()}`);
         return `login lockout lifted for ${name}`;
       };
       break;

@@ -14,7 +14,8 @@ import type { LoginThrottle } from './lockout.js';
 import { dummyPasswordHash, hashPassword, verifyPassword, type HashLimiter } from './password.js';
 import { requireRole } from './roles.js';
 import type { Refusal, Sessions } from './sessions.js';
-import * as sql from './sql.js';
+import { notifySessionChange, revokeToken } from './sql/sessions.js';
+import { bumpTokenVersion, rehashPassword } from './sql/users.js';
 import type { Claims, IssuedToken, Tokens } from './tokens.js';
 import type { AuthUser } from './types.js';
 import { toPublicUser, type Users } from './users.js';
@@ -182,7 +183,7 @@ export function createAuthRoutes(deps: {
         throw new HttpError(401, 'invalid_credentials', 'invalid username or password');
       }
       await throttle.succeeded(username);
-      if (result.needsRehash) await sql.rehashPassword(pool, row.id, await hashPassword(password));
+      if (result.needsRehash) await rehashPassword(pool, row.id, await hashPassword(password));
       const issued = await deps.tokens!.issue({ id: row.id, username: row.username, role: row.role, tokenVersion: row.tokenVersion });
       setSessionCookie(res, issued);
       logger.info({ username: row.username, role: row.role, ip }, 'login');
@@ -198,10 +199,10 @@ export function createAuthRoutes(deps: {
       const { everywhere } = parse(logoutSchema, req.body ?? {});
       const session = (res.locals as Locals).session;
       if (session) {
-        if (everywhere) await sql.bumpTokenVersion(pool, session.claims.uid);
-        else await sql.revokeToken(pool, session.claims.jti, new Date(session.claims.exp * 1000));
+        if (everywhere) await bumpTokenVersion(pool, session.claims.uid);
+        else await revokeToken(pool, session.claims.jti, new Date(session.claims.exp * 1000));
         // WebSockets opened with the ended session(s), on any instance, close now.
-        await sql.notifySessionChange(pool, session.claims.uid);
+        await notifySessionChange(pool, session.claims.uid);
         sessions.forget(session.claims.jti);
         if (everywhere) sessions.clear();
         logger.info({ username: req.user?.username, everywhere: Boolean(everywhere) }, 'logout');

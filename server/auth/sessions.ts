@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { isApiKey, type ApiKeys } from './api-keys.js';
 import type { Credential } from './credentials.js';
-import * as sql from './sql.js';
+import { sessionState, type SessionState } from './sql/sessions.js';
 import type { Claims, Tokens } from './tokens.js';
 import type { AuthUser } from './types.js';
 
@@ -30,14 +30,14 @@ export interface Sessions {
 
 export function createSessions(deps: { pool: pg.Pool; tokens: Tokens | undefined; keys: ApiKeys }): Sessions {
   const { pool, tokens, keys } = deps;
-  const cache = new Map<string, { at: number; state: sql.SessionState | undefined }>();
+  const cache = new Map<string, { at: number; state: SessionState | undefined }>();
 
   async function resolve(claims: Claims): Promise<AuthUser | null> {
     const now = Date.now();
     let entry = cache.get(claims.jti);
     if (!entry || now - entry.at > SESSION_CACHE_MS) {
       if (cache.size >= SESSION_CACHE_MAX) cache.clear();
-      entry = { at: now, state: await sql.sessionState(pool, claims.uid, claims.jti) };
+      entry = { at: now, state: await sessionState(pool, claims.uid, claims.jti) };
       cache.set(claims.jti, entry);
     }
     const state = entry.state;

@@ -8,7 +8,9 @@ import { withTransaction } from '../db/transaction.js';
 import { conflict, notFound } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import { hashPassword } from './password.js';
-import * as sql from './sql.js';
+import { clearFailures } from './sql/lockout.js';
+import { notifySessionChange } from './sql/sessions.js';
+import * as sql from './sql/users.js';
 
 export interface Users {
   list(): Promise<PublicUser[]>;
@@ -55,9 +57,9 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
         }
         const updated = await sql.updateUser(client, username, { passwordHash, role: change.role });
         if (!updated) throw notFound('user');
-        await sql.notifySessionChange(client, updated.id);
+        await notifySessionChange(client, updated.id);
         // Whoever changes a password has proven who they are; old lockouts should not linger.
-        if (passwordHash) await sql.clearFailures(client, `user:${updated.username.toLowerCase()}`);
+        if (passwordHash) await clearFailures(client, `user:${updated.username.toLowerCase()}`);
         return updated;
       });
       changed();
@@ -73,7 +75,7 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
         // foreign key takes a key-share lock) either commit before it or fail.
         const deleted = await sql.deleteUser(client, username);
         if (!deleted) throw notFound('user');
-        await sql.notifySessionChange(client, deleted.id);
+        await notifySessionChange(client, deleted.id);
         const runs = await sql.retireOwnerName(client, deleted);
         return { ...deleted, runs };
       });
