@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { createUserSchema, roleSchema, type Role } from '../../shared/protocol.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { openDatabase } from '../db/database.js';
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../domain/errors.js';
 import { runCli } from '../lifecycle/cli.js';
 import { createLogger } from '../log.js';
 import { clearFailures } from './sql/lockout.js';
@@ -213,6 +213,6 @@ async function main(argv: string[]): Promise<number> {
 
 runCli(main, (error) => {
   if (error instanceof UsageError) return { code: 2, message: `error: ${error.message}\n${USAGE}\n` };
-  if (error instanceof HttpError || error instanceof ConfigError) return { code: 1, message: `error: ${error.message}\n` };
+  if (error instanceof DomainError || error instanceof ConfigError) return { code: 1, message: `error: ${error.message}\n` };
   return undefined;
 });
