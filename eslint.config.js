@@ -53,7 +53,7 @@ function boundaries() {
     openapi: [],
     tools: ['config', 'lifecycle', 'openapi'],
     patterns: ['queue'],
-    auth: ['audit', 'config', 'db', 'domain', 'http', 'lifecycle', 'metrics', 'openapi'],
+    auth: ['audit', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
     queue: ['audit', 'auth', 'config', 'db', 'domain', 'lifecycle', 'metrics'],
     // The upgrade is the hub's HTTP edge: client addresses and connection caps come from http.
     hub: ['audit', 'auth', 'config', 'db', 'http', 'lifecycle', 'metrics', 'queue'],

@@ -6,7 +6,7 @@ import type { Listener } from '../db/listener.js';
 import { withTransaction } from '../db/transaction.js';
 import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
-import { notifySessionChange, SESSION_CHANNEL } from './sql.js';
+import { notifySessionChange, SESSION_CHANNEL } from './sql/sessions.js';
 import * as sql from './sql/api-keys.js';
 import type { AuthUser } from './types.js';
 

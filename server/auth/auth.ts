@@ -1,55 +1,22 @@
 import type { IncomingMessage } from 'node:http';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import type pg from 'pg';
-import { z } from 'zod';
-import { createUserSchema, loginSchema, roleSchema, type LoginResponse } from '../../shared/protocol.js';
 import type { AuditLog } from '../audit/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
-import { HttpError, notFound, parse, sendError } from '../http/errors.js';
-import { PostgresRateLimitStore } from '../http/rate-limit-store.js';
-import { describeRoutes } from '../openapi/describe.js';
 import type { Logger } from '../log.js';
-import { apiKeyRoutes } from './api-key-routes.js';
-import { createApiKeys, isApiKey, keySessionId } from './api-keys.js';
-import { findCredential, isSafeMethod, originAllowed, serializeSessionCookie, sessionCookieName, type Credential } from './credentials.js';
+import { createApiKeys, keySessionId } from './api-keys.js';
+import { findCredential, originAllowed, sessionCookieName } from './credentials.js';
 import { createLoginThrottle } from './lockout.js';
-import { createHashLimiter, dummyPasswordHash, hashPassword, verifyPassword } from './password.js';
-import { requireRole } from './roles.js';
-import * as sql from './sql.js';
-import { createTokens, type Claims, type IssuedToken } from './tokens.js';
+import { createHashLimiter } from './password.js';
+import { createAuthRoutes } from './routes.js';
+import { createSessions } from './sessions.js';
+import { sweepLoginAttempts } from './sql/lockout.js';
+import { sweepRevokedTokens } from './sql/sessions.js';
+import { createTokens } from './tokens.js';
 import type { Auth, AuthUser, SocketSession } from './types.js';
-import { createUsers, toPublicUser } from './users.js';
+import { createUsers } from './users.js';
 
-/** How long one instance trusts what it read about a session; deletes and password changes made here apply at once. */
-const SESSION_CACHE_MS = 1000;
-const SESSION_CACHE_MAX = 10_000;
 const SWEEP_INTERVAL_MS = 10 * 60_000;
-
-const usernameParam = createUserSchema.shape.username;
-const updateUserSchema = z
-  .object({ password: createUserSchema.shape.password.optional(), role: roleSchema.optional() })
-  .strict()
-  .refine((v) => v.password !== undefined || v.role !== undefined, 'give "password" and/or "role"');
-const logoutSchema = z.object({ everywhere: z.boolean().optional() }).strict();
-const changePasswordSchema = z
-  .object({ currentPassword: z.string().min(1).max(1000), newPassword: createUserSchema.shape.password })
-  .strict();
-
-interface Session {
-  claims: Claims;
-  via: Credential['kind'];
-}
-
-type Locals = { session?: Session };
-
-const invalidToken = (reason: string) =>
-  new HttpError(401, reason === 'expired' ? 'token_expired' : 'unauthorized', reason === 'expired' ? 'the token has expired; log in again' : 'invalid or revoked token', undefined, {
-    'WWW-Authenticate': `Bearer error="invalid_token"`,
-  });
-
-const noCredential = () => new HttpError(401, 'unauthorized', 'authentication required', undefined, { 'WWW-Authenticate': 'Bearer' });
 
 export function createAuth(deps: {
   config: Config;
@@ -66,308 +33,32 @@ export function createAuth(deps: {
   const logger = deps.logger.child({ part: 'auth' });
   const enabled = config.auth.enabled && config.auth.jwtSecret !== undefined;
   const localAdmin: AuthUser = { username: config.auth.adminUsername, role: 'admin' };
-  const secureCookie = config.production;
-  const cookieName = sessionCookieName(secureCookie);
+  const cookieName = sessionCookieName(config.production);
   const corsOrigins = config.server.corsOrigins;
   const tokens = enabled
     ? createTokens({ secret: config.auth.jwtSecret!, previousSecrets: config.auth.previousJwtSecrets, ttlSeconds: config.auth.tokenTtlSeconds })
     : undefined;
   const throttle = createLoginThrottle({ pool, config });
   const hashes = createHashLimiter();
-  let dummyHash: Promise<string> | undefined;
 
-  const cache = new Map<string, { at: number; state: sql.SessionState | undefined }>();
-  const users = createUsers({ config, logger, pool, onChange: () => cache.clear() });
+  const users = createUsers({ config, logger, pool, onChange: () => sessions.clear() });
   const keys = createApiKeys({ pool, logger, audit: deps.audit, listener: deps.listener, touchIntervalMs: deps.keyTouchIntervalMs });
-  const keyLimit = config.auth.apiKeyRateLimit;
-  // Its own counters (prefix `key:`), shared by every instance like the per-address limit.
-  const keyRateStore = new PostgresRateLimitStore(pool, logger, { limit: keyLimit.max, instances: config.autoscaling.maxInstances, prefix: 'key:' });
-  const keyRateLimit = rateLimit({
-    windowMs: keyLimit.windowMs,
-    limit: keyLimit.max,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    store: keyRateStore,
-    passOnStoreError: true,
-    skip: (req) => req.user?.apiKey === undefined,
-    keyGenerator: (req) => req.user!.apiKey!.id,
-    // The key generator names keys, not addresses: express-rate-limit's IP checks do not apply.
-    validate: false,
-    handler: (_req, res, _next, opts) => {
-      sendError(res, opts.statusCode, 'rate_limited', `too many requests with this API key; limit is ${keyLimit.max} per ${Math.round(keyLimit.windowMs / 1000)} s`);
-    },
-  });
-
-  /** The user a verified token stands for now, or null when it was revoked (user gone, password or role changed, logged out). */
-  async function resolveSession(claims: Claims): Promise<AuthUser | null> {
-    const now = Date.now();
-    let entry = cache.get(claims.jti);
-    if (!entry || now - entry.at > SESSION_CACHE_MS) {
-      if (cache.size >= SESSION_CACHE_MAX) cache.clear();
-      entry = { at: now, state: await sql.sessionState(pool, claims.uid, claims.jti) };
-      cache.set(claims.jti, entry);
-    }
-    const state = entry.state;
-    if (!state || state.revoked || state.tokenVersion !== claims.ver || state.username !== claims.sub) return null;
-    // The role comes from the database, not the token: a demotion bumps the version anyway.
-    return { id: claims.uid, username: state.username, role: state.role };
-  }
-
-  async function check(credential: Credential): Promise<{ user: AuthUser; claims: Claims | null } | HttpError> {
-    if (credential.kind === 'none') return noCredential();
-    if (credential.kind === 'malformed') return invalidToken('malformed');
-    // A browser's cookie only ever holds a session token; a key comes as a Bearer token (or the WebSocket's `token` query).
-    if (credential.kind !== 'cookie' && isApiKey(credential.token)) {
-      const user = await keys.verify(credential.token);
-      return user ? { user, claims: null } : invalidToken('revoked');
-    }
-    const verified = await tokens!.verify(credential.token);
-    if (!verified.ok) return invalidToken(verified.reason);
-    const user = await resolveSession(verified.claims);
-    if (!user) return invalidToken('revoked');
-    return { user, claims: verified.claims };
-  }
-
-  const authenticate: RequestHandler = (req, res, next) => {
-    if (!enabled) {
-      req.user = localAdmin;
-      next();
-      return;
-    }
-    const credential = findCredential(req.headers, cookieName);
-    check(credential).then((result) => {
-      if (result instanceof HttpError) return next(result);
-      // A browser sends the cookie on its own; only a same-origin page may make it change anything.
-      if (credential.kind === 'cookie' && !isSafeMethod(req.method) && !originAllowed(req.headers, corsOrigins)) {
-        logger.warn({ username: result.user.username, origin: req.headers.origin ?? null, method: req.method, path: req.path }, 'cookie request from a foreign origin refused');
-        return next(new HttpError(403, 'csrf_rejected', 'cross-origin request refused: send a matching Origin header, or use a Bearer token'));
-      }
-      req.user = result.user;
-      if (result.claims) (res.locals as Locals).session = { claims: result.claims, via: credential.kind };
-      next();
-    }, next);
-  };
-
-  const setSessionCookie = (res: Response, issued: IssuedToken) => {
-    res.append('Set-Cookie', serializeSessionCookie(cookieName, issued.token, { maxAgeSeconds: (issued.expiresAt.getTime() - Date.now()) / 1000, secure: secureCookie }));
-  };
-  const clearSessionCookie = (res: Response) => {
-    res.append('Set-Cookie', serializeSessionCookie(cookieName, '', { maxAgeSeconds: 0, secure: secureCookie }));
-  };
-
-  const wrap =
-    (fn: (req: Request, res: Response) => Promise<void>): RequestHandler =>
-    (req, res, next: NextFunction) => {
-      fn(req, res).catch(next);
-    };
-
-  const authDisabled = () => new HttpError(400, 'auth_disabled', 'authentication is off (JWT_SECRET is not set); every request acts as the local admin');
-
-  const router = express.Router();
-
-  router.post(
-    '/auth/login',
-    wrap(async (req, res) => {
-      if (!enabled) throw authDisabled();
-      // Login CSRF: a foreign page must not log a browser into someone else's account.
-      if (req.headers.origin !== undefined && !originAllowed(req.headers, corsOrigins)) {
-        throw new HttpError(403, 'csrf_rejected', 'cross-origin login refused');
-      }
-      const { username, password } = parse(loginSchema, req.body);
-      const ip = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-      const wait = await throttle.retryAfter(username, ip);
-      if (wait > 0) {
-        logger.warn({ username, ip }, 'login refused: locked out');
-        throw new HttpError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`, undefined, { 'Retry-After': String(wait) });
-      }
-      // Names are ASCII at creation: a login held to the same rule has one spelling for the
-      // lockout key (JavaScript toLowerCase) and the lookup (PostgreSQL lower()), which
-      // otherwise disagree — lower('vİctim') is 'victim', a fresh budget of guesses for it.
-      // Any other name is an unknown user: same work, same answer, counted the same way.
-      const row = usernameParam.safeParse(username).success ? await users.find(username) : undefined;
-      dummyHash ??= dummyPasswordHash();
-      const stored = row?.passwordHash ?? (await dummyHash);
-      const result = await hashes.run(() => verifyPassword(password, stored));
-      if (result === null) throw new HttpError(503, 'overloaded', 'too many logins at once; retry shortly', undefined, { 'Retry-After': '2' });
-      if (!row || !result.ok) {
-        const locked = await throttle.failed(username, ip);
-        logger.info({ username, ip, knownUser: Boolean(row), lockedForSeconds: locked || undefined }, 'login failed');
-        throw new HttpError(401, 'invalid_credentials', 'invalid username or password');
-      }
-      await throttle.succeeded(username);
-      if (result.needsRehash) await sql.rehashPassword(pool, row.id, await hashPassword(password));
-      const issued = await tokens!.issue({ id: row.id, username: row.username, role: row.role, tokenVersion: row.tokenVersion });
-      setSessionCookie(res, issued);
-      logger.info({ username: row.username, role: row.role, ip }, 'login');
-      const body: LoginResponse = { token: issued.token, expiresAt: issued.expiresAt.toISOString(), user: { username: row.username, role: row.role } };
-      res.json(body);
-    }),
-  );
-
-  router.post(
-    '/auth/logout',
-    authenticate,
-    wrap(async (req, res) => {
-      const { everywhere } = parse(logoutSchema, req.body ?? {});
-      const session = (res.locals as Locals).session;
-      if (session) {
-        if (everywhere) await sql.bumpTokenVersion(pool, session.claims.uid);
-        else await sql.revokeToken(pool, session.claims.jti, new Date(session.claims.exp * 1000));
-        // WebSockets opened with the ended session(s), on any instance, close now.
-        await sql.notifySessionChange(pool, session.claims.uid);
-        cache.delete(session.claims.jti);
-        if (everywhere) cache.clear();
-        logger.info({ username: req.user?.username, everywhere: Boolean(everywhere) }, 'logout');
-      }
-      clearSessionCookie(res);
-      res.json({ loggedOut: true });
-    }),
-  );
-
-  router.post(
-    '/auth/refresh',
-    authenticate,
-    wrap(async (req, res) => {
-      const session = (res.locals as Locals).session;
-      if (!enabled) throw authDisabled();
-      if (!session) throw new HttpError(400, 'not_a_session', 'an API key has no session to refresh');
-      const notAfter = session.claims.auth_time + config.auth.sessionMaxAgeSeconds;
-      if (notAfter <= Math.floor(Date.now() / 1000) + 1) {
-        throw new HttpError(401, 'session_expired', 'the session has reached its maximum age; log in again', undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
-      }
-      const row = await users.find(req.user!.username);
-      if (!row) throw invalidToken('revoked');
-      const issued = await tokens!.issue({ id: row.id, username: row.username, role: row.role, tokenVersion: row.tokenVersion }, { authTime: session.claims.auth_time, notAfter });
-      if (session.via === 'cookie') setSessionCookie(res, issued);
-      const body: LoginResponse = { token: issued.token, expiresAt: issued.expiresAt.toISOString(), user: { username: row.username, role: row.role } };
-      res.json(body);
-    }),
-  );
-
-  router.get('/auth/me', authenticate, (req, res) => {
-    const session = (res.locals as Locals).session;
-    res.json({
-      user: req.user,
-      authEnabled: enabled,
-      expiresAt: session ? new Date(session.claims.exp * 1000).toISOString() : null,
-    });
-  });
-
-  router.post(
-    '/auth/password',
-    authenticate,
-    wrap(async (req, res) => {
-      if (!enabled) throw authDisabled();
-      if (req.user?.apiKey) throw new HttpError(400, 'not_a_session', 'an API key has no password');
-      const { currentPassword, newPassword } = parse(changePasswordSchema, req.body);
-      const row = await users.find(req.user!.username);
-      if (!row) throw invalidToken('revoked');
-      const ip = req.ip ?? 'unknown';
-      const wait = await throttle.retryAfter(row.username, ip);
-      if (wait > 0) throw new HttpError(429, 'too_many_attempts', `too many failed attempts; try again in ${wait} s`, undefined, { 'Retry-After': String(wait) });
-      const result = await hashes.run(() => verifyPassword(currentPassword, row.passwordHash));
-      if (result === null) throw new HttpError(503, 'overloaded', 'too many password checks at once; retry shortly', undefined, { 'Retry-After': '2' });
-      if (!result.ok) {
-        await throttle.failed(row.username, ip);
-        throw new HttpError(403, 'invalid_credentials', 'the current password is wrong');
-      }
-      await users.update(row.username, { password: newPassword });
-      // Every other session ended with the change; this one continues with a fresh token.
-      const fresh = await users.find(row.username);
-      const issued = await tokens!.issue({ id: fresh!.id, username: fresh!.username, role: fresh!.role, tokenVersion: fresh!.tokenVersion });
-      setSessionCookie(res, issued);
-      const body: LoginResponse = { token: issued.token, expiresAt: issued.expiresAt.toISOString(), user: { username: fresh!.username, role: fresh!.role } };
-      res.json(body);
-    }),
-  );
-
-  const adminOnly = [authenticate, requireRole('admin')];
-  const userParam = (req: Request) => {
-    const parsed = usernameParam.safeParse(req.params.username);
-    if (!parsed.success) throw notFound('user');
-    return parsed.data;
-  };
-
-  router.get(
-    '/users',
-    ...adminOnly,
-    wrap(async (_req, res) => {
-      res.json({ users: await users.list() });
-    }),
-  );
-
-  router.post(
-    '/users',
-    ...adminOnly,
-    wrap(async (req, res) => {
-      const input = parse(createUserSchema, req.body);
-      const user = await users.create(input);
-      res.status(201).location(`/api/users/${encodeURIComponent(user.username)}`).json({ user });
-    }),
-  );
-
-  router.get(
-    '/users/:username',
-    ...adminOnly,
-    wrap(async (req, res) => {
-      const row = await users.find(userParam(req));
-      if (!row) throw notFound('user');
-      res.json({ user: toPublicUser(row) });
-    }),
-  );
-
-  router.patch(
-    '/users/:username',
-    ...adminOnly,
-    wrap(async (req, res) => {
-      const username = userParam(req);
-      const change = parse(updateUserSchema, req.body);
-      res.json({ user: await users.update(username, change) });
-    }),
-  );
-
-  router.delete(
-    '/users/:username',
-    ...adminOnly,
-    wrap(async (req, res) => {
-      await users.remove(userParam(req));
-      res.status(204).end();
-    }),
-  );
-
-  apiKeyRoutes(router, { keys, guard: adminOnly });
-
-  const loginResponse = z.object({
-    token: z.string().describe('send as `Authorization: Bearer <token>`; the browser uses the httpOnly cookie set with it'),
-    expiresAt: z.string(),
-    user: z.object({ username: z.string(), role: roleSchema }),
-  });
-  const publicUser = z.object({ username: z.string(), role: roleSchema, createdAt: z.string().optional() });
-  const usernameParams = z.object({ username: usernameParam });
-  const tags = ['auth'];
-  describeRoutes(router, [
-    { method: 'post', path: '/auth/login', tags, auth: false, summary: 'Sign in: a session token and cookie', body: loginSchema, responses: { 200: { description: 'signed in', schema: loginResponse }, 401: { description: 'wrong username or password' }, 429: { description: 'locked out for a while' } } },
-    { method: 'post', path: '/auth/logout', tags, summary: 'End this session (or every session of the user)', body: logoutSchema, responses: { 200: { description: 'logged out', schema: z.object({ loggedOut: z.literal(true) }) } } },
-    { method: 'post', path: '/auth/refresh', tags, summary: 'A fresh token for this session (not past its maximum age)', responses: { 200: { description: 'a new token', schema: loginResponse } } },
-    { method: 'get', path: '/auth/me', tags, summary: 'Who the credential stands for (an API key is `key:<name>`)', responses: { 200: { description: 'the user', schema: z.object({ user: publicUser.nullable(), authEnabled: z.boolean(), expiresAt: z.string().nullable() }) } } },
-    { method: 'post', path: '/auth/password', tags, summary: 'Change your password; other sessions end', body: changePasswordSchema, responses: { 200: { description: 'changed; a fresh token', schema: loginResponse }, 403: { description: 'the current password is wrong' } } },
-    { method: 'get', path: '/users', tags: ['users'], roles: [], summary: 'List users', responses: { 200: { description: 'every user', schema: z.object({ users: z.array(publicUser) }) } } },
-    { method: 'post', path: '/users', tags: ['users'], roles: [], summary: 'Create a user', body: createUserSchema, responses: { 201: { description: 'created', schema: z.object({ user: publicUser }) }, 409: { description: 'the name is taken' } } },
-    { method: 'get', path: '/users/:username', tags: ['users'], roles: [], summary: 'One user', params: usernameParams, responses: { 200: { description: 'the user', schema: z.object({ user: publicUser }) }, 404: { description: 'no such user' } } },
-    { method: 'patch', path: '/users/:username', tags: ['users'], roles: [], summary: "Change a user's password and/or role (ends their sessions)", params: usernameParams, body: updateUserSchema, responses: { 200: { description: 'changed', schema: z.object({ user: publicUser }) }, 404: { description: 'no such user' } } },
-    { method: 'delete', path: '/users/:username', tags: ['users'], roles: [], summary: 'Delete a user (not the last admin)', params: usernameParams, responses: { 204: { description: 'deleted' }, 404: { description: 'no such user' }, 409: { description: 'the last admin' } } },
-  ]);
+  const sessions = createSessions({ pool, tokens, keys });
+  const http = createAuthRoutes({ config, logger, pool, enabled, localAdmin, cookieName, tokens, sessions, throttle, hashes, users, keys });
 
   let sweeper: NodeJS.Timeout | undefined;
+  // Drops rows nothing reads any more: finished lockout windows, revocations of expired tokens.
   const sweep = () =>
-    sql.sweepAuthState(pool).catch((error: unknown) => logger.debug({ err: error }, 'auth state sweep skipped'));
+    sweepLoginAttempts(pool)
+      .then(() => sweepRevokedTokens(pool))
+      .catch((error: unknown) => logger.debug({ err: error }, 'auth state sweep skipped'));
 
   return {
     name: 'auth',
     enabled,
-    authenticate,
-    router,
-    keyRateLimit,
+    authenticate: http.authenticate,
+    router: http.router,
+    keyRateLimit: http.keyRateLimit,
     async authenticateUpgrade(req: IncomingMessage) {
       if (!enabled) return { user: localAdmin, userId: null, expiresAt: null, claims: null };
       let queryToken: string | null;
@@ -380,8 +71,8 @@ export function createAuth(deps: {
       // Cross-site WebSocket hijacking: a cookie rides along on any page's handshake.
       if (credential.kind === 'cookie' && !originAllowed(req.headers, corsOrigins)) return null;
       // A database error throws: the hub answers 503 (try again), not 401 (log in again).
-      const result = await check(credential);
-      if (result instanceof HttpError) return null;
+      const result = await sessions.check(credential);
+      if ('refused' in result) return null;
       const { claims, user } = result;
       if (!claims) {
         // An API key: no expiry; a revocation (auth_sessions `key:<id>`) closes the socket.
@@ -396,8 +87,8 @@ export function createAuth(deps: {
       if (session.apiKeyId) return keys.revalidate(session.apiKeyId, options);
       if (!session.claims) return localAdmin;
       if (session.expiresAt !== null && session.expiresAt.getTime() <= Date.now()) return null;
-      if (options.fresh) cache.delete(session.claims.jti);
-      return resolveSession(session.claims);
+      if (options.fresh) sessions.forget(session.claims.jti);
+      return sessions.resolve(session.claims);
     },
     async start() {
       if (!enabled) {
@@ -414,9 +105,9 @@ export function createAuth(deps: {
     async stop() {
       if (sweeper) clearInterval(sweeper);
       sweeper = undefined;
-      cache.clear();
+      sessions.clear();
       await keys.stop();
-      await keyRateStore.shutdown();
+      await http.stop();
     },
     health: () => ({ enabled }),
   };

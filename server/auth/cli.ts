@@ -18,10 +18,10 @@ import { z } from 'zod';
 import { createUserSchema, roleSchema, type Role } from '../../shared/protocol.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { openDatabase } from '../db/database.js';
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../domain/errors.js';
 import { runCli } from '../lifecycle/cli.js';
 import { createLogger } from '../log.js';
-import * as sql from './sql.js';
+import { clearFailures } from './sql/lockout.js';
 import { createUsers } from './users.js';
 
 const USAGE = `usage: npm run user -- <command>
@@ -186,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     case 'unlock': {
       const name = username(args.positional[0]);
       run = async (_users, pool) => {
-        await sql.clearFailures(pool, `user:${name.toLowerCase()}`);
+        await clearFailures(pool, `user:${name.toLowerCase()}`);
         return `login lockout lifted for ${name}`;
       };
       break;
@@ -213,6 +213,6 @@ async function main(argv: string[]): Promise<number> {
 
 runCli(main, (error) => {
   if (error instanceof UsageError) return { code: 2, message: `error: ${error.message}\n${USAGE}\n` };
-  if (error instanceof HttpError || error instanceof ConfigError) return { code: 1, message: `error: ${error.message}\n` };
+  if (error instanceof DomainError || error instanceof ConfigError) return { code: 1, message: `error: ${error.message}\n` };
   return undefined;
 });

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Config } from '../config/config.js';
-import * as sql from './sql.js';
+import * as sql from './sql/lockout.js';
 
 export interface LoginThrottle {
   /** Seconds until the caller may try again, or 0 when neither the name nor the address is locked. */

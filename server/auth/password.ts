@@ -86,3 +86,5 @@ export function createHashLimiter(maxConcurrent = 2, maxWaiting = 64) {
     },
   };
 }
+
+export type HashLimiter = ReturnType<typeof createHashLimiter>;

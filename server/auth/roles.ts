@@ -1,14 +1,14 @@
 import type { RequestHandler } from 'express';
 import type { Role } from '../../shared/protocol.js';
-import { forbidden, unauthorized } from '../http/errors.js';
+import { ForbiddenError, UnauthorizedError } from '../domain/errors.js';
 import type { AuthUser } from './types.js';
 
 /** 403 unless req.user has one of `roles` (admin always passes). */
 export function requireRole(...roles: Role[]): RequestHandler {
   return (req, _res, next) => {
-    if (!req.user) return next(unauthorized());
+    if (!req.user) return next(new UnauthorizedError());
     if (req.user.role === 'admin' || roles.includes(req.user.role)) return next();
-    next(forbidden(`this needs the ${roles.join(' or ')} role`));
+    next(new ForbiddenError(`this needs the ${roles.join(' or ')} role`));
   };
 }
 

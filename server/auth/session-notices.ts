@@ -1,5 +1,5 @@
 import type { Listener } from '../db/listener.js';
-import { SESSION_CHANNEL } from './sql.js';
+import { SESSION_CHANNEL } from './sql/sessions.js';
 
 /**
  * Calls `onNotice` on every instance when a user's or an API key's sessions change (logout,

@@ -5,10 +5,12 @@ import type pg from 'pg';
 import type { PublicUser, Role } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
 import { withTransaction } from '../db/transaction.js';
-import { conflict, notFound } from '../http/errors.js';
+import { ConflictError, NotFoundError } from '../domain/errors.js';
 import type { Logger } from '../log.js';
 import { hashPassword } from './password.js';
-import * as sql from './sql.js';
+import { clearFailures } from './sql/lockout.js';
+import { notifySessionChange } from './sql/sessions.js';
+import * as sql from './sql/users.js';
 
 export interface Users {
   list(): Promise<PublicUser[]>;
@@ -41,7 +43,7 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
     async create(input) {
       const passwordHash = await hashPassword(input.password);
       const row = await sql.insertUser(pool, { id: randomUUID(), username: input.username, passwordHash, role: input.role });
-      if (!row) throw conflict(`user "${input.username}" already exists`);
+      if (!row) throw new ConflictError(`user "${input.username}" already exists`);
       logger.info({ username: row.username, role: row.role }, 'user created');
       return toPublicUser(row);
     },
@@ -51,13 +53,13 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
         if (change.role !== undefined && change.role !== 'admin') {
           const admins = await sql.lockAdmins(client);
           const isAdmin = admins.some((a) => a.toLowerCase() === username.toLowerCase());
-          if (isAdmin && admins.length === 1) throw conflict(LAST_ADMIN);
+          if (isAdmin && admins.length === 1) throw new ConflictError(LAST_ADMIN);
         }
         const updated = await sql.updateUser(client, username, { passwordHash, role: change.role });
-        if (!updated) throw notFound('user');
-        await sql.notifySessionChange(client, updated.id);
+        if (!updated) throw new NotFoundError('user');
+        await notifySessionChange(client, updated.id);
         // Whoever changes a password has proven who they are; old lockouts should not linger.
-        if (passwordHash) await sql.clearFailures(client, `user:${updated.username.toLowerCase()}`);
+        if (passwordHash) await clearFailures(client, `user:${updated.username.toLowerCase()}`);
         return updated;
       });
       changed();
@@ -68,12 +70,12 @@ export function createUsers(deps: { config: Config; logger: Logger; pool: pg.Poo
       const row = await withTransaction(pool, async (client) => {
         const admins = await sql.lockAdmins(client);
         const isAdmin = admins.some((a) => a.toLowerCase() === username.toLowerCase());
-        if (isAdmin && admins.length === 1) throw conflict(LAST_ADMIN);
+        if (isAdmin && admins.length === 1) throw new ConflictError(LAST_ADMIN);
         // The DELETE first: its row lock makes a run being created for this user (whose
         // foreign key takes a key-share lock) either commit before it or fail.
         const deleted = await sql.deleteUser(client, username);
-        if (!deleted) throw notFound('user');
-        await sql.notifySessionChange(client, deleted.id);
+        if (!deleted) throw new NotFoundError('user');
+        await notifySessionChange(client, deleted.id);
         const runs = await sql.retireOwnerName(client, deleted);
         return { ...deleted, runs };
       });

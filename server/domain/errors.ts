@@ -32,6 +32,14 @@ export class NotFoundError extends DomainError {
   }
 }
 
+/** The request says nobody, or nobody known, is asking (HTTP 401). */
+export class UnauthorizedError extends DomainError {
+  constructor(message = 'authentication required') {
+    super('unauthorized', message);
+    this.name = 'UnauthorizedError';
+  }
+}
+
 /** The caller may not do this (HTTP 403): e.g. an API key restricted to other agents. */
 export class ForbiddenError extends DomainError {
   constructor(message: string) {

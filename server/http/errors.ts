@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { ApiError } from '../../shared/protocol.js';
-import { ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError } from '../domain/errors.js';
+import { ConflictError, DomainError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../domain/errors.js';
 import { redactUrl, type Logger } from '../log.js';
 
 /** An error whose status, code and message are safe to show the client. */
@@ -35,6 +35,7 @@ export function statusOfDomainError(error: DomainError): number {
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
   if (error instanceof ForbiddenError) return 403;
+  if (error instanceof UnauthorizedError) return 401;
   return 400;
 }
 

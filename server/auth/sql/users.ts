@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import type { Role } from '../../shared/protocol.js';
+import type { Role } from '../../../shared/protocol.js';
 
-/** The auth module's statements, one named function each (migrations/0003_users.sql). */
-export type Queryable = pg.Pool | pg.PoolClient;
+/** Users: accounts, their password hashes and token versions (migrations/0003_users.sql), one named function each. */
+type Queryable = pg.Pool | pg.PoolClient;
 
 export interface UserRow {
   id: string;
@@ -95,84 +95,4 @@ export async function retireOwnerName(db: Queryable, user: { id: string; usernam
     values: [user.id, user.username],
   });
   return rowCount ?? 0;
-}
-
-export interface SessionState {
-  username: string;
-  role: Role;
-  tokenVersion: number;
-  revoked: boolean;
-}
-
-/** Everything a request needs to trust a verified token, in one round trip: the user as it is now, and whether this token was logged out. */
-export async function sessionState(db: Queryable, userId: string, jti: string): Promise<SessionState | undefined> {
-  const { rows } = await db.query<SessionState>({
-    name: 'auth_session_state',
-    text: `SELECT u.username, u.role, u.token_version AS "tokenVersion",
-                  EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked
-           FROM users u WHERE u.id = $1`,
-    values: [userId, jti],
-  });
-  return rows[0];
-}
-
-/** Every instance LISTENs here: a user's sessions changed (payload `{"u": <user id>}`), so hubs re-check that user's sockets. */
-export const SESSION_CHANNEL = 'auth_sessions';
-
-/** Inside a transaction the notification goes out at commit, never before the change is visible. */
-export async function notifySessionChange(db: Queryable, userId: string): Promise<void> {
-  await db.query({ name: 'auth_notify_session', text: 'SELECT pg_notify($1, $2)', values: [SESSION_CHANNEL, JSON.stringify({ u: userId })] });
-}
-
-export async function revokeToken(db: Queryable, jti: string, expiresAt: Date): Promise<void> {
-  await db.query({
-    name: 'auth_revoke_token',
-    text: 'INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING',
-    values: [jti, expiresAt],
-  });
-}
-
-/** The latest lock among `keys` still in force, or undefined. */
-export async function activeLock(db: Queryable, keys: string[]): Promise<Date | undefined> {
-  const { rows } = await db.query<{ until: Date | null }>({
-    name: 'auth_active_lock',
-    text: 'SELECT max(locked_until) AS until FROM login_attempts WHERE key = ANY($1) AND locked_until > now()',
-    values: [keys],
-  });
-  return rows[0]?.until ?? undefined;
-}
-
-/**
- * Counts one failure against `key` inside a window of `windowSeconds`; at
- * `maxFailures` the key locks for `lockSeconds` (while locked, no password is
- * checked, so no further failure is counted).
- * One statement, so instances racing on the same key each count.
- */
-export async function recordFailure(db: Queryable, key: string, maxFailures: number, windowSeconds: number, lockSeconds: number): Promise<Date | undefined> {
-  const { rows } = await db.query<{ locked_until: Date | null }>({
-    name: 'auth_record_failure',
-    text: `INSERT INTO login_attempts AS a (key, failures, window_ends_at, locked_until)
-           VALUES ($1, 1, now() + make_interval(secs => $3),
-                   CASE WHEN $2 <= 1 THEN now() + make_interval(secs => $4) END)
-           ON CONFLICT (key) DO UPDATE SET
-             failures = CASE WHEN a.window_ends_at <= now() THEN 1 ELSE a.failures + 1 END,
-             window_ends_at = CASE WHEN a.window_ends_at <= now() THEN EXCLUDED.window_ends_at ELSE a.window_ends_at END,
-             locked_until = CASE
-               WHEN (CASE WHEN a.window_ends_at <= now() THEN 1 ELSE a.failures + 1 END) >= $2
-                 THEN GREATEST(a.locked_until, now() + make_interval(secs => $4))
-               ELSE a.locked_until END
-           RETURNING CASE WHEN locked_until > now() THEN locked_until END AS locked_until`,
-    values: [key, maxFailures, windowSeconds, lockSeconds],
-  });
-  return rows[0]?.locked_until ?? undefined;
-}
-
-export async function clearFailures(db: Queryable, key: string): Promise<void> {
-  await db.query({ name: 'auth_clear_failures', text: 'DELETE FROM login_attempts WHERE key = $1', values: [key] });
-}
-
-/** Drops rows nothing reads any more: finished windows and locks, expired revocations. */
-export async function sweepAuthState(db: Queryable): Promise<void> {
-  await db.query("DELETE FROM login_attempts WHERE window_ends_at < now() AND (locked_until IS NULL OR locked_until < now())");
-  await db.query('DELETE FROM revoked_tokens WHERE expires_at < now()');
 }
