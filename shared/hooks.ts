@@ -124,9 +124,36 @@ export interface Schedule {
   recentFires?: ScheduleFire[];
 }
 
-/** What a trigger or schedule runs, as its API object shows it: null where the stored request leaves it out. */
-export function hookTarget(target: { agent?: string; pattern?: string; agents?: string[]; options?: Record<string, unknown> }): Pick<Trigger & Schedule, 'agent' | 'pattern' | 'agents' | 'options'> {
-  return { agent: target.agent ?? null, pattern: target.pattern ?? null, agents: target.agents ?? null, options: target.options ?? null };
+/** What a trigger's and a schedule's stored rows both hold (server/triggers/sql, server/schedules/sql). */
+export interface StoredHook {
+  id: string;
+  name: string;
+  owner: string;
+  enabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/**
+ * The fields a trigger's and a schedule's API objects share, from the stored row and what
+ * it runs (null where the stored target leaves it out); each adds its own.
+ */
+export function hookFields(
+  row: StoredHook,
+  target: { agent?: string; pattern?: string; agents?: string[]; options?: Record<string, unknown> },
+): Pick<Trigger & Schedule, 'id' | 'name' | 'owner' | 'agent' | 'pattern' | 'agents' | 'options' | 'enabled' | 'createdAt' | 'updatedAt'> {
+  return {
+    id: row.id,
+    name: row.name,
+    owner: row.owner,
+    agent: target.agent ?? null,
+    pattern: target.pattern ?? null,
+    agents: target.agents ?? null,
+    options: target.options ?? null,
+    enabled: row.enabled,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
 }
 
 /** What a receiver sees of one run's callback (GET /api/runs/:id/deliveries; the run page shows it). */

@@ -44,6 +44,15 @@ export interface Proc {
   stop(): Promise<number | null>;
 }
 
+/**
+ * The environment of a built server put under load from this machine: development mode
+ * on the bench database, and no per-client or per-user connection cap, since every
+ * autocannon connection and WebSocket comes from one address as the one local user.
+ */
+export function loadEnv(databaseUrl: string, env: Record<string, string> = {}): Record<string, string> {
+  return { DATABASE_URL: databaseUrl, NODE_ENV: 'development', MAX_CONNECTIONS_PER_CLIENT: '0', MAX_CONNECTIONS_PER_USER: '0', ...env };
+}
+
 /** Runs the built app (what `npm start` runs) and waits for /ready. */
 export async function startApp(env: Record<string, string>, options: { readyTimeoutMs?: number; execArgv?: string[] } = {}): Promise<Proc & { readyMs: number }> {
   requireBuild();

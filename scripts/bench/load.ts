@@ -11,7 +11,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { benchDatabase, fmt, load, machine, ROOT, startApp, writeSection, type LoadResult } from './lib.js';
+import { benchDatabase, fmt, load, loadEnv, machine, ROOT, startApp, writeSection, type LoadResult } from './lib.js';
 import { onCommands, report, startChild } from './ws-lines.js';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
@@ -66,18 +66,16 @@ async function postRun(base: string, body: unknown): Promise<string> {
 async function main(): Promise<void> {
   const db = await benchDatabase();
   try {
-    const app = await startApp({
-      DATABASE_URL: db.url,
-      NODE_ENV: 'development',
-      RATE_LIMIT_MAX: '1000000000',
-      // Slow streaming keeps 10 runs executing (and streaming tokens) for the whole measurement.
-      OFFLINE_MODEL_DELAY_MS: '40',
-      MAX_CONCURRENT_JOBS: String(RUNS_EXECUTING),
-      MAX_CONNECTIONS: '20',
-      // 1,000 sockets and 50 autocannon connections from one address and one (local) user.
-      MAX_CONNECTIONS_PER_CLIENT: '0',
-      MAX_CONNECTIONS_PER_USER: '0',
-    });
+    // 1,000 sockets and 50 autocannon connections, all from one address and one (local) user.
+    const app = await startApp(
+      loadEnv(db.url, {
+        RATE_LIMIT_MAX: '1000000000',
+        // Slow streaming keeps 10 runs executing (and streaming tokens) for the whole measurement.
+        OFFLINE_MODEL_DELAY_MS: '40',
+        MAX_CONCURRENT_JOBS: String(RUNS_EXECUTING),
+        MAX_CONNECTIONS: '20',
+      }),
+    );
     const base = `http://127.0.0.1:${app.port}`;
     try {
       // Warm up, then the anchor: /live on the same process, idle.

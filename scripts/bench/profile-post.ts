@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { benchDatabase, freePort, inspectorProfiler, load, ROOT, startApp } from './lib.js';
+import { benchDatabase, freePort, inspectorProfiler, load, loadEnv, ROOT, startApp } from './lib.js';
 
 const dir = path.resolve(process.argv[2] ?? '.bench-profiles');
 const seconds = Number(process.argv[3] ?? 10);
@@ -15,14 +15,8 @@ await fs.mkdir(dir, { recursive: true });
 const db = await benchDatabase();
 const inspectPort = await freePort();
 try {
-  const app = await startApp({
-    DATABASE_URL: db.url,
-    NODE_ENV: 'development',
-    OFFLINE_MODEL_DELAY_MS: '0',
-    // 50 autocannon connections from one address and one (local) user.
-    MAX_CONNECTIONS_PER_CLIENT: '0',
-    MAX_CONNECTIONS_PER_USER: '0',
-  }, { execArgv: [`--inspect=127.0.0.1:${inspectPort}`] });
+  // 50 autocannon connections from one address and one (local) user.
+  const app = await startApp(loadEnv(db.url, { OFFLINE_MODEL_DELAY_MS: '0' }), { execArgv: [`--inspect=127.0.0.1:${inspectPort}`] });
   const base = `http://127.0.0.1:${app.port}`;
   const body = JSON.stringify({ agent: 'summarizer', input: 'profile: one short run' });
   const profiler = await inspectorProfiler(inspectPort);

@@ -7,7 +7,7 @@
  * Run: npm run build && node --import tsx scripts/bench/submit.ts   (SUBMIT_ROUNDS, SUBMIT_SECONDS)
  */
 import os from 'node:os';
-import { benchDatabase, fmt, load, machine, startApp, writeSection, type LoadResult } from './lib.js';
+import { benchDatabase, fmt, load, loadEnv, machine, startApp, writeSection, type LoadResult } from './lib.js';
 
 const ROUNDS = Number(process.env.SUBMIT_ROUNDS ?? 3);
 const SECONDS = Number(process.env.SUBMIT_SECONDS ?? 5);
@@ -20,16 +20,12 @@ const median = (xs: number[]): number => {
 
 const db = await benchDatabase();
 try {
-  const env = {
-    DATABASE_URL: db.url,
-    NODE_ENV: 'development',
+  const env = loadEnv(db.url, {
     RATE_LIMIT_MAX: '1000000000',
     MAX_CONNECTIONS: '20',
-    MAX_CONNECTIONS_PER_CLIENT: '0',
-    MAX_CONNECTIONS_PER_USER: '0',
     MAX_INSTANCES: '4',
     OFFLINE_MODEL_DELAY_MS: '40',
-  };
+  });
   const coalesced = await startApp(env);
   const single = await startApp({ ...env, SUBMIT_BATCH_MAX: '1' });
   const loadBefore = os.loadavg();

@@ -6,15 +6,17 @@ import { z } from 'zod';
  * the MCP SDK.
  */
 
-const approvalSchema = z.enum(['never', 'always', 'when-destructive']);
+/** When a call of a tool needs a person's approval (server/tools/types.ts needsApproval). */
+export const approvalPolicySchema = z.enum(['never', 'always', 'when-destructive']);
+export type ApprovalPolicy = z.infer<typeof approvalPolicySchema>;
 
 const common = {
   name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, "_" and "-", starting with a letter, 32 at most'),
   /** Per call; the MCP SDK's own default is 60 s too. */
   timeoutMs: z.number().int().min(100).max(600_000).default(60_000),
   /** Overrides the default approval policy for every tool of this server, or per tool name. */
-  approval: approvalSchema.optional(),
-  toolApprovals: z.record(z.string(), approvalSchema).default({}),
+  approval: approvalPolicySchema.optional(),
+  toolApprovals: z.record(z.string(), approvalPolicySchema).default({}),
 };
 
 export const mcpServerSpecSchema = z.discriminatedUnion('transport', [
@@ -51,7 +53,7 @@ export const httpToolSpecSchema = z
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().max(4096)).default({}),
     annotations: z.object({ readOnly: z.boolean().optional(), destructive: z.boolean().optional(), idempotent: z.boolean().optional() }).strict().default({}),
-    approval: z.enum(['never', 'always', 'when-destructive']).optional(),
+    approval: approvalPolicySchema.optional(),
     timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
     maxResponseBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(256 * 1024),
   })

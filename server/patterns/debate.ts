@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RunError } from '../queue/types.js';
 import { outputText } from './input.js';
-import { agentName, definePattern, settleAll } from './types.js';
+import { agentOption, definePattern, settleAll } from './types.js';
 
 interface Argument {
   agent: string;
@@ -16,10 +16,9 @@ export const debate = definePattern({
   options: z
     .object({
       rounds: z.number().int().min(1).max(5).default(2).describe('Rounds of arguments before the judge decides.'),
-      judge: agentName.default('judge').describe('Agent that weighs the arguments and picks a winner.'),
+      judge: agentOption('Agent that weighs the arguments and picks a winner.', 'judge'),
     })
     .strict(),
-  referencedAgents: (o) => [{ field: 'judge', agent: o.judge }],
   async run({ ctx, runner, task, agents, options }) {
     const rounds: Argument[][] = [];
     for (let round = 1; round <= options.rounds; round++) {

@@ -1,18 +1,13 @@
 import { z } from 'zod';
 import { outputText } from './input.js';
-import { agentName, definePattern, settleAll } from './types.js';
+import { agentOption, definePattern, settleAll } from './types.js';
 
 /** Several experts answer independently; a moderator synthesizes one conclusion. */
 export const expertPanel = definePattern({
   name: 'expert-panel',
   description: 'Several experts answer independently and at the same time; a moderator synthesizes their answers into one conclusion.',
   agents: { min: 2, max: 8, description: 'The experts.' },
-  options: z
-    .object({
-      moderator: agentName.default('moderator').describe('Agent that synthesizes the experts\' answers.'),
-    })
-    .strict(),
-  referencedAgents: (o) => [{ field: 'moderator', agent: o.moderator }],
+  options: z.object({ moderator: agentOption('Agent that synthesizes the experts\' answers.', 'moderator') }).strict(),
   async run({ ctx, runner, task, agents, options }) {
     const answers = await settleAll(
       agents.map((agent, i) =>

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { outputText } from './input.js';
-import { agentName, definePattern, settleAll } from './types.js';
+import { agentOption, definePattern, settleAll } from './types.js';
 
 /** Fan-out: every agent answers the same input at once; an optional aggregator merges them. */
 export const parallel = definePattern({
@@ -9,10 +9,9 @@ export const parallel = definePattern({
   agents: { min: 2, max: 10, description: 'The agents that answer in parallel.' },
   options: z
     .object({
-      aggregator: agentName.optional().describe('Agent that merges the answers into one (e.g. summarizer). Without it the output lists every answer.'),
+      aggregator: agentOption('Agent that merges the answers into one (e.g. summarizer). Without it the output lists every answer.'),
     })
     .strict(),
-  referencedAgents: (o) => (o.aggregator ? [{ field: 'aggregator', agent: o.aggregator }] : []),
   async run({ ctx, runner, task, agents, options }) {
     const answers = await settleAll(
       agents.map((agent, i) =>

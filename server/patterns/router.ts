@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { agentName, definePattern } from './types.js';
+import { agentOption, definePattern } from './types.js';
 
 interface Choice {
   agent: string;
@@ -38,11 +38,10 @@ export const router = definePattern({
   agents: { min: 2, max: 20, description: 'The candidate agents.' },
   options: z
     .object({
-      classifier: agentName.default('classifier').describe('Agent that picks a candidate and says how confident it is.'),
+      classifier: agentOption('Agent that picks a candidate and says how confident it is.', 'classifier'),
       threshold: z.number().min(0).max(1).default(0.6).describe('Below this confidence a person decides.'),
     })
     .strict(),
-  referencedAgents: (o) => [{ field: 'classifier', agent: o.classifier }],
   async run({ ctx, runner, task, agents, options }) {
     const candidates = agents.map((name) => ({ name, description: runner.agent(name).description }));
     const choice = (await runner.call(ctx, {

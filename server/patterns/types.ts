@@ -56,24 +56,52 @@ export interface Pattern {
   run(args: PatternArgs<unknown>): Promise<unknown>;
 }
 
-export const agentName = z.string().min(1).max(64);
+const agentName = z.string().min(1).max(64);
+
+/** The options agentOption made: definePattern finds them in a pattern's options to list its referenced agents. */
+const agentOptions = new WeakSet<z.ZodType>();
+
+/**
+ * An option naming an agent the pattern calls besides `agents` (a judge, a moderator…).
+ * Declaring it here is what makes submit check and pin that agent, so a pattern cannot
+ * name one in its options and forget to list it. Without `defaultAgent` the role is optional.
+ */
+export function agentOption(description: string): z.ZodOptional<typeof agentName>;
+export function agentOption(description: string, defaultAgent: string): z.ZodDefault<typeof agentName>;
+export function agentOption(description: string, defaultAgent?: string): z.ZodType {
+  const option = (defaultAgent === undefined ? agentName.optional() : agentName.default(defaultAgent)).describe(description);
+  agentOptions.add(option);
+  return option;
+}
+
+/** The agents a pattern's options name, through the fields agentOption declared. */
+function agentFields(options: z.ZodType): string[] {
+  if (!(options instanceof z.ZodObject)) return [];
+  return Object.entries(options.shape as Record<string, z.ZodType>)
+    .filter(([, field]) => agentOptions.has(field))
+    .map(([name]) => name);
+}
 
 export function definePattern<S extends z.ZodType>(def: {
   name: PatternName;
   description: string;
   agents: { min: number; max: number; description: string };
   options: S;
-  referencedAgents?: (options: z.infer<S>) => { field: string; agent: string }[];
   run(args: PatternArgs<z.infer<S>>): Promise<unknown>;
 }): Pattern {
   const parseOptions = (raw: unknown): z.infer<S> => def.options.parse(raw ?? {});
+  const fields = agentFields(def.options);
   return {
     name: def.name,
     description: def.description,
     agents: def.agents,
     optionsSchema: def.options,
     parseOptions,
-    referencedAgents: (options) => def.referencedAgents?.(options as z.infer<S>) ?? [],
+    referencedAgents: (options) =>
+      fields.flatMap((field) => {
+        const agent = (options as Record<string, unknown>)[field];
+        return typeof agent === 'string' ? [{ field, agent }] : [];
+      }),
     run(args) {
       let options: z.infer<S>;
       try {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { hookTarget, type Schedule } from '../../shared/hooks.js';
-import type { AuditLog } from '../audit/types.js';
+import { hookFields, type Schedule } from '../../shared/hooks.js';
+import { removeAudited, type AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import type { Config } from '../config/config.js';
 import type { Listener } from '../db/listener.js';
@@ -60,18 +60,12 @@ function nextFireTimes(row: Pick<ScheduleRow, 'cron' | 'timezone' | 'enabled'>, 
 
 function toSchedule(row: ScheduleRow): Schedule {
   return {
-    id: row.id,
-    name: row.name,
-    owner: row.owner,
+    ...hookFields(row, row.request),
     cron: row.cron,
     timezone: row.timezone,
-    ...hookTarget(row.request),
     input: row.request.input,
     missedPolicy: row.missed_policy,
-    enabled: row.enabled,
     nextFireTimes: nextFireTimes(row, 5).map((d) => d.toISOString()),
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
   };
 }
 
@@ -294,8 +288,7 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
     async remove(id, actor) {
       await load(id);
       await withTransaction(pool, async (client) => {
-        if (!(await deleteSchedule(client, id))) throw new NotFoundError('schedule');
-        await audit.record(client, { actor, action: 'schedule.delete', target: { type: 'schedule', id } });
+        await removeAudited(client, audit, { actor, target: { type: 'schedule', id } }, () => deleteSchedule(client, id));
         await notifyChanged(client, id);
       });
     },

@@ -1,9 +1,14 @@
+import type { ApprovalPolicy } from '../config/tool-specs.js';
+
 /**
  * What an agent can be given to act with. Every tool, built-in, HTTP or MCP, looks
  * the same to the agent loop: a name the model calls it by, a JSON Schema for its
  * arguments, what it may do to the world (annotations), whether a person must
  * approve a call, and `execute`.
  */
+
+// The policy is declared with the tool specs that configure it: one list for both.
+export type { ApprovalPolicy } from '../config/tool-specs.js';
 
 /** A JSON Schema object as sent to the model and checked against the arguments (full JSON Schema, not the output subset). */
 export type ToolInputSchema = { type: 'object'; properties?: Record<string, unknown>; required?: string[]; [key: string]: unknown };
@@ -14,8 +19,6 @@ export interface ToolAnnotations {
   destructive: boolean;
   idempotent: boolean;
 }
-
-export type ApprovalPolicy = 'never' | 'always' | 'when-destructive';
 
 export type ToolSource = 'builtin' | 'http' | 'mcp';
 

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { CreateRunBody } from '../../shared/protocol.js';
-import { hookTarget, type Trigger } from '../../shared/hooks.js';
-import type { AuditLog } from '../audit/types.js';
+import { hookFields, type Trigger } from '../../shared/hooks.js';
+import { removeAudited, type AuditLog } from '../audit/types.js';
 import type { AuthUser } from '../auth/types.js';
 import { withTransaction } from '../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
@@ -32,17 +32,11 @@ export interface TriggersDeps {
 
 function toTrigger(row: TriggerRow): Trigger {
   return {
-    id: row.id,
-    name: row.name,
-    owner: row.owner,
+    ...hookFields(row, row.target),
     scheme: row.scheme,
-    ...hookTarget(row.target),
     inputTemplate: row.input_template,
     callbackUrl: row.callback_url,
-    enabled: row.enabled,
     url: `/hooks/${row.id}`,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
   };
 }
 
@@ -145,10 +139,7 @@ export function createTriggers(deps: TriggersDeps): Triggers {
     },
     async remove(id, actor) {
       await load(id);
-      await withTransaction(pool, async (client) => {
-        if (!(await deleteTrigger(client, id))) throw new NotFoundError('trigger');
-        await audit.record(client, { actor, action: 'trigger.delete', target: { type: 'trigger', id } });
-      });
+      await withTransaction(pool, (client) => removeAudited(client, audit, { actor, target: { type: 'trigger', id } }, () => deleteTrigger(client, id)));
     },
     async receive(id, headers, raw, contentType): Promise<Received> {
       const row = await load(id);
