@@ -91,13 +91,14 @@ describe('LLM outage', () => {
     await waitAllFinal(db, waiting, 90_000);
     await expectExactlyOnce(db, waiting, { statuses: ['succeeded'] });
 
-    // One call per instance after the recovery: every breaker closes.
+    // Calls after the recovery close every breaker. A run sent to one instance may be
+    // claimed by the other (they share the queue), so each instance gets runs until one
+    // of its own calls has closed its breaker.
     for (const instance of instances) {
       await waitFor(async () => {
         const res = await cluster.balancer.json<{ run: { status: string } }>('/api/runs', { instance, json: { agent: 'summarizer', input: `after ${instance.name}` }, headers: { prefer: 'wait=20' } });
-        return res.status === 200 && res.body.run.status === 'succeeded';
-      }, { timeoutMs: 30_000, intervalMs: 500, what: `a run on ${instance.name} after the recovery` });
-      expect((await breaker(instance)).state).toBe('closed');
+        return res.status === 200 && res.body.run.status === 'succeeded' && (await breaker(instance)).state === 'closed';
+      }, { timeoutMs: 60_000, intervalMs: 500, what: `a run on ${instance.name} after the recovery, and its breaker closed` });
     }
   });
 });
