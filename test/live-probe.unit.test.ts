@@ -89,6 +89,8 @@ describe('the streaming benchmark /live probe', () => {
     expect(server.connections).toBe(3);
     expect(stats.opened).toBe(0);
     expect(stats.errors).toBe(0);
+    // The hold began before the first timed probe: all but the first three found every connection busy.
+    expect(stats.queued).toBe(probe.scheduled - 3);
     // Every probe scheduled was answered and counted, the queued ones included.
     expect(stats.n).toBe(probe.scheduled);
     // The first held probe was sent before the server held it and answered after the release:

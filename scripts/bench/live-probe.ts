@@ -11,7 +11,10 @@
  * faster than they are accepted: they wait in the kernel's accept queue, hundreds
  * deep, and the probe measures its own queue (13–35 s at K = 1,000) instead of the
  * answer (issue #18). A request queued on our side behind unanswered ones still
- * counts from its scheduled time, so a slow instance is not measured kindly.
+ * counts from its scheduled time, so a slow instance is not measured kindly; but
+ * each connection carries one request per turn of the app, so there must be enough
+ * of them (rate × the longest turn) or the probe measures its own queue again
+ * (`queued` says how often it waited).
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
@@ -26,6 +29,8 @@ export interface LiveStats {
   errors: number;
   /** Connections opened after the warm-up; 0 unless the server closed one (or `fresh`). */
   opened: number;
+  /** Probes that found every connection busy and waited on our side for one (counted from their scheduled time). */
+  queued: number;
 }
 
 export interface LiveProbe {
@@ -79,11 +84,13 @@ export async function probeLive(port: number, options: LiveProbeOptions): Promis
   counting = true;
 
   let scheduled = 0;
+  let queued = 0;
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
   const timer = setInterval(() => {
     if (stopped) return;
     scheduled++;
+    if (agent && inFlight.size >= connections) queued++;
     const p = get(onSocket).then((ms) => {
       if (ms === undefined) errors++;
       else latencies.push(ms);
@@ -102,7 +109,7 @@ export async function probeLive(port: number, options: LiveProbeOptions): Promis
       await Promise.all(inFlight);
       agent?.destroy();
       latencies.sort((a, b) => a - b);
-      return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? 0, n: latencies.length, errors, opened };
+      return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? 0, n: latencies.length, errors, opened, queued };
     },
   };
 }
