@@ -115,6 +115,8 @@ interface Phase {
   liveBusy: LiveStats;
   /** `/live` on a new connection each time, during the stream. */
   liveFresh: LiveStats;
+  /** The same on PROBE_PORT. */
+  liveFreshProbePort: LiveStats;
   statements: number;
   commits: number;
   topStatements: { calls: number; ms: number; query: string }[];
@@ -194,7 +196,9 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
   await monitor.connect();
   let watchers: Child | undefined;
   try {
-    const app = await startApp(env(k), { execArgv });
+    // The running instance also serves its probes on a port of their own (PROBE_PORT): a new-connection check there does not queue behind new clients.
+    const probePort = await freePort();
+    const app = await startApp({ ...env(k), PROBE_PORT: String(probePort) }, { execArgv });
     apps.push(app);
     // The second instance runs one job at most; runs it happens to claim are left out of the cross-instance figures.
     const other = cross ? await startApp(env(1)) : undefined;
@@ -243,6 +247,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     await loopDelay(app.port);
     const busyProbe = await probeLive(app.port, { perSecond: LIVE_PER_SECOND, connections: LIVE_CONNECTIONS });
     const freshProbe = await probeLive(app.port, { perSecond: FRESH_PER_SECOND, fresh: true });
+    const freshProbePort = await probeLive(probePort, { perSecond: FRESH_PER_SECOND, fresh: true });
     const profiler = CPU_PROF ? await inspectorProfiler(inspectPort) : undefined;
     await profiler?.start();
 
@@ -257,7 +262,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     });
     console.log(`  runs ended: ${JSON.stringify(watch.statuses)}`);
 
-    const [liveBusy, liveFresh] = await Promise.all([busyProbe.stop(), freshProbe.stop()]);
+    const [liveBusy, liveFresh, liveFreshProbePort] = await Promise.all([busyProbe.stop(), freshProbe.stop(), freshProbePort.stop()]);
     const loop = await loopDelay(app.port);
     const dropped = await Promise.all(apps.map((a) => drops(a.port)));
     if (profiler && CPU_PROF) {
@@ -315,6 +320,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
       liveIdle,
       liveBusy,
       liveFresh,
+      liveFreshProbePort,
       statements: rows.reduce((s, r) => s + r.calls, 0),
       commits: Number(db1.c) - Number(db0.c),
       topStatements: [...rows].sort((a, b) => b.ms - a.ms).slice(0, 8),
@@ -385,7 +391,7 @@ function details(p: Phase): string {
     `Lost tokens by when they were sent: before the subscribe frame left ${fmt(w.lost.beforeSubscribe)}, while it was answered ${fmt(w.lost.duringSubscribe)}, after \`subscribed\` ${fmt(w.lost.afterSubscribed)} (in ${fmt(w.lostRuns)} runs). ` +
     `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. Tokens received in ${fmt(w.tokenFrames)} \`run.token\` frames (${fmt(w.received / Math.max(1, w.tokenFrames), 2)} per frame). ` +
     `CPU: app ${fmt(p.appCpu, 1)} s${p.cross ? ` + watching instance ${fmt(p.otherAppCpu, 1)} s (RSS ${fmt(p.otherRssMb, 1)} MB)` : ''}, PostgreSQL ${fmt(p.pgCpu, 1)} s, bare SDK ${fmt(p.anchor.cpuSeconds, 1)} s. ` +
-    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy (max ${ms(p.liveBusy.max)}, ${p.liveBusy.errors} failed, ${p.liveBusy.opened} connections opened meanwhile, ${p.liveBusy.queued} queued behind busy ones on the probe's side), ${p.liveIdle.n} idle; on a new connection each time (${FRESH_PER_SECOND} a second, waiting to be accepted: one a loop turn) p50 ${ms(p.liveFresh.p50)}, p99 ${ms(p.liveFresh.p99)} (${p.liveFresh.n} samples); the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}; \`hub_items_dropped_total\` ${p.drops.map((d, i) => `${i === 0 ? 'running' : 'watching'} instance: ${d || 'none'}`).join('; ')}.\n` +
+    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy (max ${ms(p.liveBusy.max)}, ${p.liveBusy.errors} failed, ${p.liveBusy.opened} connections opened meanwhile, ${p.liveBusy.queued} queued behind busy ones on the probe's side), ${p.liveIdle.n} idle; on a new connection each time (${FRESH_PER_SECOND} a second; accepted one per loop turn and listener) p50 ${ms(p.liveFresh.p50)}, p99 ${ms(p.liveFresh.p99)} (${p.liveFresh.n} samples) on \`PORT\`, p50 ${ms(p.liveFreshProbePort.p50)}, p99 ${ms(p.liveFreshProbePort.p99)} (${p.liveFreshProbePort.n}) on \`PROBE_PORT\`; the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}; \`hub_items_dropped_total\` ${p.drops.map((d, i) => `${i === 0 ? 'running' : 'watching'} instance: ${d || 'none'}`).join('; ')}.\n` +
     `  Statements by total time:\n${top}`
   );
 }
