@@ -33,7 +33,8 @@ describe('the probes on a port of their own', () => {
   const idle: net.Socket[] = [];
 
   beforeAll(async () => {
-    t = await startTestApp();
+    // A drain, as in production: the probes' listener must keep answering through it.
+    t = await startTestApp({ env: { SHUTDOWN_DRAIN_MS: '1500' } });
     probePort = (await t.app.listenProbes(0, '127.0.0.1')).port;
     t.app.server.on('connection', () => accepted++);
   });
@@ -70,8 +71,10 @@ describe('the probes on a port of their own', () => {
     for (const socket of idle.splice(0)) socket.destroy();
   });
 
-  it('closes with the app', async () => {
-    await t.close();
+  it('answers /ready 503 through the drain, then closes with the app', async () => {
+    const closing = t.close();
+    await waitFor(async () => (await get(probePort, '/ready')).status === 503, { what: '/ready 503 on the probe port while draining' });
+    await closing;
     await expect(get(probePort, '/live')).rejects.toThrow();
   });
 });
