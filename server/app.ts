@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type express from 'express';
 import type pg from 'pg';
@@ -71,6 +72,12 @@ export interface App {
   /** Starts every part; `/ready` turns 200 when done. */
   start(): Promise<void>;
   listen(port: number, host?: string): Promise<AddressInfo>;
+  /**
+   * The probes (`/live`, `/ready`, `/health`, `/metrics`; 404 for anything else) also on a
+   * listener of their own (PROBE_PORT): a busy instance accepts one connection per loop turn
+   * and listener, so there a check on a new connection does not wait behind client connections.
+   */
+  listenProbes(port: number, host?: string): Promise<AddressInfo>;
   /** Graceful shutdown (docs/API.md section 5), except closing the database, which its owner does. */
   shutdown(reason?: string): Promise<void>;
 }
@@ -178,10 +185,18 @@ export function createApp(deps: AppDeps): App {
     if (!probes(req, res)) expressApp(req, res);
   });
   server.on('connection', connectionLimits.onConnection);
-  server.keepAliveTimeout = config.server.keepAliveTimeoutMs;
-  server.headersTimeout = config.server.headersTimeoutMs;
-  server.requestTimeout = config.server.requestTimeoutMs;
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+  guard(server);
+  /** The probes' own listener (listenProbes), if any. */
+  let probeServer: http.Server | undefined;
+
+  function guard(target: http.Server): void {
+    target.keepAliveTimeout = config.server.keepAliveTimeoutMs;
+    target.headersTimeout = config.server.headersTimeoutMs;
+    target.requestTimeout = config.server.requestTimeoutMs;
+    target.on('clientError', onClientError);
+  }
+
+  function onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     logger.debug({ err: error }, 'client connection error');
     if (!socket.writable) {
       socket.destroy();
@@ -194,8 +209,18 @@ export function createApp(deps: AppDeps): App {
     // the answer has had a moment to be read.
     const timer = setTimeout(() => socket.destroy(), CLIENT_ERROR_GRACE_MS).unref();
     socket.once('close', () => clearTimeout(timer));
-  });
+  }
   hub.attach(server);
+
+  function listenOn(target: http.Server, port: number, host: string | undefined): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      target.once('error', reject);
+      target.listen(port, host, () => {
+        target.off('error', reject);
+        resolve(target.address() as AddressInfo);
+      });
+    });
+  }
 
   let shutdownPromise: Promise<void> | undefined;
 
@@ -229,13 +254,18 @@ export function createApp(deps: AppDeps): App {
       logger.info({ instanceId }, 'ready');
     },
     listen(port, host) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
+      return listenOn(server, port, host);
+    },
+    listenProbes(port, host) {
+      if (!probeServer) {
+        probeServer = http.createServer({ connectionsCheckingInterval: sweepMs }, (req, res) => {
+          if (probes(req, res)) return;
+          res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+          res.end(JSON.stringify({ error: { code: 'not_found', message: 'this port answers /live, /ready, /health and /metrics only' } }));
         });
-      });
+        guard(probeServer);
+      }
+      return listenOn(probeServer, port, host);
     },
     shutdown(reason = 'shutdown') {
       shutdownPromise ??= (async () => {
@@ -277,6 +307,11 @@ export function createApp(deps: AppDeps): App {
         });
         await Promise.race([closed, forced]);
         server.closeAllConnections();
+        // The probes' listener last: balancers saw /ready 503 on it throughout the drain.
+        if (probeServer?.listening) {
+          probeServer.close();
+          probeServer.closeAllConnections();
+        }
         logger.info({ ms: Date.now() - started }, 'graceful shutdown finished');
       })();
       return shutdownPromise;

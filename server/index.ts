@@ -94,9 +94,10 @@ async function main(): Promise<void> {
     app = createApp({ config, logger, pool: db.pool, listener: db.listener, sizing: db.sizing, migrated: true, metrics });
     // Listen first so probes answer (503 "starting") while the parts start.
     const address = await app.listen(config.server.port, config.server.host);
+    const probeAddress = config.server.probePort === undefined ? undefined : await app.listenProbes(config.server.probePort, config.server.host);
     await app.start();
     logger.info(
-      { port: address.port, host: config.server.host, ms: Date.now() - startedAt, embedded: Boolean(db.embedded), offline: config.openai.offline },
+      { port: address.port, probePort: probeAddress?.port, host: config.server.host, ms: Date.now() - startedAt, embedded: Boolean(db.embedded), offline: config.openai.offline },
       `listening on http://localhost:${address.port}`,
     );
   } catch (error) {

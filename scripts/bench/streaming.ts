@@ -20,12 +20,12 @@
  *                           (summarise with scripts/bench/profile-top.ts; see BENCHMARKS.md "Streaming: findings")
  */
 import fs from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { benchDatabase, fmt, freePort, inspectorProfiler, machine, ROOT, startApp, writeSection, type Proc } from './lib.js';
+import { probeLive, type LiveStats } from './live-probe.js';
 import { startChild, type Child } from './ws-lines.js';
 
 const TOKENS = 200;
@@ -38,6 +38,14 @@ const { values: args } = parseArgs({ options: { k: { type: 'string' }, cross: { 
 const KS = (args.k ?? process.env.STREAM_K ?? '100,1000').split(',').map(Number).filter((n) => n > 0);
 const CROSS_K = Number(args.cross ?? process.env.STREAM_CROSS_K ?? Math.max(...KS));
 const CPU_PROF = process.env.STREAM_CPU_PROF;
+/**
+ * `/live` probes: 100 a second on keep-alive connections opened beforehand (live-probe.ts says why), and a new
+ * connection twice a second. A connection carries one probe per turn of the app, and a turn took up to 1 s at
+ * K = 1,000 on the shared box: 100 connections keep the probe's own queue out of the figure.
+ */
+const LIVE_PER_SECOND = 100;
+const LIVE_CONNECTIONS = 100;
+const FRESH_PER_SECOND = 2;
 
 interface WatchSummary {
   runs: number;
@@ -103,8 +111,12 @@ interface Phase {
   pgCpu: number;
   rssMb: number;
   otherRssMb: number;
-  liveIdle: { p50: number; p99: number; n: number };
-  liveBusy: { p50: number; p99: number; n: number };
+  liveIdle: LiveStats;
+  liveBusy: LiveStats;
+  /** `/live` on a new connection each time, during the stream. */
+  liveFresh: LiveStats;
+  /** The same on PROBE_PORT. */
+  liveFreshProbePort: LiveStats;
   statements: number;
   commits: number;
   topStatements: { calls: number; ms: number; query: string }[];
@@ -152,47 +164,6 @@ async function sumCpu(pids: number[]): Promise<number> {
   return total;
 }
 
-// ------------------------------------------------------------------ /live probe
-
-/** GET /live `perSecond` times a second on a keep-alive connection until stopped; latencies in ms. */
-function probeLive(port: number, perSecond: number): { stop(): Promise<{ p50: number; p99: number; n: number }> } {
-  // No socket cap: a slow answer must not queue the next probe behind it on our side.
-  const agent = new http.Agent({ keepAlive: true });
-  const latencies: number[] = [];
-  let stopped = false;
-  const inFlight = new Set<Promise<void>>();
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const started = performance.now();
-      const req = http.get({ host: '127.0.0.1', port, path: '/live', agent }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          latencies.push(performance.now() - started);
-          resolve();
-        });
-        res.on('error', () => resolve());
-      });
-      req.on('error', () => resolve());
-    });
-  const timer = setInterval(() => {
-    if (stopped) return;
-    const p = one();
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-  }, 1000 / perSecond);
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await Promise.all(inFlight);
-      agent.destroy();
-      latencies.sort((a, b) => a - b);
-      const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : 0);
-      return { p50: pct(50), p99: pct(99), n: latencies.length };
-    },
-  };
-}
-
 // ------------------------------------------------------------------ one measurement
 
 /** SIGTERM, then SIGKILL if the graceful shutdown has not ended within a minute (the benchmark must end by itself). */
@@ -225,7 +196,9 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
   await monitor.connect();
   let watchers: Child | undefined;
   try {
-    const app = await startApp(env(k), { execArgv });
+    // The running instance also serves its probes on a port of their own (PROBE_PORT): a new-connection check there does not queue behind new clients.
+    const probePort = await freePort();
+    const app = await startApp({ ...env(k), PROBE_PORT: String(probePort) }, { execArgv });
     apps.push(app);
     // The second instance runs one job at most; runs it happens to claim are left out of the cross-instance figures.
     const other = cross ? await startApp(env(1)) : undefined;
@@ -238,7 +211,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     await watchers.next((m) => 'ready' in m, 120_000);
 
     // Anchor for /live: the same process, idle, with the watchers connected.
-    const idleProbe = probeLive(app.port, 100);
+    const idleProbe = await probeLive(app.port, { perSecond: LIVE_PER_SECOND, connections: LIVE_CONNECTIONS });
     await new Promise((r) => setTimeout(r, 3000));
     const liveIdle = await idleProbe.stop();
 
@@ -272,7 +245,9 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
       apps.forEach((a, i) => void rssMb(a.child.pid!).then((mb) => (peak[i] = Math.max(peak[i]!, mb))));
     }, 100);
     await loopDelay(app.port);
-    const busyProbe = probeLive(app.port, 100);
+    const busyProbe = await probeLive(app.port, { perSecond: LIVE_PER_SECOND, connections: LIVE_CONNECTIONS });
+    const freshProbe = await probeLive(app.port, { perSecond: FRESH_PER_SECOND, fresh: true });
+    const freshProbePort = await probeLive(probePort, { perSecond: FRESH_PER_SECOND, fresh: true });
     const profiler = CPU_PROF ? await inspectorProfiler(inspectPort) : undefined;
     await profiler?.start();
 
@@ -287,7 +262,7 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
     });
     console.log(`  runs ended: ${JSON.stringify(watch.statuses)}`);
 
-    const liveBusy = await busyProbe.stop();
+    const [liveBusy, liveFresh, liveFreshProbePort] = await Promise.all([busyProbe.stop(), freshProbe.stop(), freshProbePort.stop()]);
     const loop = await loopDelay(app.port);
     const dropped = await Promise.all(apps.map((a) => drops(a.port)));
     if (profiler && CPU_PROF) {
@@ -344,6 +319,8 @@ async function measure(dbUrl: string, streamUrl: string, streamServer: Child, k:
       otherRssMb: cross ? peak[1]! : 0,
       liveIdle,
       liveBusy,
+      liveFresh,
+      liveFreshProbePort,
       statements: rows.reduce((s, r) => s + r.calls, 0),
       commits: Number(db1.c) - Number(db0.c),
       topStatements: [...rows].sort((a, b) => b.ms - a.ms).slice(0, 8),
@@ -414,7 +391,7 @@ function details(p: Phase): string {
     `Lost tokens by when they were sent: before the subscribe frame left ${fmt(w.lost.beforeSubscribe)}, while it was answered ${fmt(w.lost.duringSubscribe)}, after \`subscribed\` ${fmt(w.lost.afterSubscribed)} (in ${fmt(w.lostRuns)} runs). ` +
     `Subscribe → \`subscribed\` avg ${ms(w.subscribeAvgMs)}, max ${ms(w.subscribeMaxMs)}. Token delay max ${ms(w.delayMax)}. Tokens received in ${fmt(w.tokenFrames)} \`run.token\` frames (${fmt(w.received / Math.max(1, w.tokenFrames), 2)} per frame). ` +
     `CPU: app ${fmt(p.appCpu, 1)} s${p.cross ? ` + watching instance ${fmt(p.otherAppCpu, 1)} s (RSS ${fmt(p.otherRssMb, 1)} MB)` : ''}, PostgreSQL ${fmt(p.pgCpu, 1)} s, bare SDK ${fmt(p.anchor.cpuSeconds, 1)} s. ` +
-    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy, ${p.liveIdle.n} idle; the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}; \`hub_items_dropped_total\` ${p.drops.map((d, i) => `${i === 0 ? 'running' : 'watching'} instance: ${d || 'none'}`).join('; ')}.\n` +
+    `${fmt(p.statements)} statements, ${fmt(p.commits)} transactions, ${fmt(p.notifies)} NOTIFYs carrying ${fmt(p.notifyTokens)} tokens in ${fmt(p.tokenItems)} run batches. \`/live\` samples ${p.liveBusy.n} busy (max ${ms(p.liveBusy.max)}, ${p.liveBusy.errors} failed, ${p.liveBusy.opened} connections opened meanwhile, ${p.liveBusy.queued} queued behind busy ones on the probe's side), ${p.liveIdle.n} idle; on a new connection each time (${FRESH_PER_SECOND} a second; accepted one per loop turn and listener) p50 ${ms(p.liveFresh.p50)}, p99 ${ms(p.liveFresh.p99)} (${p.liveFresh.n} samples) on \`PORT\`, p50 ${ms(p.liveFreshProbePort.p50)}, p99 ${ms(p.liveFreshProbePort.p99)} (${p.liveFreshProbePort.n}) on \`PROBE_PORT\`; the app's event-loop delay meanwhile (monitorEventLoopDelay, /metrics) p99 ${ms(p.loop.p99)}, max ${ms(p.loop.max)}; \`hub_items_dropped_total\` ${p.drops.map((d, i) => `${i === 0 ? 'running' : 'watching'} instance: ${d || 'none'}`).join('; ')}.\n` +
     `  Statements by total time:\n${top}`
   );
 }
@@ -450,6 +427,7 @@ async function main(): Promise<void> {
       `${table}\n\n` +
       'Added delay = the watchers\' (receive − stamped send) percentile minus the bare SDK\'s; when the bare SDK\'s own p99 is over 50 ms it was itself starved (the machine is shared) and the p99 goal is not counted as met. CPU is the app process\'s own (utime + stime from /proc) over the streaming phase, PostgreSQL\'s is listed apart below; the bare SDK\'s is its `process.cpuUsage()`. ' +
       'Statements are counted by `pg_stat_statements` (every statement of every connection on the database, the benchmark\'s own probes excluded), reset right before the first run is created; transactions from `pg_stat_database`. ' +
+      `\`/live\`: ${LIVE_PER_SECOND} a second on ${LIVE_CONNECTIONS} keep-alive connections opened before the measurement, as a load balancer checks (a probe queued behind unanswered ones counts from its scheduled time); a busy instance accepts one new connection per event-loop turn, so a probe opening connections at its own rate would measure its accept queue (\`scripts/bench/live-probe.ts\`). ` +
       'NOTIFYs are counted where they land: the benchmark LISTENs on `agentry_hub`. NOTIFY goal: a notification per token per run would be 1.0; batching per run for 50 ms gives about 0.4; ≤ 0.1 needs batching across runs.\n\n' +
       phases.map(details).join('\n'),
   );

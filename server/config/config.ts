@@ -52,6 +52,8 @@ const postgresUrl = z
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(0, 65535).default(5000),
+  /** `/live`, `/ready`, `/health` and `/metrics` also on a listener of their own (they stay on PORT too). */
+  PROBE_PORT: optionalAmount(z.number().int().min(0).max(65535)),
   HOST: z.string().min(1).default('0.0.0.0'),
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -269,12 +271,19 @@ export function buildConfig(env: Env) {
   const duplicate = (names: string[]) => names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate(mcpServers.map((s) => s.name))) throw new ConfigError('MCP_SERVERS', `names server "${duplicate(mcpServers.map((s) => s.name))}" twice`);
   if (duplicate(httpTools.map((t) => t.name))) throw new ConfigError('HTTP_TOOLS', `names tool "${duplicate(httpTools.map((t) => t.name))}" twice`);
+  if (env.PROBE_PORT !== undefined && env.PROBE_PORT !== 0 && env.PROBE_PORT === env.PORT) throw new ConfigError('PROBE_PORT', 'must differ from PORT (or be unset)');
   return {
     env: env.NODE_ENV,
     production,
     logLevel: env.LOG_LEVEL,
     server: {
       port: env.PORT,
+      /**
+       * A busy instance accepts one connection per event-loop turn and listener, so a check
+       * on a new connection to PORT waits behind every client connection opened before it
+       * (issue #18); on a listener of its own it waits about one turn. Unset: PORT only.
+       */
+      probePort: env.PROBE_PORT,
       host: env.HOST,
       trustProxy: env.TRUST_PROXY,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

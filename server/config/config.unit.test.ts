@@ -33,6 +33,15 @@ describe('loadConfig', () => {
     expect(config.auth.enabled).toBe(false);
   });
 
+  it('serves the probes on PROBE_PORT only when it is set, and never on PORT twice', () => {
+    expect(loadConfig({}).server.probePort).toBeUndefined();
+    expect(loadConfig({ PROBE_PORT: '' }).server.probePort).toBeUndefined();
+    expect(loadConfig({ PROBE_PORT: '9091' }).server.probePort).toBe(9091);
+    expect(loadConfig({ PORT: '0', PROBE_PORT: '0' }).server.probePort).toBe(0);
+    expect(rejection({ PORT: '5000', PROBE_PORT: '5000' }).variable).toBe('PROBE_PORT');
+    expect(rejection({ PROBE_PORT: '70000' }).variable).toBe('PROBE_PORT');
+  });
+
   it('drains 10 s before closing the listener in production (at most half the shutdown deadline), not at all elsewhere', () => {
     expect(loadConfig({}).server.shutdownDrainMs).toBe(0);
     expect(loadConfig({ NODE_ENV: 'test' }).server.shutdownDrainMs).toBe(0);
