@@ -23,6 +23,8 @@ export interface ProxyTrust {
   clientAddress(req: IncomingMessage): string;
 }
 
+const TRUST_CACHE_MAX = 1024;
+
 export function createProxyTrust(setting: TrustProxySetting): ProxyTrust {
   let trusts: (address: string | undefined, hop: number) => boolean;
   if ('hops' in setting) {
@@ -33,11 +35,20 @@ export function createProxyTrust(setting: TrustProxySetting): ProxyTrust {
     for (const entry of setting.ranges) {
       for (const range of parseTrustEntry(entry) ?? []) list.addSubnet(range.address, range.prefix, range.family);
     }
+    // BlockList.check builds a SocketAddress each call (a tenth of a request's CPU under
+    // load); a handful of peers and proxies ask again and again. Bounded: the addresses
+    // come from X-Forwarded-For too, which anyone can fill.
+    const known = new Map<string, boolean>();
     trusts = (address) => {
       if (!address) return false;
+      const cached = known.get(address);
+      if (cached !== undefined) return cached;
       const a = normalizeAddress(address);
       const version = net.isIP(a);
-      return version !== 0 && list.check(a, version === 4 ? 'ipv4' : 'ipv6');
+      const trusted = version !== 0 && list.check(a, version === 4 ? 'ipv4' : 'ipv6');
+      if (known.size >= TRUST_CACHE_MAX) known.clear();
+      known.set(address, trusted);
+      return trusted;
     };
   }
   const peer = (req: IncomingMessage) => normalizeAddress(req.socket.remoteAddress ?? '');

@@ -57,6 +57,14 @@ function registerContextManager(): void {
   contextManagerRegistered = context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 }
 
+/** Every event `emitter` emits from now on runs its listeners with `ctx` active. */
+function emitIn(ctx: Context, emitter: NodeJS.EventEmitter): void {
+  const emit = emitter.emit;
+  emitter.emit = function emitInContext(this: NodeJS.EventEmitter, ...args: Parameters<typeof emit>) {
+    return context.with(ctx, emit, this, ...args);
+  } as typeof emit;
+}
+
 function samplerOf(config: Config['telemetry']): Sampler {
   switch (config.sampler) {
     case 'always_on':
@@ -130,9 +138,12 @@ export function createTelemetry(deps: { config: Config; logger: Logger; pool: pg
         span.end();
       }
     });
-    // The body parser resumes in the socket's async context, not ours: bind the emitters too.
-    context.bind(ctx, req);
-    context.bind(ctx, res);
+    // Events on the request and response (the body parser's 'data'/'end', the request log's
+    // 'finish') are emitted from the socket's async context, not ours: emit them in ours.
+    // One wrapper per emitter; the API's context.bind(ctx, emitter) patches every listener
+    // method and wraps each listener, and cost about a seventh of a request's CPU.
+    emitIn(ctx, req);
+    emitIn(ctx, res);
     context.with(ctx, next);
   };
 

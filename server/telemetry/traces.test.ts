@@ -1,3 +1,4 @@
+import http from 'node:http';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run, RunTrace } from '../../shared/protocol.js';
@@ -45,18 +46,37 @@ describe('OpenTelemetry traces', () => {
     proc = await spawnApp(env);
     await proc.waitReady();
     llm.enqueue({ kind: 'reply', text: 'Research notes.' }, { kind: 'reply', text: 'A draft.' }, { kind: 'hang' });
-    const created = await request(proc.url)
-      .post('/api/runs')
-      .set('traceparent', `00-${TRACE_ID}-${CALLER_SPAN}-01`)
-      .send({ pattern: 'sequential', agents: ['researcher', 'writer', 'editor'], input: 'Secret tea ceremonies of Kyoto' });
+    // The body arrives in two parts, the second well after the request's middleware ran: the
+    // body parser then resumes from the socket, and the trace must still be the request's.
+    const body = JSON.stringify({ pattern: 'sequential', agents: ['researcher', 'writer', 'editor'], input: 'Secret tea ceremonies of Kyoto' });
+    const created = await new Promise<{ status: number; body: { run: Run } }>((resolve, reject) => {
+      const req = http.request(`${proc!.url}/api/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { run: Run } }));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 20));
+      setTimeout(() => req.end(body.slice(20)), 300);
+    });
     expect(created.status).toBe(202);
-    const id = created.body.run.id as string;
+    const id = created.body.run.id;
     await llm.waitForRequests(3, 30_000);
     // The first instance's finished spans (the request, two model calls) reach the collector
     // before it dies; the attempt's own span never ends there, as with any crash.
     await waitFor(() => named('chat ').length >= 2 && named('POST').length >= 1, { timeoutMs: 30_000, what: 'the first instance to export its spans' });
-    // Its log lines carry the trace.
+    // Its log lines carry the trace, the request's own line (written on 'finish') too.
     expect(proc.output()).toContain(`"trace_id":"${TRACE_ID}"`);
+    const requestLine = proc
+      .output()
+      .split('\n')
+      .find((line) => line.includes('"request completed"') && line.includes('/api/runs') && line.includes('"method":"POST"'));
+    expect(requestLine).toContain(`"trace_id":"${TRACE_ID}"`);
     await proc.kill();
 
     llm.setDefault({ kind: 'reply', text: 'The edited draft.' });
