@@ -1,4 +1,4 @@
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer, type TextMapGetter } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer, type TextMapGetter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -115,12 +115,22 @@ export function createTelemetry(deps: { config: Config; logger: Logger; pool: pg
 
   const requests: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     const parent = propagator.extract(ROOT_CONTEXT, req.headers, headerGetter);
-    const span = tracer.startSpan(
-      req.method,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.path, 'url.scheme': req.protocol } },
-      parent,
-    );
+    const span = tracer.startSpan(req.method, { kind: SpanKind.SERVER }, parent);
     const ctx = trace.setSpan(parent, span);
+    // Not sampled (or nothing to export to): the span only lends its ids to log lines and
+    // runs, and nothing per request is spent on attributes or end listeners.
+    if (span.isRecording()) recordRequest(req, res, span);
+    // A body that arrives after this point is read in the socket's async context, not ours:
+    // the request's events are emitted in ours. Only requests with a body need it, and one
+    // emit wrapper is enough; the API's context.bind(ctx, emitter) patches every listener
+    // method and wraps each listener, and cost about a seventh of a request's CPU. The
+    // response needs nothing: 'finish' is emitted from a tick scheduled inside the request.
+    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') emitIn(ctx, req);
+    context.with(ctx, next);
+  };
+
+  function recordRequest(req: Request, res: Response, span: Span): void {
+    span.setAttributes({ 'http.request.method': req.method, 'url.path': req.path, 'url.scheme': req.protocol });
     res.once('finish', () => {
       // The route is known only once a router matched it (the same label the metrics use).
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : undefined;
@@ -138,14 +148,7 @@ export function createTelemetry(deps: { config: Config; logger: Logger; pool: pg
         span.end();
       }
     });
-    // A body that arrives after this point is read in the socket's async context, not ours:
-    // the request's events are emitted in ours. Only requests with a body need it, and one
-    // emit wrapper is enough; the API's context.bind(ctx, emitter) patches every listener
-    // method and wraps each listener, and cost about a seventh of a request's CPU. The
-    // response needs nothing: 'finish' is emitted from a tick scheduled inside the request.
-    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') emitIn(ctx, req);
-    context.with(ctx, next);
-  };
+  }
 
   return {
     name: 'telemetry',
