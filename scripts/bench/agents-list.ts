@@ -12,7 +12,7 @@
  * for each query is the same selection done by SQL (the rows an API without an
  * in-memory catalog would read: agents joined with their published version), timed on a
  * pooled connection in the same process. Results go into BENCHMARKS.md under
- * "## Agent Studio".
+ * "## Agent Studio: catalog API".
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -113,7 +113,7 @@ async function main() {
   const loadAfter = os.loadavg().map((l) => l.toFixed(1)).join(' / ');
   const date = new Date().toISOString().slice(0, 10);
   await writeSection(
-    'Agent Studio',
+    'Agent Studio: catalog API',
     [
       `Command: \`node --import tsx scripts/bench/agents-list.ts\` (${REQUESTS} requests per query after ${WARMUP} warm-up, one at a time over keep-alive; in-process app seeded with a generated ${AGENTS}-agent catalog; scratch embedded PostgreSQL; ${os.cpus().length} cores, Node ${process.version}; load average ${load} before, ${loadAfter} after — the machine is shared with other engineers' test runs; ${date}).`,
       '',
@@ -129,7 +129,7 @@ async function main() {
       `At a high load average, p95 is mostly other processes' scheduling: compare GET /live's p95 above, and each query's p50. Time to first render of the agent list in the browser is for the Studio UI work (not built yet).`,
     ].join('\n'),
   );
-  console.log('BENCHMARKS.md updated (## Agent Studio)');
+  console.log('BENCHMARKS.md updated (## Agent Studio: catalog API)');
 }
 
 await main();

@@ -33,7 +33,7 @@ const BENCHES: Bench[] = [
   { name: 'submit', section: 'Run submission', script: 'scripts/bench/submit.ts' },
   { name: 'streaming', section: 'Streaming', script: 'scripts/bench/streaming.ts' },
   { name: 'tools', section: 'Tool calls', script: 'scripts/bench/tools.ts' },
-  { name: 'agents', section: 'Agent Studio', script: 'scripts/bench/agents-list.ts' },
+  { name: 'agents', section: 'Agent Studio: catalog API', script: 'scripts/bench/agents-list.ts' },
   { name: 'studio', section: 'Agent Studio', script: 'scripts/bench/studio.ts' },
   { name: 'threads', section: 'Threads', script: 'scripts/bench/threads.ts' },
   { name: 'bundle', section: 'UI bundle', run: benchBundle },
