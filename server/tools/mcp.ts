@@ -1,8 +1,8 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, McpError, type CallToolResult, type Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ErrorCode, McpError, Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.js';
 import { type McpServerSpec } from '../config/tool-specs.js';
 import { modelToolName, ToolError, type ApprovalPolicy, type Tool, type ToolInputSchema } from './types.js';
@@ -15,6 +15,15 @@ const RECONNECT_MAX_MS = 30_000;
 /** Transport errors (the SDK's own messages): the server could not be reached again / a stream broke. */
 const SERVER_GONE = /Maximum reconnection attempts|Failed to reconnect/;
 const STREAM_BROKEN = /SSE stream disconnected/;
+
+/** The parts of the MCP SDK used at run time. */
+interface Sdk {
+  Client: typeof Client;
+  StdioClientTransport: typeof StdioClientTransport;
+  StreamableHTTPClientTransport: typeof StreamableHTTPClientTransport;
+  McpError: typeof McpError;
+  ErrorCode: typeof ErrorCode;
+}
 
 interface Connection {
   spec: McpServerSpec;
@@ -60,8 +69,24 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
   const connections = new Map<string, Connection>(deps.specs.map((spec) => [spec.name, { spec, tools: [], connected: false, failures: 0, generation: 0 }]));
   const waiters = new Map<string, Set<() => void>>();
   let stopping = false;
+  // The SDK and its schemas (about 5 MB resident) load with the first server to connect:
+  // an instance with no MCP server configured does not carry them.
+  let sdk: Promise<Sdk> | undefined;
+  const loadSdk = (): Promise<Sdk> =>
+    (sdk ??= Promise.all([
+      import('@modelcontextprotocol/sdk/client/index.js'),
+      import('@modelcontextprotocol/sdk/client/stdio.js'),
+      import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+      import('@modelcontextprotocol/sdk/types.js'),
+    ]).then(([client, stdio, http, types]) => ({
+      Client: client.Client,
+      StdioClientTransport: stdio.StdioClientTransport,
+      StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
+      McpError: types.McpError,
+      ErrorCode: types.ErrorCode,
+    })));
 
-  function transportFor(spec: McpServerSpec): Transport {
+  function transportFor(spec: McpServerSpec, { StdioClientTransport, StreamableHTTPClientTransport }: Sdk): Transport {
     if (spec.transport === 'http') return new StreamableHTTPClientTransport(new URL(spec.url), { requestInit: { headers: spec.headers } });
     return new StdioClientTransport({
       command: spec.command,
@@ -76,7 +101,7 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
     return spec.toolApprovals[tool] ?? spec.approval ?? 'when-destructive';
   }
 
-  function toTool(conn: Connection, mcp: McpTool): Tool {
+  function toTool(conn: Connection, mcp: McpTool, { McpError, ErrorCode }: Sdk): Tool {
     const { spec } = conn;
     const hints = mcp.annotations ?? {};
     // The MCP spec's defaults: a tool that says nothing may write, destructively, and is not idempotent.
@@ -157,7 +182,18 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
     const old = conn.client;
     conn.client = undefined;
     if (old) await old.close().catch(() => undefined);
-    const client: Client = new Client(
+    let mod: Sdk;
+    try {
+      mod = await loadSdk();
+    } catch (error) {
+      sdk = undefined;
+      conn.lastError = `the MCP SDK could not be loaded: ${(error as Error).message}`;
+      logger.error({ err: error, server: conn.spec.name }, 'loading the MCP SDK failed');
+      scheduleReconnect(conn);
+      return;
+    }
+    if (conn.generation !== generation || stopping) return;
+    const client: Client = new mod.Client(
       { name: 'agentry', version: deps.clientVersion },
       {
         listChanged: {
@@ -168,7 +204,7 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
                 logger.warn({ err: error, server: conn.spec.name }, 'refreshing MCP tools failed');
                 return;
               }
-              conn.tools = tools.map((t) => toTool(conn, t));
+              conn.tools = tools.map((t) => toTool(conn, t, mod));
               logger.info({ server: conn.spec.name, tools: conn.tools.length }, 'MCP tools changed');
             },
           },
@@ -192,8 +228,8 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
     };
     client.onclose = () => lost(conn, generation, 'connection closed');
     try {
-      const transport = transportFor(conn.spec);
-      if (transport instanceof StdioClientTransport) {
+      const transport = transportFor(conn.spec, mod);
+      if (transport instanceof mod.StdioClientTransport) {
         transport.stderr?.on('data', (chunk: Buffer) => logger.debug({ server: conn.spec.name, stderr: chunk.toString('utf8').slice(0, 2000) }, 'MCP server stderr'));
       }
       await client.connect(transport, { timeout: conn.spec.timeoutMs });
@@ -203,7 +239,7 @@ export function createMcpServers(deps: { specs: readonly McpServerSpec[]; logger
         return;
       }
       conn.client = client;
-      conn.tools = tools.map((t) => toTool(conn, t));
+      conn.tools = tools.map((t) => toTool(conn, t, mod));
       conn.connected = true;
       conn.failures = 0;
       conn.lastError = undefined;
