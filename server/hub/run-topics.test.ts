@@ -42,19 +42,23 @@ describe('run topics: reconcile does not overtake late notifications', () => {
     };
   }
 
-  it('keeps tokens whose stored successor is only late; fills a notification lost for a whole interval', async () => {
+  function topicsOf(onDropped?: (reason: TokenDropReason) => void) {
+    return createRunTopics({ pool: db.pool, logger: createLogger({ level: 'silent' }), canSee: () => true, replayHighWaterBytes: 1 << 20, onDropped });
+  }
+
+  /** A subscriber watching a run whose step has started, and the drops counted meanwhile. */
+  async function watchingAStep() {
     const dropped: TokenDropReason[] = [];
-    const topics = createRunTopics({
-      pool: db.pool,
-      logger: createLogger({ level: 'silent' }),
-      canSee: () => true,
-      replayHighWaterBytes: 1 << 20,
-      onDropped: (reason) => dropped.push(reason),
-    });
+    const topics = topicsOf((reason) => dropped.push(reason));
     const runId = await insertRun(db.pool, 'admin');
     const started = await appendEvent(db.pool, runId, 'run.step.started');
     const who = subscriber();
     expect(await topics.subscribe(who, runId, undefined, () => undefined)).toBe('subscribed');
+    return { topics, dropped, runId, started, who };
+  }
+
+  it('keeps tokens whose stored successor is only late; fills a notification lost for a whole interval', async () => {
+    const { topics, dropped, runId, started, who } = await watchingAStep();
 
     // The step finished on the executing instance: stored, its NOTIFY (behind the
     // step's tokens) still on its way when this instance reconciles.
@@ -86,18 +90,7 @@ describe('run topics: reconcile does not overtake late notifications', () => {
   });
 
   it('does not fill past a run whose notifications keep arriving, however late', async () => {
-    const dropped: TokenDropReason[] = [];
-    const topics = createRunTopics({
-      pool: db.pool,
-      logger: createLogger({ level: 'silent' }),
-      canSee: () => true,
-      replayHighWaterBytes: 1 << 20,
-      onDropped: (reason) => dropped.push(reason),
-    });
-    const runId = await insertRun(db.pool, 'admin');
-    const started = await appendEvent(db.pool, runId, 'run.step.started');
-    const who = subscriber();
-    expect(await topics.subscribe(who, runId, undefined, () => undefined)).toBe('subscribed');
+    const { topics, dropped, runId, started, who } = await watchingAStep();
     // The executing instance is far behind: the step finished and the run succeeded
     // (both stored) while this instance is still receiving the step's tokens.
     const finished = await appendEvent(db.pool, runId, 'run.step.finished');
@@ -117,7 +110,7 @@ describe('run topics: reconcile does not overtake late notifications', () => {
   });
 
   it('fills at once after the LISTEN connection came back (immediate)', async () => {
-    const topics = createRunTopics({ pool: db.pool, logger: createLogger({ level: 'silent' }), canSee: () => true, replayHighWaterBytes: 1 << 20 });
+    const topics = topicsOf();
     const runId = await insertRun(db.pool, 'admin');
     const who = subscriber();
     expect(await topics.subscribe(who, runId, undefined, () => undefined)).toBe('subscribed');
@@ -129,7 +122,7 @@ describe('run topics: reconcile does not overtake late notifications', () => {
   });
 
   it('gives a subscriber that had not seen the step start its text so far, once; a resume at the step gets none again', async () => {
-    const topics = createRunTopics({ pool: db.pool, logger: createLogger({ level: 'silent' }), canSee: () => true, replayHighWaterBytes: 1 << 20 });
+    const topics = topicsOf();
     const runId = await insertRun(db.pool, 'admin');
     const queued = await appendEvent(db.pool, runId, 'run.queued');
     const started = await appendEvent(db.pool, runId, 'run.step.started');
@@ -161,7 +154,7 @@ describe('run topics: reconcile does not overtake late notifications', () => {
   });
 
   it("merges a turn's deltas of one step into one run.token; turns, steps and stored events split them", async () => {
-    const topics = createRunTopics({ pool: db.pool, logger: createLogger({ level: 'silent' }), canSee: () => true, replayHighWaterBytes: 1 << 20 });
+    const topics = topicsOf();
     const runId = await insertRun(db.pool, 'admin');
     const started = await appendEvent(db.pool, runId, 'run.step.started');
     const who = subscriber();
