@@ -24,7 +24,7 @@ import { createHub, type Hub } from './hub/hub.js';
 import type { Part } from './lifecycle/part.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { createProbeHandler, type ProbeState } from './probes/probes.js';
+import { createProbeHandler, sendProbeJson, type ProbeState } from './probes/probes.js';
 import { createQueue, type Queue } from './queue/queue.js';
 import { createSchedules } from './schedules/schedules.js';
 import { scheduleRoutes } from './schedules/routes.js';
@@ -259,9 +259,7 @@ export function createApp(deps: AppDeps): App {
     listenProbes(port, host) {
       if (!probeServer) {
         probeServer = http.createServer({ connectionsCheckingInterval: sweepMs }, (req, res) => {
-          if (probes(req, res)) return;
-          res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
-          res.end(JSON.stringify({ error: { code: 'not_found', message: 'this port answers /live, /ready, /health and /metrics only' } }));
+          if (!probes(req, res)) sendProbeJson(res, 404, { error: { code: 'not_found', message: 'this port answers /live, /ready, /health and /metrics only' } });
         });
         guard(probeServer);
       }

@@ -16,7 +16,8 @@ export interface ProbeState {
   agentsHealthy(): boolean;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+/** A JSON answer with a flat header list (also the probe port's 404). */
+export function sendProbeJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   // A flat header list: the probes are the hottest path a load balancer hits.
   res.writeHead(status, ['content-type', 'application/json; charset=utf-8', 'cache-control', 'no-store', 'content-length', String(Buffer.byteLength(text))]);
@@ -60,18 +61,18 @@ export function createProbeHandler(options: {
     if (path !== '/live' && path !== '/ready' && path !== '/health' && path !== '/metrics') return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
-      send(res, 405, { error: { code: 'method_not_allowed', message: `${path} answers GET` } });
+      sendProbeJson(res, 405, { error: { code: 'method_not_allowed', message: `${path} answers GET` } });
       return true;
     }
     const timestamp = new Date().toISOString();
     switch (path) {
       case '/live':
-        send(res, 200, { alive: true, timestamp, pid: process.pid, uptime: process.uptime() });
+        sendProbeJson(res, 200, { alive: true, timestamp, pid: process.pid, uptime: process.uptime() });
         return true;
       case '/ready': {
         const reason = readiness();
-        if (reason) send(res, 503, { ready: false, error: reason, timestamp });
-        else send(res, 200, { ready: true, timestamp });
+        if (reason) sendProbeJson(res, 503, { ready: false, error: reason, timestamp });
+        else sendProbeJson(res, 200, { ready: true, timestamp });
         return true;
       }
       case '/health': {
@@ -82,7 +83,7 @@ export function createProbeHandler(options: {
         else if (memory.heapUsed > heapLimit * HEAP_UNHEALTHY_RATIO) error = `heap above ${HEAP_UNHEALTHY_RATIO * 100}% of its limit`;
         else if (!state.agentsHealthy()) error = 'agent system unavailable';
         if (error) {
-          send(res, 503, { status: 'unhealthy', error, timestamp });
+          sendProbeJson(res, 503, { status: 'unhealthy', error, timestamp });
           return true;
         }
         let extra: Record<string, unknown>;
@@ -91,7 +92,7 @@ export function createProbeHandler(options: {
         } catch (e) {
           extra = { checksError: (e as Error).message };
         }
-        send(res, 200, {
+        sendProbeJson(res, 200, {
           status: 'healthy',
           timestamp,
           checks: {
@@ -113,7 +114,7 @@ export function createProbeHandler(options: {
       default: {
         if (!metricsAuthorized(req.headers.authorization)) {
           res.setHeader('www-authenticate', 'Bearer');
-          send(res, 401, { error: { code: 'unauthorized', message: '/metrics needs Authorization: Bearer <METRICS_TOKEN>' } });
+          sendProbeJson(res, 401, { error: { code: 'unauthorized', message: '/metrics needs Authorization: Bearer <METRICS_TOKEN>' } });
           return true;
         }
         metrics.registry.metrics().then(
@@ -121,7 +122,7 @@ export function createProbeHandler(options: {
             res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
             res.end(text);
           },
-          () => send(res, 500, { error: { code: 'internal_error', message: 'metrics unavailable' } }),
+          () => sendProbeJson(res, 500, { error: { code: 'internal_error', message: 'metrics unavailable' } }),
         );
         return true;
       }
