@@ -159,15 +159,20 @@ export function createWsClient(options: WsClientOptions): WsClient {
     send(frame);
   }
 
+  /** Exponential backoff with full jitter after `failures` failures in a row. */
+  function backoff(failures: number): number {
+    return Math.floor(Math.random() * Math.min(maxBackoff, minBackoff * 2 ** failures));
+  }
+
   function retrySubscribe(sub: Subscription): void {
     if (sub.retryTimer || closedForGood) return;
-    const ceiling = Math.min(maxBackoff, minBackoff * 2 ** sub.failures);
+    const delay = Math.max(minBackoff, backoff(sub.failures));
     sub.failures++;
     sub.retryTimer = setTimeout(() => {
       sub.retryTimer = undefined;
       // Unsubscribed meanwhile: nothing to do. Disconnected: onopen resubscribes everything.
       if (subscriptions.get(sub.topic) === sub) sendSubscribe(sub);
-    }, Math.max(minBackoff, Math.floor(Math.random() * ceiling)));
+    }, delay);
   }
 
   function clearRetry(sub: Subscription): void {
@@ -284,9 +289,8 @@ export function createWsClient(options: WsClientOptions): WsClient {
   function scheduleReconnect(): void {
     if (closedForGood || retryTimer) return;
     setState('reconnecting');
-    const ceiling = Math.min(maxBackoff, minBackoff * 2 ** attempt);
+    const delay = backoff(attempt);
     attempt++;
-    const delay = Math.floor(Math.random() * ceiling);
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       setState('connecting');
