@@ -18,6 +18,7 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { percentile } from './ws-lines.js';
 
 export interface LiveStats {
   p50: number;
@@ -46,10 +47,6 @@ export interface LiveProbeOptions {
   /** A new connection per probe instead. */
   fresh?: boolean;
   path?: string;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0;
 }
 
 export async function probeLive(port: number, options: LiveProbeOptions): Promise<LiveProbe> {

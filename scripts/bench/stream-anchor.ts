@@ -8,7 +8,7 @@
  */
 import OpenAI from 'openai';
 import { parseStamps, wallNow } from './stream-server.js';
-import { onCommands, report } from './ws-lines.js';
+import { onCommands, percentile, report } from './ws-lines.js';
 
 const [baseURL] = process.argv.slice(2);
 const client = new OpenAI({ apiKey: 'bench', baseURL, maxRetries: 0, timeout: 120_000 });
@@ -58,7 +58,7 @@ async function run(offsets: number[]): Promise<void> {
   );
   const cpu = process.cpuUsage(cpuBefore);
   delays.sort((a, b) => a - b);
-  const pct = (p: number) => (delays.length ? delays[Math.min(delays.length - 1, Math.floor((p / 100) * delays.length))]! : 0);
+  const pct = (p: number) => percentile(delays, p);
   report({
     done: true,
     streams: offsets.length,

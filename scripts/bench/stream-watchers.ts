@@ -12,7 +12,7 @@
 import http from 'node:http';
 import WebSocket from 'ws';
 import { parseStamps, wallNow } from './stream-server.js';
-import { onCommands, report } from './ws-lines.js';
+import { onCommands, percentile, report } from './ws-lines.js';
 
 interface Watch {
   ws: WebSocket;
@@ -114,11 +114,6 @@ function maybeDone(): void {
   if (doneReported || watches.some((w) => !w.status)) return;
   doneReported = true;
   report({ done: true, ...summary() });
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /** run.token frames received (a frame carries one or more tokens: the server merges a turn's deltas). */

@@ -4,6 +4,11 @@ import readline from 'node:readline';
 
 export const now = () => performance.timeOrigin + performance.now();
 
+/** The nearest-rank percentile `p` (0–100) of values sorted ascending; 0 when there are none. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0;
+}
+
 export function report(message: Record<string, unknown>): void {
   process.stdout.write(`@@${JSON.stringify(message)}\n`);
 }
